@@ -1,0 +1,323 @@
+package application
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+)
+
+// Role is what a trigger means to lifecycle, independent of the key an app
+// gave it in the Wix dashboard. Role names equal the default trigger keys.
+type Role string
+
+// The roles of the seed (on by default) and the optional ones (off by default).
+const (
+	RoleAppointmentScheduled   Role = "appointment_scheduled"
+	RoleAppointmentStarting    Role = "appointment_starting"
+	RoleAppointmentCanceled    Role = "appointment_canceled"
+	RoleParticipantEnrolled    Role = "participant_enrolled_in_class"
+	RoleClassStarting          Role = "class_starting"
+	RoleParticipantLeft        Role = "participant_left_class"
+	RoleClassCanceled          Role = "class_canceled"
+	RoleAppointmentRescheduled Role = "appointment_rescheduled"
+	RoleAppointmentCompleted   Role = "appointment_completed"
+	RoleAppointmentNoShow      Role = "appointment_no_show"
+	RoleParticipantWaitlisted  Role = "participant_waitlisted"
+	RoleClassRescheduled       Role = "class_rescheduled"
+	RoleClassCompleted         Role = "class_completed"
+)
+
+// Timing says when a trigger's event takes place. A Wix trigger is one or
+// the other, never both.
+type Timing string
+
+// The two timings of a Wix trigger.
+const (
+	// RealTime events take place when reported.
+	RealTime Timing = "real-time"
+	// Scheduled events take place at the date-time in their payload.
+	Scheduled Timing = "scheduled"
+)
+
+// Trigger is one entry of the catalog.
+type Trigger struct {
+	Role        Role
+	Key         string // the trigger key in the Wix app dashboard
+	Timing      Timing
+	Enabled     bool
+	Description string
+	// Subject says whose events these are: "appointment" (externalEntityId is
+	// the appointment ID) or "enrollment" (the enrollment ID).
+	Subject string
+	// Fields are the payload properties, in order.
+	Fields []Field
+}
+
+// Field is one payload property of a trigger.
+type Field struct {
+	Name        string
+	Type        string // JSON Schema type: "string"
+	Format      string // "uuid", "date-time" or ""
+	Title       string
+	Contact     bool // the uuid property Wix links to a contact (identityType "contact")
+	FutureDate  bool // the date-time a scheduled event takes place at
+	Example     string
+	Description string
+}
+
+var (
+	appointmentFields = []Field{
+		{Name: "appointmentId", Type: "string", Format: "uuid", Title: "Appointment ID", Example: "7c1b8f1e-3a55-4c8e-9a1d-0b6f6b7b2a10", Description: "The appointment; also the event's externalEntityId."},
+		{Name: "contactId", Type: "string", Format: "uuid", Title: "Contact", Contact: true, Example: "1f0e6a7d-2c3b-4d5e-8f90-a1b2c3d4e5f6", Description: "The Wix contact who booked."},
+		{Name: "title", Type: "string", Title: "Title", Example: "Haircut"},
+		{Name: "startsAt", Type: "string", Format: "date-time", Title: "Starts at", Example: "2026-12-01T09:00:00Z"},
+		{Name: "endsAt", Type: "string", Format: "date-time", Title: "Ends at", Example: "2026-12-01T10:00:00Z"},
+	}
+	enrollmentFields = []Field{
+		{Name: "enrollmentId", Type: "string", Format: "uuid", Title: "Enrollment ID", Example: "3d9f1a2b-4c5d-4e6f-8a9b-0c1d2e3f4a5b", Description: "The enrollment; also the event's externalEntityId. New for every enrollment."},
+		{Name: "classId", Type: "string", Format: "uuid", Title: "Class ID", Example: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"},
+		{Name: "participantId", Type: "string", Format: "uuid", Title: "Participant", Contact: true, Example: "1f0e6a7d-2c3b-4d5e-8f90-a1b2c3d4e5f6", Description: "The Wix contact who attends."},
+		{Name: "classTitle", Type: "string", Title: "Class", Example: "Morning yoga"},
+		{Name: "classStartsAt", Type: "string", Format: "date-time", Title: "Class starts at", Example: "2026-12-01T07:00:00Z"},
+		{Name: "classEndsAt", Type: "string", Format: "date-time", Title: "Class ends at", Example: "2026-12-01T08:00:00Z"},
+	}
+	reasonField = Field{Name: "reason", Type: "string", Title: "Reason", Example: "Feeling unwell"}
+)
+
+func withFields(base []Field, extra ...Field) []Field {
+	out := append([]Field(nil), base...)
+	return append(out, extra...)
+}
+
+func markFuture(fields []Field, name string) []Field {
+	out := append([]Field(nil), fields...)
+	for i := range out {
+		if out[i].Name == name {
+			out[i].FutureDate = true
+		}
+	}
+	return out
+}
+
+// defaultTriggers is the catalog lifecycle ships: the seed's seven triggers
+// on, six optional real-time triggers off.
+func defaultTriggers() []Trigger {
+	return []Trigger{
+		{Role: RoleAppointmentScheduled, Timing: RealTime, Enabled: true, Subject: "appointment", Fields: appointmentFields,
+			Description: "Someone scheduled an appointment."},
+		{Role: RoleAppointmentStarting, Timing: Scheduled, Enabled: true, Subject: "appointment", Fields: markFuture(appointmentFields, "startsAt"),
+			Description: "Takes place at the appointment's start; automations run before, at or after it."},
+		{Role: RoleAppointmentCanceled, Timing: RealTime, Enabled: true, Subject: "appointment", Fields: withFields(appointmentFields, reasonField),
+			Description: "An appointment was canceled."},
+		{Role: RoleParticipantEnrolled, Timing: RealTime, Enabled: true, Subject: "enrollment", Fields: enrollmentFields,
+			Description: "A participant signed up for a class (or got a seat from the waitlist)."},
+		{Role: RoleClassStarting, Timing: Scheduled, Enabled: true, Subject: "enrollment", Fields: markFuture(enrollmentFields, "classStartsAt"),
+			Description: "Takes place at the class's start, once per enrolled participant."},
+		{Role: RoleParticipantLeft, Timing: RealTime, Enabled: true, Subject: "enrollment", Fields: enrollmentFields,
+			Description: "A participant left a class."},
+		{Role: RoleClassCanceled, Timing: RealTime, Enabled: true, Subject: "enrollment", Fields: withFields(enrollmentFields, reasonField),
+			Description: "A class was canceled; reported once per enrolled participant."},
+		{Role: RoleAppointmentRescheduled, Timing: RealTime, Subject: "appointment",
+			Fields:      withFields(appointmentFields, Field{Name: "previousStartsAt", Type: "string", Format: "date-time", Title: "Previously started at", Example: "2026-11-30T09:00:00Z"}),
+			Description: "An appointment moved to a new time (optional)."},
+		{Role: RoleAppointmentCompleted, Timing: RealTime, Subject: "appointment", Fields: appointmentFields,
+			Description: "An appointment took place (optional)."},
+		{Role: RoleAppointmentNoShow, Timing: RealTime, Subject: "appointment", Fields: appointmentFields,
+			Description: "The contact did not come to an appointment (optional)."},
+		{Role: RoleParticipantWaitlisted, Timing: RealTime, Subject: "enrollment", Fields: enrollmentFields,
+			Description: "A participant joined the waitlist of a full class (optional)."},
+		{Role: RoleClassRescheduled, Timing: RealTime, Subject: "enrollment",
+			Fields:      withFields(enrollmentFields, Field{Name: "previousClassStartsAt", Type: "string", Format: "date-time", Title: "Class previously started at", Example: "2026-11-30T07:00:00Z"}),
+			Description: "A class moved to a new time; reported once per enrolled participant (optional)."},
+		{Role: RoleClassCompleted, Timing: RealTime, Subject: "enrollment", Fields: enrollmentFields,
+			Description: "A class took place; reported once per attendee (optional)."},
+	}
+}
+
+// Roles lists every role in catalog order.
+func Roles() []Role {
+	ts := defaultTriggers()
+	out := make([]Role, len(ts))
+	for i, t := range ts {
+		out[i] = t.Role
+	}
+	return out
+}
+
+// Catalog maps each role to its trigger: the key, real-time or scheduled,
+// on or off. Build one with NewCatalog or ParseCatalog; the zero Catalog is
+// not usable. A Catalog is immutable and safe for concurrent use.
+type Catalog struct {
+	triggers []Trigger
+	byRole   map[Role]int
+}
+
+// Setting changes one role of the default catalog.
+type Setting struct {
+	Key     string `json:"key,omitempty"`     // the trigger key; "" keeps the default
+	Enabled *bool  `json:"enabled,omitempty"` // nil keeps the default
+}
+
+// ErrCatalog marks an invalid catalog; the error names the role and the rule.
+var ErrCatalog = errors.New("invalid trigger catalog")
+
+var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,99}$`)
+
+// ValidKey reports whether key follows Wix's rules for trigger keys: 1 to
+// 100 characters of lowercase letters, digits, '-' and '_', starting with a
+// letter or digit.
+func ValidKey(key string) bool { return keyPattern.MatchString(key) }
+
+// DefaultCatalog returns the seed's catalog: its seven triggers on, under
+// their seed keys, and the optional ones off.
+func DefaultCatalog() *Catalog {
+	c, err := NewCatalog(nil)
+	if err != nil {
+		panic(err) // the defaults are valid; a test proves it
+	}
+	return c
+}
+
+// NewCatalog returns the default catalog changed by settings. It refuses,
+// with an error wrapping ErrCatalog, an unknown role, a key that breaks
+// Wix's rules, and two enabled roles sharing one key (a cancel for one would
+// cancel the other's events).
+func NewCatalog(settings map[Role]Setting) (*Catalog, error) {
+	ts := defaultTriggers()
+	c := &Catalog{byRole: make(map[Role]int, len(ts))}
+	for i := range ts {
+		ts[i].Key = string(ts[i].Role)
+		c.byRole[ts[i].Role] = i
+	}
+	roles := make([]string, 0, len(settings))
+	for r := range settings {
+		roles = append(roles, string(r))
+	}
+	sort.Strings(roles)
+	for _, r := range roles {
+		s := settings[Role(r)]
+		i, ok := c.byRole[Role(r)]
+		if !ok {
+			return nil, fmt.Errorf("%w: unknown role %q", ErrCatalog, r)
+		}
+		if s.Key != "" {
+			if !ValidKey(s.Key) {
+				return nil, fmt.Errorf("%w: role %s: key %q must be 1-100 characters of lowercase letters, digits, '-' and '_', starting with a letter or digit", ErrCatalog, r, s.Key)
+			}
+			ts[i].Key = s.Key
+		}
+		if s.Enabled != nil {
+			ts[i].Enabled = *s.Enabled
+		}
+	}
+	seen := map[string]Role{}
+	for _, t := range ts {
+		if !t.Enabled {
+			continue
+		}
+		if other, dup := seen[t.Key]; dup {
+			return nil, fmt.Errorf("%w: roles %s and %s share key %q", ErrCatalog, other, t.Role, t.Key)
+		}
+		seen[t.Key] = t.Role
+	}
+	c.triggers = ts
+	return c, nil
+}
+
+// ParseCatalog reads catalog settings as JSON, an object from role to
+// {"key": ..., "enabled": ...}, e.g.
+//
+//	{"appointment_starting": {"key": "myapp-appointment-reminder"},
+//	 "appointment_no_show": {"enabled": true}}
+//
+// Unknown roles and fields are refused.
+func ParseCatalog(data []byte) (*Catalog, error) {
+	var settings map[Role]Setting
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&settings); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCatalog, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrCatalog)
+	}
+	return NewCatalog(settings)
+}
+
+// Trigger returns the trigger of role, and whether it is enabled.
+func (c *Catalog) Trigger(role Role) (Trigger, bool) {
+	i, ok := c.byRole[role]
+	if !ok {
+		return Trigger{}, false
+	}
+	t := c.triggers[i]
+	return t, t.Enabled
+}
+
+// Triggers returns every trigger, enabled or not, in catalog order.
+func (c *Catalog) Triggers() []Trigger {
+	return append([]Trigger(nil), c.triggers...)
+}
+
+// Enabled returns the enabled triggers, in catalog order.
+func (c *Catalog) Enabled() []Trigger {
+	var out []Trigger
+	for _, t := range c.triggers {
+		if t.Enabled {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Schema returns the payload JSON Schema of a trigger, in the form the Wix
+// app dashboard takes: draft-07, an object whose properties carry title,
+// type, format and examples, the contact-linked uuid marked with
+// identityType "contact", and a scheduled trigger's date-time marked
+// futureDate.
+func (t Trigger) Schema() map[string]any {
+	props := map[string]any{}
+	required := []string{}
+	for _, f := range t.Fields {
+		p := map[string]any{"type": f.Type, "title": f.Title, "examples": []string{f.Example}}
+		if f.Format != "" {
+			p["format"] = f.Format
+		}
+		if f.Description != "" {
+			p["description"] = f.Description
+		}
+		if f.Contact {
+			p["identityType"] = "contact"
+		}
+		if f.FutureDate {
+			p["futureDate"] = true
+		}
+		props[f.Name] = p
+		if f.Name != "title" && f.Name != "classTitle" && f.Name != "reason" {
+			required = append(required, f.Name)
+		}
+	}
+	return map[string]any{
+		"$schema":              "http://json-schema.org/draft-07/schema",
+		"type":                 "object",
+		"title":                t.Key,
+		"description":          t.Description,
+		"properties":           props,
+		"required":             required,
+		"additionalProperties": true,
+	}
+}
+
+// DateTimeField returns the name of the payload property a scheduled
+// trigger's event takes place at, or "" for a real-time trigger.
+func (t Trigger) DateTimeField() string {
+	for _, f := range t.Fields {
+		if f.FutureDate {
+			return f.Name
+		}
+	}
+	return ""
+}

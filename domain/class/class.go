@@ -1,0 +1,349 @@
+// Package class is the session that many participants attend. A class owns
+// its seats: every enrollment takes a seat (or a waitlist place) through the
+// class, so the class's version is the point where concurrent enrollments
+// meet and capacity can never be exceeded.
+//
+// A class has no Wix events of its own. What participants are told about it
+// travels on their enrollments (see package enrollment), because many
+// participants share one class and canceling by the class ID would cancel
+// everyone's events at once.
+package class
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bookable/lifecycle/domain"
+)
+
+// State is the lifecycle state of a class. It is a closed set.
+type State struct{ name string }
+
+// The states of a class.
+var (
+	StateScheduled = State{"scheduled"}
+	StateCanceled  = State{"canceled"}
+	StateCompleted = State{"completed"}
+)
+
+// String returns the state's stored and wire name.
+func (s State) String() string { return s.name }
+
+// ParseState reads a state from its name.
+func ParseState(name string) (State, error) {
+	for _, s := range []State{StateScheduled, StateCanceled, StateCompleted} {
+		if s.name == name {
+			return s, nil
+		}
+	}
+	return State{}, domain.Invalid("state", fmt.Sprintf("unknown class state %q", name))
+}
+
+const (
+	eventReschedule = "reschedule"
+	eventCancel     = "cancel"
+	eventComplete   = "complete"
+	eventAdmit      = "admit"
+	eventRelease    = "release"
+)
+
+// Transitions is the class's transition table; it also renders the state
+// diagram in docs/. Admitting and releasing participants keeps the state.
+var Transitions = []domain.Transition{
+	{Event: eventReschedule, From: []string{StateScheduled.name}, To: StateScheduled.name},
+	{Event: eventAdmit, From: []string{StateScheduled.name}, To: StateScheduled.name},
+	{Event: eventRelease, From: []string{StateScheduled.name}, To: StateScheduled.name},
+	{Event: eventCancel, From: []string{StateScheduled.name}, To: StateCanceled.name},
+	{Event: eventComplete, From: []string{StateScheduled.name}, To: StateCompleted.name},
+}
+
+// Limits on input.
+const (
+	MaxTitleLen  = 200
+	MaxReasonLen = 500
+	MaxCapacity  = 100000
+)
+
+// Class is one session with a capacity, on one site.
+type Class struct {
+	id, siteID   string
+	title        string
+	start, end   time.Time
+	capacity     int
+	waitlist     bool
+	seated       int   // enrolled participants
+	waiting      int   // waitlisted participants
+	admissions   int64 // admissions ever made; orders the waitlist
+	cancelReason string
+	version      int64
+	machine      *domain.Machine
+	events       []domain.Event
+}
+
+// New is what Schedule needs to create a class.
+type New struct {
+	ID       string
+	SiteID   string
+	Title    string
+	Start    time.Time
+	End      time.Time
+	Capacity int  // seats, at least 1
+	Waitlist bool // when full, put participants on a waitlist instead of refusing
+}
+
+// Schedule creates a class at time at. It records Scheduled.
+func Schedule(n New, at time.Time) (*Class, error) {
+	site, err := domain.ParseSiteID(n.SiteID)
+	if err != nil {
+		return nil, err
+	}
+	id, err := domain.ParseID("id", n.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := domain.CheckText("title", n.Title, MaxTitleLen); err != nil {
+		return nil, err
+	}
+	if err := domain.CheckSpan(n.Start, n.End, at); err != nil {
+		return nil, err
+	}
+	if n.Capacity < 1 {
+		return nil, domain.Invalid("capacity", "must be at least 1")
+	}
+	if n.Capacity > MaxCapacity {
+		return nil, domain.Invalid("capacity", fmt.Sprintf("must be at most %d", MaxCapacity))
+	}
+	c := &Class{
+		id: id, siteID: site, title: n.Title, start: n.Start.UTC(), end: n.End.UTC(),
+		capacity: n.Capacity, waitlist: n.Waitlist,
+		machine: domain.NewMachine("class", StateScheduled.name, Transitions),
+	}
+	c.record(Scheduled{c.header(at)})
+	return c, nil
+}
+
+// Reschedule moves a scheduled class to a new start and end in the future.
+// It records Rescheduled; the enrollments learn of it through
+// enrollment.Enrollment.ClassRescheduled.
+func (c *Class) Reschedule(start, end, at time.Time) error {
+	if !c.machine.Can(eventReschedule) {
+		return c.machine.Fire(c.id, eventReschedule)
+	}
+	if err := domain.CheckSpan(start, end, at); err != nil {
+		return err
+	}
+	prev := c.start
+	if err := c.machine.Fire(c.id, eventReschedule); err != nil {
+		return err
+	}
+	c.start, c.end = start.UTC(), end.UTC()
+	c.record(Rescheduled{Header: c.header(at), PreviousStart: prev})
+	return nil
+}
+
+// Cancel cancels a scheduled class. It records Canceled; every active
+// enrollment must then be told through enrollment.Enrollment.ClassCanceled.
+func (c *Class) Cancel(reason string, at time.Time) error {
+	if err := domain.CheckText("reason", reason, MaxReasonLen); err != nil {
+		return err
+	}
+	if err := c.machine.Fire(c.id, eventCancel); err != nil {
+		return err
+	}
+	c.cancelReason = reason
+	c.record(Canceled{Header: c.header(at), Reason: reason})
+	return nil
+}
+
+// Complete marks a class that has started as held. It records Completed.
+func (c *Class) Complete(at time.Time) error {
+	if !c.machine.Can(eventComplete) {
+		return c.machine.Fire(c.id, eventComplete)
+	}
+	if at.Before(c.start) {
+		return domain.Invalid("at", "the class has not started yet")
+	}
+	if err := c.machine.Fire(c.id, eventComplete); err != nil {
+		return err
+	}
+	c.record(Completed{c.header(at)})
+	return nil
+}
+
+// Admission is the outcome of Admit: a seat, or a place on the waitlist.
+type Admission struct {
+	Seated   bool
+	Position int64 // order of admission; the lowest waitlisted position is promoted first
+}
+
+// Admit takes a seat for a new participant, or a waitlist place when the
+// class is full and has a waitlist. It refuses with a *domain.ClassNotOpenError
+// when the class is canceled, completed or started, and with a
+// *domain.ClassFullError when it is full without waitlist.
+func (c *Class) Admit(at time.Time) (Admission, error) {
+	if !c.machine.Can(eventAdmit) {
+		return Admission{}, &domain.ClassNotOpenError{ClassID: c.id, State: c.machine.State()}
+	}
+	if !at.Before(c.start) {
+		return Admission{}, &domain.ClassNotOpenError{ClassID: c.id, State: c.machine.State(), Started: true}
+	}
+	seated := c.seated < c.capacity
+	if !seated && !c.waitlist {
+		return Admission{}, &domain.ClassFullError{ClassID: c.id, Capacity: c.capacity}
+	}
+	if err := c.machine.Fire(c.id, eventAdmit); err != nil {
+		return Admission{}, err
+	}
+	c.admissions++
+	if seated {
+		c.seated++
+	} else {
+		c.waiting++
+	}
+	return Admission{Seated: seated, Position: c.admissions}, nil
+}
+
+// Release gives back a seat (seated) or a waitlist place (!seated) when a
+// participant leaves. It reports whether a seat became free for the waitlist.
+func (c *Class) Release(seated bool) (seatFreed bool, err error) {
+	if err := c.machine.Fire(c.id, eventRelease); err != nil {
+		return false, err
+	}
+	if seated {
+		if c.seated > 0 {
+			c.seated--
+		}
+		return c.waiting > 0 && c.seated < c.capacity, nil
+	}
+	if c.waiting > 0 {
+		c.waiting--
+	}
+	return false, nil
+}
+
+// Promote moves one waitlisted participant to a free seat. It is called by
+// enrollment.Enrollment.Promote.
+func (c *Class) Promote() error {
+	if !c.machine.Can(eventAdmit) {
+		return &domain.ClassNotOpenError{ClassID: c.id, State: c.machine.State()}
+	}
+	if c.waiting == 0 || c.seated >= c.capacity {
+		return domain.Invalid("waitlist", "no waitlisted participant or no free seat")
+	}
+	c.waiting--
+	c.seated++
+	return nil
+}
+
+// IsOpen reports whether the class takes enrollments at time at.
+func (c *Class) IsOpen(at time.Time) bool {
+	return c.machine.Can(eventAdmit) && at.Before(c.start)
+}
+
+func (c *Class) header(at time.Time) Header {
+	return Header{ClassID: c.id, SiteID: c.siteID, Title: c.title, Start: c.start, End: c.end, At: at.UTC()}
+}
+
+func (c *Class) record(e domain.Event) { c.events = append(c.events, e) }
+
+// ID returns the class ID.
+func (c *Class) ID() string { return c.id }
+
+// SiteID returns the site the class belongs to.
+func (c *Class) SiteID() string { return c.siteID }
+
+// Title returns the title.
+func (c *Class) Title() string { return c.title }
+
+// Start returns the start, in UTC.
+func (c *Class) Start() time.Time { return c.start }
+
+// End returns the end, in UTC.
+func (c *Class) End() time.Time { return c.end }
+
+// Capacity returns the number of seats.
+func (c *Class) Capacity() int { return c.capacity }
+
+// Waitlist reports whether a full class puts participants on a waitlist.
+func (c *Class) Waitlist() bool { return c.waitlist }
+
+// Enrolled returns the number of seated participants.
+func (c *Class) Enrolled() int { return c.seated }
+
+// Waitlisted returns the number of participants on the waitlist.
+func (c *Class) Waitlisted() int { return c.waiting }
+
+// CancelReason returns the reason given when the class was canceled.
+func (c *Class) CancelReason() string { return c.cancelReason }
+
+// State returns the current state.
+func (c *Class) State() State { s, _ := ParseState(c.machine.State()); return s }
+
+// Version returns the stored version the class was loaded at (0 when new).
+func (c *Class) Version() int64 { return c.version }
+
+// SetVersion is for store adapters only: it records the version just written.
+func (c *Class) SetVersion(v int64) { c.version = v }
+
+// Events returns the events recorded since the class was created or loaded.
+func (c *Class) Events() []domain.Event { return append([]domain.Event(nil), c.events...) }
+
+// Info is the view of a class that enrollment events carry.
+func (c *Class) Info() Info {
+	return Info{ClassID: c.id, Title: c.title, Start: c.start, End: c.end}
+}
+
+// Info is what a participant's events say about their class.
+type Info struct {
+	ClassID    string
+	Title      string
+	Start, End time.Time
+}
+
+// Snapshot is the stored form of a class, for store adapters.
+type Snapshot struct {
+	ID, SiteID   string
+	Title        string
+	Start, End   time.Time
+	Capacity     int
+	Waitlist     bool
+	Enrolled     int
+	Waitlisted   int
+	Admissions   int64
+	State        string
+	CancelReason string
+	Version      int64
+}
+
+// Snapshot returns the class's stored form.
+func (c *Class) Snapshot() Snapshot {
+	return Snapshot{
+		ID: c.id, SiteID: c.siteID, Title: c.title, Start: c.start, End: c.end,
+		Capacity: c.capacity, Waitlist: c.waitlist, Enrolled: c.seated, Waitlisted: c.waiting,
+		Admissions: c.admissions, State: c.machine.State(), CancelReason: c.cancelReason, Version: c.version,
+	}
+}
+
+// Restore rebuilds a class from its stored form. It is the door for store
+// adapters only, never a constructor.
+func Restore(s Snapshot) (*Class, error) {
+	state, err := ParseState(s.State)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := domain.ParseID("id", s.ID); err != nil {
+		return nil, err
+	}
+	if _, err := domain.ParseSiteID(s.SiteID); err != nil {
+		return nil, err
+	}
+	if s.Capacity < 1 || s.Enrolled < 0 || s.Waitlisted < 0 || s.Enrolled > s.Capacity {
+		return nil, domain.Invalid("capacity", "stored seat counts are inconsistent")
+	}
+	return &Class{
+		id: s.ID, siteID: s.SiteID, title: s.Title, start: s.Start.UTC(), end: s.End.UTC(),
+		capacity: s.Capacity, waitlist: s.Waitlist, seated: s.Enrolled, waiting: s.Waitlisted,
+		admissions: s.Admissions, cancelReason: s.CancelReason, version: s.Version,
+		machine: domain.NewMachine("class", state.name, Transitions),
+	}, nil
+}

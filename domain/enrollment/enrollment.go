@@ -1,0 +1,301 @@
+// Package enrollment is the many-to-many link between a participant and a
+// class. Each enrollment has its own generated ID, new every time, and that
+// ID is the externalEntityId of the participant's Wix events for the class:
+// canceling it cancels exactly this participant's events for this class and
+// nothing else (not by participant ID, which would touch their other
+// classes; not by class ID, which would touch the other participants).
+package enrollment
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bookable/lifecycle/domain"
+	"github.com/bookable/lifecycle/domain/class"
+)
+
+// State is the lifecycle state of an enrollment. It is a closed set.
+type State struct{ name string }
+
+// The states of an enrollment. Enrolled and waitlisted are the active ones.
+var (
+	StateEnrolled      = State{"enrolled"}
+	StateWaitlisted    = State{"waitlisted"}
+	StateLeft          = State{"left"}
+	StateClassCanceled = State{"class_canceled"}
+	StateAttended      = State{"attended"}
+)
+
+var allStates = []State{StateEnrolled, StateWaitlisted, StateLeft, StateClassCanceled, StateAttended}
+
+// String returns the state's stored and wire name.
+func (s State) String() string { return s.name }
+
+// Active reports whether the state holds a seat or a waitlist place.
+func (s State) Active() bool { return s == StateEnrolled || s == StateWaitlisted }
+
+// ParseState reads a state from its name.
+func ParseState(name string) (State, error) {
+	for _, s := range allStates {
+		if s.name == name {
+			return s, nil
+		}
+	}
+	return State{}, domain.Invalid("state", fmt.Sprintf("unknown enrollment state %q", name))
+}
+
+const (
+	eventLeave           = "leave"
+	eventPromote         = "promote"
+	eventClassReschedule = "class_reschedule"
+	eventClassCancel     = "class_cancel"
+	eventClassComplete   = "class_complete"
+)
+
+// Transitions is the enrollment's transition table; it also renders the
+// state diagram in docs/. An enrollment is born enrolled or waitlisted.
+// When a class completes, attendees become attended and whoever still waits
+// leaves the waitlist.
+var Transitions = []domain.Transition{
+	{Event: eventPromote, From: []string{StateWaitlisted.name}, To: StateEnrolled.name},
+	{Event: eventLeave, From: []string{StateEnrolled.name, StateWaitlisted.name}, To: StateLeft.name},
+	{Event: eventClassReschedule, From: []string{StateEnrolled.name}, To: StateEnrolled.name},
+	{Event: eventClassCancel, From: []string{StateEnrolled.name, StateWaitlisted.name}, To: StateClassCanceled.name},
+	{Event: eventClassComplete, From: []string{StateEnrolled.name}, To: StateAttended.name},
+	{Event: eventClassComplete + "_waitlisted", From: []string{StateWaitlisted.name}, To: StateLeft.name},
+}
+
+// Enrollment is one participant's place in one class.
+type Enrollment struct {
+	id, siteID, classID, participantID string
+	position                           int64
+	enrolledAt                         time.Time
+	version                            int64
+	machine                            *domain.Machine
+	events                             []domain.Event
+}
+
+// New is what Enroll needs.
+type New struct {
+	ID            string // a fresh UUID: the externalEntityId at Wix
+	SiteID        string
+	ParticipantID string // the Wix contact who attends
+}
+
+// Enroll admits a participant to cls at time at. active is the participant's
+// current active enrollment in the class, or nil: when present, Enroll
+// refuses with *domain.AlreadyEnrolledError. The class refuses when it is not
+// open or full (see class.Class.Admit). It records Enrolled, or Waitlisted
+// when the participant only got a waitlist place.
+func Enroll(cls *class.Class, n New, active *Enrollment, at time.Time) (*Enrollment, error) {
+	site, err := domain.ParseSiteID(n.SiteID)
+	if err != nil {
+		return nil, err
+	}
+	id, err := domain.ParseID("id", n.ID)
+	if err != nil {
+		return nil, err
+	}
+	participant, err := domain.ParseID("participantId", n.ParticipantID)
+	if err != nil {
+		return nil, err
+	}
+	if cls.SiteID() != site {
+		return nil, domain.Invalid("classId", "belongs to another site")
+	}
+	if active != nil && active.State().Active() {
+		return nil, &domain.AlreadyEnrolledError{ClassID: cls.ID(), ParticipantID: participant, EnrollmentID: active.id}
+	}
+	adm, err := cls.Admit(at)
+	if err != nil {
+		return nil, err
+	}
+	state := StateWaitlisted
+	if adm.Seated {
+		state = StateEnrolled
+	}
+	e := &Enrollment{
+		id: id, siteID: site, classID: cls.ID(), participantID: participant,
+		position: adm.Position, enrolledAt: at.UTC(),
+		machine: domain.NewMachine("enrollment", state.name, Transitions),
+	}
+	if adm.Seated {
+		e.record(Enrolled{Header: e.header(cls, at)})
+	} else {
+		e.record(Waitlisted{Header: e.header(cls, at)})
+	}
+	return e, nil
+}
+
+// Leave takes the participant out of the class and gives the seat or
+// waitlist place back to cls. It records Left and reports whether a seat
+// became free for the oldest waitlisted enrollment (see Promote).
+func (e *Enrollment) Leave(cls *class.Class, at time.Time) (seatFreed bool, err error) {
+	if err := e.sameClass(cls); err != nil {
+		return false, err
+	}
+	wasSeated := e.machine.State() == StateEnrolled.name
+	if !e.machine.Can(eventLeave) {
+		return false, e.machine.Fire(e.id, eventLeave)
+	}
+	freed, err := cls.Release(wasSeated)
+	if err != nil {
+		return false, err
+	}
+	if err := e.machine.Fire(e.id, eventLeave); err != nil {
+		return false, err
+	}
+	e.record(Left{Header: e.header(cls, at), WasWaitlisted: !wasSeated})
+	return freed, nil
+}
+
+// Promote gives a waitlisted participant the seat that cls just freed. It
+// records Promoted, which reaches Wix exactly as an enrollment does.
+func (e *Enrollment) Promote(cls *class.Class, at time.Time) error {
+	if err := e.sameClass(cls); err != nil {
+		return err
+	}
+	if !e.machine.Can(eventPromote) {
+		return e.machine.Fire(e.id, eventPromote)
+	}
+	if err := cls.Promote(); err != nil {
+		return err
+	}
+	if err := e.machine.Fire(e.id, eventPromote); err != nil {
+		return err
+	}
+	e.record(Promoted{Header: e.header(cls, at)})
+	return nil
+}
+
+// ClassRescheduled tells a seated participant that cls moved from
+// previousStart. It records ClassMoved. Waitlisted participants are not told.
+func (e *Enrollment) ClassRescheduled(cls *class.Class, previousStart, at time.Time) error {
+	if err := e.sameClass(cls); err != nil {
+		return err
+	}
+	if err := e.machine.Fire(e.id, eventClassReschedule); err != nil {
+		return err
+	}
+	e.record(ClassMoved{Header: e.header(cls, at), PreviousStart: previousStart.UTC()})
+	return nil
+}
+
+// ClassCanceled ends an active enrollment because cls was canceled. It
+// records ClassCanceled.
+func (e *Enrollment) ClassCanceled(cls *class.Class, reason string, at time.Time) error {
+	if err := e.sameClass(cls); err != nil {
+		return err
+	}
+	wasWaitlisted := e.machine.State() == StateWaitlisted.name
+	if err := e.machine.Fire(e.id, eventClassCancel); err != nil {
+		return err
+	}
+	e.record(ClassCanceled{Header: e.header(cls, at), Reason: reason, WasWaitlisted: wasWaitlisted})
+	return nil
+}
+
+// ClassCompleted closes an active enrollment because cls took place: a
+// seated participant attended (records Attended), a waitlisted one leaves the
+// waitlist (records WaitlistClosed).
+func (e *Enrollment) ClassCompleted(cls *class.Class, at time.Time) error {
+	if err := e.sameClass(cls); err != nil {
+		return err
+	}
+	if e.machine.State() == StateWaitlisted.name {
+		if err := e.machine.Fire(e.id, eventClassComplete+"_waitlisted"); err != nil {
+			return err
+		}
+		e.record(WaitlistClosed{Header: e.header(cls, at)})
+		return nil
+	}
+	if err := e.machine.Fire(e.id, eventClassComplete); err != nil {
+		return err
+	}
+	e.record(Attended{Header: e.header(cls, at)})
+	return nil
+}
+
+func (e *Enrollment) sameClass(cls *class.Class) error {
+	if cls.ID() != e.classID || cls.SiteID() != e.siteID {
+		return domain.Invalid("classId", fmt.Sprintf("enrollment %s is not in class %s", e.id, cls.ID()))
+	}
+	return nil
+}
+
+func (e *Enrollment) header(cls *class.Class, at time.Time) Header {
+	return Header{
+		EnrollmentID: e.id, SiteID: e.siteID, ParticipantID: e.participantID,
+		Class: cls.Info(), At: at.UTC(),
+	}
+}
+
+func (e *Enrollment) record(ev domain.Event) { e.events = append(e.events, ev) }
+
+// ID returns the enrollment ID, also its externalEntityId at Wix.
+func (e *Enrollment) ID() string { return e.id }
+
+// SiteID returns the site.
+func (e *Enrollment) SiteID() string { return e.siteID }
+
+// ClassID returns the class.
+func (e *Enrollment) ClassID() string { return e.classID }
+
+// ParticipantID returns the participant (a Wix contact ID).
+func (e *Enrollment) ParticipantID() string { return e.participantID }
+
+// Position returns the order of admission within the class; the lowest
+// waitlisted position is promoted first.
+func (e *Enrollment) Position() int64 { return e.position }
+
+// EnrolledAt returns when the participant enrolled (or joined the waitlist).
+func (e *Enrollment) EnrolledAt() time.Time { return e.enrolledAt }
+
+// State returns the current state.
+func (e *Enrollment) State() State { s, _ := ParseState(e.machine.State()); return s }
+
+// Version returns the stored version the enrollment was loaded at (0 when new).
+func (e *Enrollment) Version() int64 { return e.version }
+
+// SetVersion is for store adapters only: it records the version just written.
+func (e *Enrollment) SetVersion(v int64) { e.version = v }
+
+// Events returns the events recorded since the enrollment was created or loaded.
+func (e *Enrollment) Events() []domain.Event { return append([]domain.Event(nil), e.events...) }
+
+// Snapshot is the stored form of an enrollment, for store adapters.
+type Snapshot struct {
+	ID, SiteID, ClassID, ParticipantID string
+	Position                           int64
+	EnrolledAt                         time.Time
+	State                              string
+	Version                            int64
+}
+
+// Snapshot returns the enrollment's stored form.
+func (e *Enrollment) Snapshot() Snapshot {
+	return Snapshot{
+		ID: e.id, SiteID: e.siteID, ClassID: e.classID, ParticipantID: e.participantID,
+		Position: e.position, EnrolledAt: e.enrolledAt, State: e.machine.State(), Version: e.version,
+	}
+}
+
+// Restore rebuilds an enrollment from its stored form. It is the door for
+// store adapters only, never a constructor.
+func Restore(s Snapshot) (*Enrollment, error) {
+	state, err := ParseState(s.State)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := domain.ParseID("id", s.ID); err != nil {
+		return nil, err
+	}
+	if _, err := domain.ParseSiteID(s.SiteID); err != nil {
+		return nil, err
+	}
+	return &Enrollment{
+		id: s.ID, siteID: s.SiteID, classID: s.ClassID, participantID: s.ParticipantID,
+		position: s.Position, enrolledAt: s.EnrolledAt.UTC(), version: s.Version,
+		machine: domain.NewMachine("enrollment", state.name, Transitions),
+	}, nil
+}
