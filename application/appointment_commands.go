@@ -1,0 +1,35 @@
+package application
+
+import (
+	"context"
+	"time"
+
+	"github.com/bookable/lifecycle/domain"
+	"github.com/bookable/lifecycle/domain/appointment"
+)
+
+// changeAppointment is the body of every command on one existing
+// appointment: load it, apply do, save it, and return its events.
+func (r *runner) changeAppointment(ctx context.Context, command, siteID, id string,
+	do func(a *appointment.Appointment, now time.Time) error) (AppointmentView, error) {
+	site, id, err := parseRef(siteID, "id", id)
+	if err != nil {
+		return AppointmentView{}, err
+	}
+	var out AppointmentView
+	err = r.run(ctx, command, site, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
+		a, err := tx.Appointment(ctx, site, id)
+		if err != nil {
+			return nil, notFound(err, "appointment", id)
+		}
+		if err := do(a, now); err != nil {
+			return nil, err
+		}
+		if err := tx.SaveAppointment(ctx, a); err != nil {
+			return nil, err
+		}
+		out = appointmentView(a)
+		return a.Events(), nil
+	})
+	return out, err
+}

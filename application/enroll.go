@@ -1,0 +1,80 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bookable/lifecycle/domain"
+	"github.com/bookable/lifecycle/domain/enrollment"
+)
+
+// Enroll signs a participant up for a class.
+type Enroll struct {
+	SiteID, ClassID, ParticipantID string
+	// EnrollmentID is optional: a caller-chosen UUID makes the command
+	// idempotent. Without it a new ID is minted. Either way a participant who
+	// left and enrolls again gets a new enrollment, with a new ID.
+	EnrollmentID string
+}
+
+// EnrollHandler handles Enroll.
+type EnrollHandler struct{ r *runner }
+
+// Handle takes a seat for the participant and queues report
+// participant_enrolled_in_class and report class_starting (at the class
+// start), both by the new enrollment's ID. When the class is full and has a
+// waitlist the participant is waitlisted instead, and nothing reaches Wix
+// but the optional participant_waitlisted. Errors: ErrNotFound for the class,
+// *domain.ClassFullError, *domain.AlreadyEnrolledError,
+// *domain.ClassNotOpenError, *domain.ValidationError.
+func (h EnrollHandler) Handle(ctx context.Context, cmd Enroll) (EnrollmentView, error) {
+	site, classID, err := parseRef(cmd.SiteID, "classId", cmd.ClassID)
+	if err != nil {
+		return EnrollmentView{}, err
+	}
+	participant, err := domain.ParseID("participantId", cmd.ParticipantID)
+	if err != nil {
+		return EnrollmentView{}, err
+	}
+	id := cmd.EnrollmentID
+	if id == "" {
+		id = h.r.cfg.IDs.NewID()
+	} else if id, err = domain.ParseID("id", id); err != nil {
+		return EnrollmentView{}, err
+	}
+	var out EnrollmentView
+	err = h.r.run(ctx, "enroll", site, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
+		if existing, err := tx.Enrollment(ctx, site, id); err == nil {
+			if existing.ClassID() != classID || existing.ParticipantID() != participant {
+				return nil, fmt.Errorf("enrollment %s exists for another class or participant: %w", id, ErrConflict)
+			}
+			out = enrollmentView(existing)
+			return nil, nil
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		c, err := tx.Class(ctx, site, classID)
+		if err != nil {
+			return nil, notFound(err, "class", classID)
+		}
+		active, err := tx.ActiveEnrollment(ctx, site, classID, participant)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		e, err := enrollment.Enroll(c, enrollment.New{ID: id, SiteID: site, ParticipantID: participant}, active, now)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.SaveClass(ctx, c); err != nil {
+			return nil, err
+		}
+		if err := tx.SaveEnrollment(ctx, e); err != nil {
+			return nil, err
+		}
+		out = enrollmentView(e)
+		return e.Events(), nil
+	})
+	return out, err
+}

@@ -1,0 +1,72 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bookable/lifecycle/domain"
+	"github.com/bookable/lifecycle/domain/appointment"
+)
+
+// ScheduleAppointment books an appointment for a contact.
+type ScheduleAppointment struct {
+	SiteID    string
+	ID        string // optional: a caller-chosen UUID makes the command idempotent
+	ContactID string
+	Title     string
+	StartsAt  time.Time
+	EndsAt    time.Time
+}
+
+// ScheduleAppointmentHandler handles ScheduleAppointment.
+type ScheduleAppointmentHandler struct{ r *runner }
+
+// Handle books the appointment and queues report appointment_scheduled and
+// report appointment_starting (at the start). With an ID that already names
+// an identical appointment it returns that appointment and queues nothing;
+// with an ID already used otherwise it returns an error wrapping ErrConflict.
+// Invalid input is a *domain.ValidationError.
+func (h ScheduleAppointmentHandler) Handle(ctx context.Context, cmd ScheduleAppointment) (AppointmentView, error) {
+	if cmd.ID == "" {
+		cmd.ID = h.r.cfg.IDs.NewID()
+	}
+	var out AppointmentView
+	err := h.r.run(ctx, "schedule appointment", cmd.SiteID, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
+		site, id, err := parseRef(cmd.SiteID, "id", cmd.ID)
+		if err != nil {
+			return nil, err
+		}
+		existing, err := tx.Appointment(ctx, site, id)
+		switch {
+		case err == nil:
+			if !sameAppointment(existing, cmd) {
+				return nil, fmt.Errorf("appointment %s exists with other details: %w", id, ErrConflict)
+			}
+			out = appointmentView(existing)
+			return nil, nil
+		case !errors.Is(err, ErrNotFound):
+			return nil, err
+		}
+		a, err := appointment.Schedule(appointment.New{
+			ID: id, SiteID: site, ContactID: cmd.ContactID, Title: cmd.Title,
+			Start: cmd.StartsAt, End: cmd.EndsAt,
+		}, now)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.SaveAppointment(ctx, a); err != nil {
+			return nil, err
+		}
+		out = appointmentView(a)
+		return a.Events(), nil
+	})
+	return out, err
+}
+
+func sameAppointment(a *appointment.Appointment, cmd ScheduleAppointment) bool {
+	contact, err := domain.ParseID("contactId", cmd.ContactID)
+	return err == nil && a.ContactID() == contact && a.Title() == cmd.Title &&
+		a.Start().Equal(cmd.StartsAt) && a.End().Equal(cmd.EndsAt)
+}

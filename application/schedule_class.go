@@ -1,0 +1,66 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bookable/lifecycle/domain"
+	"github.com/bookable/lifecycle/domain/class"
+)
+
+// ScheduleClass creates a class.
+type ScheduleClass struct {
+	SiteID           string
+	ID               string // optional: a caller-chosen UUID makes the command idempotent
+	Title            string
+	StartsAt, EndsAt time.Time
+	Capacity         int
+	Waitlist         bool
+}
+
+// ScheduleClassHandler handles ScheduleClass.
+type ScheduleClassHandler struct{ r *runner }
+
+// Handle creates the class. It queues no call: participants hear of a class
+// through their enrollments. With an ID that already names an identical
+// class it returns that class; with an ID used otherwise, an error wrapping
+// ErrConflict. Invalid input is a *domain.ValidationError.
+func (h ScheduleClassHandler) Handle(ctx context.Context, cmd ScheduleClass) (ClassView, error) {
+	if cmd.ID == "" {
+		cmd.ID = h.r.cfg.IDs.NewID()
+	}
+	var out ClassView
+	err := h.r.run(ctx, "schedule class", cmd.SiteID, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
+		site, id, err := parseRef(cmd.SiteID, "id", cmd.ID)
+		if err != nil {
+			return nil, err
+		}
+		existing, err := tx.Class(ctx, site, id)
+		switch {
+		case err == nil:
+			if existing.Title() != cmd.Title || !existing.Start().Equal(cmd.StartsAt) || !existing.End().Equal(cmd.EndsAt) ||
+				existing.Capacity() != cmd.Capacity || existing.Waitlist() != cmd.Waitlist {
+				return nil, fmt.Errorf("class %s exists with other details: %w", id, ErrConflict)
+			}
+			out = classView(existing)
+			return nil, nil
+		case !errors.Is(err, ErrNotFound):
+			return nil, err
+		}
+		c, err := class.Schedule(class.New{
+			ID: id, SiteID: site, Title: cmd.Title, Start: cmd.StartsAt, End: cmd.EndsAt,
+			Capacity: cmd.Capacity, Waitlist: cmd.Waitlist,
+		}, now)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.SaveClass(ctx, c); err != nil {
+			return nil, err
+		}
+		out = classView(c)
+		return c.Events(), nil
+	})
+	return out, err
+}
