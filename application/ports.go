@@ -96,7 +96,11 @@ type Outbox interface {
 	// Get returns one call of a site with its attempt history, or ErrNotFound.
 	Get(ctx context.Context, siteID, id string) (CallDetail, error)
 	// Retry puts a dead or expired call of a site back to pending, due at
-	// now. Any other state is ErrCallState.
+	// now, at the tail of its ordering key (it gets a new Seq, so it cannot
+	// overtake calls committed after it that were already delivered). Any
+	// other state is ErrCallState, and so is retrying a cancel when a report
+	// of the same trigger key and entity was enqueued after it: the cancel
+	// would remove that newer event.
 	Retry(ctx context.Context, siteID, id string, now time.Time) error
 	// Discard gives up a pending, dead or expired call of a site: it becomes
 	// discarded and is never sent. Any other state is ErrCallState.
