@@ -1,0 +1,24 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/bookable/lifecycle/adapters/memory"
+	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/outboxtest"
+	"github.com/bookable/lifecycle/application/storetest"
+)
+
+func TestStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Harness {
+		s := memory.New()
+		return storetest.Harness{Store: s, Outbox: s}
+	})
+}
+
+func TestOutboxContract(t *testing.T) {
+	outboxtest.Run(t, func(t *testing.T) (application.Store, application.Outbox) {
+		s := memory.New()
+		return s, s
+	})
+}
