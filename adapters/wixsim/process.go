@@ -58,7 +58,9 @@ type request struct {
 	entityIDs  []string    // cancel, bulk-cancel
 }
 
-func (r request) bulk() bool { return r.endpoint == EndpointBulkReport || r.endpoint == EndpointBulkCancel }
+func (r request) bulk() bool {
+	return r.endpoint == EndpointBulkReport || r.endpoint == EndpointBulkCancel
+}
 
 func (r request) items() int {
 	if r.endpoint == EndpointReport || r.endpoint == EndpointBulkReport {
