@@ -1,0 +1,149 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bookable/lifecycle/adapters/memory"
+	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/fake"
+)
+
+// The scenarios run against every store adapter; an adapter package adds
+// itself here from its own _test file (see stores_test.go).
+type storeFactory struct {
+	name string
+	open func(t *testing.T) (application.Store, application.Outbox)
+}
+
+var stores = []storeFactory{
+	{"memory", func(t *testing.T) (application.Store, application.Outbox) { s := memory.New(); return s, s }},
+}
+
+// Now is when every scenario starts: Monday 7 January 2030, 09:00 UTC.
+var Now = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
+
+// Site is the Wix app instance the scenarios run on; OtherSite is another one.
+const (
+	Site      = "5e000000-0000-4000-8000-000000000001"
+	OtherSite = "5e000000-0000-4000-8000-000000000002"
+)
+
+// world is one scenario's lifecycle: an App on a store, a clock that moves
+// only when told, and predictable IDs.
+type world struct {
+	t      *testing.T
+	ctx    context.Context
+	app    *application.App
+	outbox application.Outbox
+	clock  *fake.Clock
+	seen   int64 // the Seq of the last call a Then has looked at
+}
+
+// eachStore runs a scenario against every store adapter.
+func eachStore(t *testing.T, scenario func(t *testing.T, w *world)) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			store, outbox := s.open(t)
+			scenario(t, newWorld(t, store, outbox, nil))
+		})
+	}
+}
+
+// eachStoreWithCatalog is eachStore with a trigger catalog of the app's own.
+func eachStoreWithCatalog(t *testing.T, c *application.Catalog, scenario func(t *testing.T, w *world)) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			store, outbox := s.open(t)
+			scenario(t, newWorld(t, store, outbox, c))
+		})
+	}
+}
+
+func newWorld(t *testing.T, store application.Store, outbox application.Outbox, c *application.Catalog) *world {
+	clock := fake.NewClock(Now)
+	app, err := application.New(application.Config{Store: store, Catalog: c, Clock: clock, IDs: fake.NewIDs("0e000000")})
+	require.NoError(t, err)
+	return &world{t: t, ctx: context.Background(), app: app, outbox: outbox, clock: clock}
+}
+
+// Identities, readable in failures: appointment 1, contact 2, class 3 ...
+func appointmentID(n int) string { return fmt.Sprintf("a0000000-0000-4000-8000-%012d", n) }
+func contactID(n int) string     { return fmt.Sprintf("c0000000-0000-4000-8000-%012d", n) }
+func classID(n int) string       { return fmt.Sprintf("c1a55000-0000-4000-8000-%012d", n) }
+func participantID(n int) string { return fmt.Sprintf("9a000000-0000-4000-8000-%012d", n) }
+
+// at returns a time relative to Now.
+func at(d time.Duration) time.Time { return Now.Add(d) }
+
+const day = 24 * time.Hour
+
+// call is what a scenario expects of one queued Wix call.
+type call struct {
+	kind    application.CallKind
+	trigger string
+	entity  string
+	at      time.Time // the date-time of a scheduled report
+}
+
+func (c call) String() string {
+	s := fmt.Sprintf("%s %s (%s)", c.kind, c.trigger, c.entity)
+	if !c.at.IsZero() {
+		s += " at " + c.at.Format(time.RFC3339)
+	}
+	return s
+}
+
+func report(trigger, entity string) call {
+	return call{kind: application.KindReport, trigger: trigger, entity: entity}
+}
+
+func reportAt(trigger, entity string, t time.Time) call {
+	return call{kind: application.KindReport, trigger: trigger, entity: entity, at: t}
+}
+
+func cancel(trigger, entity string) call {
+	return call{kind: application.KindCancel, trigger: trigger, entity: entity}
+}
+
+// newCalls returns the calls queued since the last look, in commit order.
+func (w *world) newCalls() []application.Call {
+	w.t.Helper()
+	var out []application.Call
+	for {
+		page, err := w.outbox.List(w.ctx, application.Filter{After: w.seen, Limit: 500})
+		require.NoError(w.t, err)
+		if len(page) == 0 {
+			return out
+		}
+		out = append(out, page...)
+		w.seen = page[len(page)-1].Seq
+	}
+}
+
+// thenCalls asserts the exact, ordered calls queued since the last look.
+func (w *world) thenCalls(want ...call) []application.Call {
+	w.t.Helper()
+	got := w.newCalls()
+	gotS := make([]string, len(got))
+	for i, c := range got {
+		gotS[i] = call{kind: c.Kind, trigger: c.TriggerKey, entity: c.ExternalEntityID, at: c.ScheduledAt}.String()
+		assert.Equal(w.t, Site, c.SiteID, "every call belongs to the command's site")
+		assert.Equal(w.t, application.OrderingKey(c.SiteID, c.ExternalEntityID), c.OrderingKey)
+	}
+	wantS := make([]string, len(want))
+	for i, c := range want {
+		wantS[i] = c.String()
+	}
+	assert.Equal(w.t, strings.Join(wantS, "\n"), strings.Join(gotS, "\n"), "queued calls, in order")
+	return got
+}
+
+// thenNoCalls asserts that nothing was queued since the last look.
+func (w *world) thenNoCalls() { w.t.Helper(); w.thenCalls() }
