@@ -1,0 +1,479 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bookable/lifecycle/application"
+)
+
+// The outbox keeps, beside the outbox table, one row per ordering key with
+// pending calls in outbox_heads: the key's head (lowest pending seq) and the
+// time it may be claimed (the later of its next attempt and its lease).
+// Every write that changes a pending call of a key refreshes that row, so
+// Claim and NextDue never search the outbox itself.
+
+const callCols = `seq, id, site_id, ordering_key, kind, trigger_key, external_entity_id, payload, scheduled_at,
+	cause, state, attempts, next_attempt_at, last_error_status, last_error_code, last_error_message, created_at, settled_at`
+
+func scanCall(row interface{ Scan(...any) error }) (application.Call, error) {
+	var (
+		c                        application.Call
+		kind, state, payload     string
+		scheduled, next, created int64
+		settled                  int64
+		errStatus                sql.NullInt64
+		errCode, errMessage      sql.NullString
+	)
+	if err := row.Scan(&c.Seq, &c.ID, &c.SiteID, &c.OrderingKey, &kind, &c.TriggerKey, &c.ExternalEntityID,
+		&payload, &scheduled, &c.Cause, &state, &c.Attempts, &next, &errStatus, &errCode, &errMessage,
+		&created, &settled); err != nil {
+		return c, err
+	}
+	c.Kind, c.State = application.CallKind(kind), application.CallState(state)
+	if payload != "" {
+		c.Payload = []byte(payload)
+	}
+	c.ScheduledAt, c.NextAttemptAt = fromMS(scheduled), fromMS(next)
+	c.CreatedAt, c.SettledAt = fromMS(created), fromMS(settled)
+	c.LastError = callError(errStatus, errCode, errMessage)
+	return c, nil
+}
+
+// callError reads the nullable error columns; all NULL is no error.
+func callError(status sql.NullInt64, code, message sql.NullString) *application.CallError {
+	if !status.Valid && !code.Valid && !message.Valid {
+		return nil
+	}
+	return &application.CallError{Status: int(status.Int64), Code: code.String, Message: message.String}
+}
+
+// errorArgs returns the values of the nullable error columns.
+func errorArgs(e *application.CallError) (status, code, message any) {
+	if e == nil {
+		return nil, nil, nil
+	}
+	return e.Status, e.Code, e.Message
+}
+
+// Enqueue implements application.Tx: it appends calls in order, each pending
+// and due at its NextAttemptAt (its CreatedAt when unset). A call ID that is
+// already in the outbox is ErrConflict.
+func (t *writeTx) Enqueue(ctx context.Context, calls []application.Call) error {
+	if err := t.check(ctx); err != nil {
+		return err
+	}
+	for _, c := range calls {
+		if c.ID == "" || c.SiteID == "" || c.OrderingKey == "" || c.TriggerKey == "" {
+			return fmt.Errorf("enqueue: call %q is missing its ID, site, ordering key or trigger key", c.ID)
+		}
+		if _, err := application.ParseCallKind(string(c.Kind)); err != nil {
+			return fmt.Errorf("enqueue: call %s: %w", c.ID, err)
+		}
+		if c.CreatedAt.IsZero() {
+			c.CreatedAt = t.db.cfg.clock.Now()
+		}
+		if c.NextAttemptAt.IsZero() {
+			c.NextAttemptAt = c.CreatedAt
+		}
+		res, err := t.q.ExecContext(ctx, `INSERT INTO outbox (id, site_id, ordering_key, kind, trigger_key,
+			external_entity_id, payload, scheduled_at, cause, state, next_attempt_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
+			c.ID, c.SiteID, c.OrderingKey, string(c.Kind), c.TriggerKey, c.ExternalEntityID, string(c.Payload),
+			toMS(c.ScheduledAt), c.Cause, toMS(c.NextAttemptAt), toMS(c.CreatedAt))
+		if isUniqueViolation(err) {
+			return fmt.Errorf("enqueue: call %s: %w", c.ID, application.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: enqueue call %s: %w", c.ID, err)
+		}
+		seq, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("sqlite: enqueue call %s: %w", c.ID, err)
+		}
+		// The first pending call of a key is its head; a later one waits.
+		if _, err := t.q.ExecContext(ctx, `INSERT INTO outbox_heads (seq, ordering_key, ready_at) VALUES (?, ?, ?)
+			ON CONFLICT (ordering_key) DO NOTHING`, seq, c.OrderingKey, toMS(c.NextAttemptAt)); err != nil {
+			return fmt.Errorf("sqlite: enqueue call %s: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+// refreshHead recomputes the outbox_heads row of key after a pending call of
+// it changed.
+func refreshHead(c *writeConn, key string) error {
+	var seq, next, lease int64
+	err := c.QueryRowContext(context.Background(), `SELECT seq, next_attempt_at, lease_until FROM outbox
+		WHERE ordering_key = ? AND state = 'pending' ORDER BY seq LIMIT 1`, key).Scan(&seq, &next, &lease)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = c.ExecContext(context.Background(), `DELETE FROM outbox_heads WHERE ordering_key = ?`, key)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	_, err = c.ExecContext(context.Background(), `INSERT INTO outbox_heads (seq, ordering_key, ready_at) VALUES (?, ?, ?)
+		ON CONFLICT (ordering_key) DO UPDATE SET seq = excluded.seq, ready_at = excluded.ready_at`,
+		seq, key, max(next, lease))
+	return err
+}
+
+// Claim implements application.Outbox. It runs in the writer, so a claim
+// never waits behind commands for a lock.
+func (db *DB) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]application.Call, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []application.Call
+	err := db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
+		out = out[:0]
+		nowMS, until := toMS(now), toMS(now.Add(lease))
+		// "+ready_at" keeps the planner on the seq order of the table: the
+		// scan then stops after limit ready heads, whatever the backlog.
+		const heads = `SELECT seq FROM outbox_heads WHERE +ready_at <= ? ORDER BY seq LIMIT ?`
+		rows, err := c.QueryContext(ctx, `UPDATE outbox SET lease_until = ? WHERE seq IN (`+heads+`) RETURNING `+callCols,
+			until, nowMS, limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			call, err := scanCall(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, call)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		_, err = c.ExecContext(ctx, `UPDATE outbox_heads SET ready_at = ? WHERE seq IN (`+heads+`)`,
+			max(until, nowMS), nowMS, limit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}
+
+// Settle implements application.Outbox: every outcome is applied in one
+// transaction, or none is (an unknown call is ErrNotFound). A call that left
+// pending while in flight (discarded) keeps its state; its history still
+// records the outcome.
+func (db *DB) Settle(ctx context.Context, outcomes []application.Outcome) error {
+	for _, o := range outcomes {
+		switch o.State {
+		case application.StatePending, application.StateDelivered, application.StateDead, application.StateExpired:
+		default:
+			return fmt.Errorf("settle %s: outcome state %q is not allowed", o.ID, o.State)
+		}
+	}
+	if len(outcomes) == 0 {
+		return nil
+	}
+	return db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
+		for _, o := range outcomes {
+			if err := settleOne(ctx, c, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func settleOne(ctx context.Context, c *writeConn, o application.Outcome) error {
+	attempted := 0
+	if o.Attempted {
+		attempted = 1
+	}
+	hasErr := o.Err != nil
+	status, code, message := errorArgs(o.Err)
+	var settled, next int64
+	if o.State == application.StatePending {
+		next = toMS(o.NextAttemptAt)
+	} else {
+		settled = toMS(o.At)
+	}
+	var key, state string
+	err := c.QueryRowContext(ctx, `UPDATE outbox SET
+			attempts = attempts + ?1,
+			lease_until = 0,
+			state = CASE WHEN state = 'pending' THEN ?2 ELSE state END,
+			next_attempt_at = CASE WHEN state = 'pending' AND ?2 = 'pending' THEN ?3 ELSE next_attempt_at END,
+			settled_at = CASE WHEN state = 'pending' AND ?2 <> 'pending' THEN ?4 ELSE settled_at END,
+			last_error_status = CASE WHEN state = 'pending' AND ?5 THEN ?6 ELSE last_error_status END,
+			last_error_code = CASE WHEN state = 'pending' AND ?5 THEN ?7 ELSE last_error_code END,
+			last_error_message = CASE WHEN state = 'pending' AND ?5 THEN ?8 ELSE last_error_message END
+		WHERE id = ?9
+		RETURNING ordering_key, state`,
+		attempted, string(o.State), next, settled, hasErr, status, code, message, o.ID).Scan(&key, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("settle %s: %w", o.ID, application.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("settle %s: %w", o.ID, err)
+	}
+	if err := addHistory(c, o.ID, o.At, o.State, o.Err); err != nil {
+		return fmt.Errorf("settle %s: %w", o.ID, err)
+	}
+	if err := refreshHead(c, key); err != nil {
+		return fmt.Errorf("settle %s: %w", o.ID, err)
+	}
+	return nil
+}
+
+func addHistory(c *writeConn, id string, at time.Time, state application.CallState, e *application.CallError) error {
+	status, code, message := errorArgs(e)
+	_, err := c.ExecContext(context.Background(), `INSERT INTO outbox_attempts
+		(call_id, at, state, error_status, error_code, error_message) VALUES (?, ?, ?, ?, ?, ?)`,
+		id, toMS(at), string(state), status, code, message)
+	return err
+}
+
+// callRef is what the operator operations need to know of a call.
+type callRef struct {
+	seq              int64
+	key, state, kind string
+	triggerKey       string
+}
+
+// findCall reads a call of a site for an operator operation, or ErrNotFound.
+func findCall(c *writeConn, siteID, id string) (callRef, error) {
+	var r callRef
+	err := c.QueryRowContext(context.Background(), `SELECT seq, ordering_key, state, kind, trigger_key FROM outbox
+		WHERE site_id = ? AND id = ?`, siteID, id).Scan(&r.seq, &r.key, &r.state, &r.kind, &r.triggerKey)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("call %s: %w", id, application.ErrNotFound)
+	}
+	return r, err
+}
+
+// Retry implements application.Outbox: a dead or expired call goes back to
+// pending, due at now, with a new seq at the tail of its ordering key.
+func (db *DB) Retry(ctx context.Context, siteID, id string, now time.Time) error {
+	return db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
+		r, err := findCall(c, siteID, id)
+		if err != nil {
+			return err
+		}
+		if r.state != string(application.StateDead) && r.state != string(application.StateExpired) {
+			return fmt.Errorf("retry call %s in state %s: %w", id, r.state, application.ErrCallState)
+		}
+		if r.kind == string(application.KindCancel) {
+			var newer string
+			err := c.QueryRowContext(ctx, `SELECT id FROM outbox WHERE ordering_key = ? AND seq > ?
+				AND kind = 'report' AND trigger_key = ? LIMIT 1`, r.key, r.seq, r.triggerKey).Scan(&newer)
+			if err == nil {
+				return fmt.Errorf("retry cancel %s: report %s of the same trigger and entity came after it and would be canceled: %w",
+					id, newer, application.ErrCallState)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		var seq int64
+		if err := c.QueryRowContext(ctx, `UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'outbox' RETURNING seq`).
+			Scan(&seq); err != nil {
+			return fmt.Errorf("sqlite: retry call %s: next seq: %w", id, err)
+		}
+		if _, err := c.ExecContext(ctx, `UPDATE outbox SET seq = ?, state = 'pending', next_attempt_at = ?,
+			lease_until = 0, settled_at = 0 WHERE seq = ?`, seq, toMS(now), r.seq); err != nil {
+			return fmt.Errorf("sqlite: retry call %s: %w", id, err)
+		}
+		if err := addHistory(c, id, now, application.StatePending,
+			&application.CallError{Message: "retried by an operator"}); err != nil {
+			return fmt.Errorf("sqlite: retry call %s: %w", id, err)
+		}
+		if err := refreshHead(c, r.key); err != nil {
+			return fmt.Errorf("sqlite: retry call %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// Discard implements application.Outbox: a pending, dead or expired call
+// becomes discarded and is never sent.
+func (db *DB) Discard(ctx context.Context, siteID, id string, now time.Time) error {
+	return db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
+		r, err := findCall(c, siteID, id)
+		if err != nil {
+			return err
+		}
+		switch application.CallState(r.state) {
+		case application.StatePending, application.StateDead, application.StateExpired:
+		default:
+			return fmt.Errorf("discard call %s in state %s: %w", id, r.state, application.ErrCallState)
+		}
+		if _, err := c.ExecContext(ctx, `UPDATE outbox SET state = 'discarded', settled_at = ?, lease_until = 0
+			WHERE seq = ?`, toMS(now), r.seq); err != nil {
+			return fmt.Errorf("sqlite: discard call %s: %w", id, err)
+		}
+		if err := addHistory(c, id, now, application.StateDiscarded,
+			&application.CallError{Message: "discarded by an operator"}); err != nil {
+			return fmt.Errorf("sqlite: discard call %s: %w", id, err)
+		}
+		if r.state == string(application.StatePending) {
+			if err := refreshHead(c, r.key); err != nil {
+				return fmt.Errorf("sqlite: discard call %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// pruneChunk bounds how many calls one write of Prune deletes, so that a
+// large prune does not hold the writer (and every command) for long.
+const pruneChunk = 1000
+
+// Prune implements application.Outbox: it deletes delivered and discarded
+// calls settled before cutoff, with their history, in chunks of one
+// transaction each.
+func (db *DB) Prune(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
+			res, err := c.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox
+				WHERE state IN ('delivered', 'discarded') AND settled_at < ? LIMIT ?)`, toMS(before), pruneChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("sqlite: prune: %w", err)
+		}
+		total += int(n)
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
+}
+
+// NextDue implements application.Outbox: the earliest time a head of an
+// ordering key may be claimed (its next attempt, or its lease if later).
+func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var at sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT min(ready_at) FROM outbox_heads`).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlite: next due: %w", err)
+	}
+	if !at.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMS(at.Int64), true, nil
+}
+
+// List implements application.Outbox.
+func (db *DB) List(ctx context.Context, f application.Filter) ([]application.Call, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var where []string
+	var args []any
+	if f.SiteID != "" {
+		where, args = append(where, "site_id = ?"), append(args, f.SiteID)
+	}
+	if f.State != "" {
+		where, args = append(where, "state = ?"), append(args, string(f.State))
+	}
+	where, args = append(where, "seq > ?"), append(args, f.After, limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+callCols+` FROM outbox WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY seq LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list calls: %w", err)
+	}
+	defer rows.Close()
+	var out []application.Call
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list calls: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list calls: %w", err)
+	}
+	return out, nil
+}
+
+// Get implements application.Outbox: one call of a site with its history,
+// read in one snapshot.
+func (db *DB) Get(ctx context.Context, siteID, id string) (application.CallDetail, error) {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return application.CallDetail{}, fmt.Errorf("sqlite: get call %s: %w", id, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	c, err := scanCall(tx.QueryRowContext(ctx, `SELECT `+callCols+` FROM outbox WHERE site_id = ? AND id = ?`, siteID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return application.CallDetail{}, fmt.Errorf("call %s: %w", id, application.ErrNotFound)
+	}
+	if err != nil {
+		return application.CallDetail{}, fmt.Errorf("sqlite: get call %s: %w", id, err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT at, state, error_status, error_code, error_message FROM outbox_attempts
+		WHERE call_id = ? ORDER BY id`, id)
+	if err != nil {
+		return application.CallDetail{}, fmt.Errorf("sqlite: get call %s: %w", id, err)
+	}
+	defer rows.Close()
+	d := application.CallDetail{Call: c}
+	for rows.Next() {
+		var (
+			at      int64
+			state   string
+			status  sql.NullInt64
+			code    sql.NullString
+			message sql.NullString
+		)
+		if err := rows.Scan(&at, &state, &status, &code, &message); err != nil {
+			return application.CallDetail{}, fmt.Errorf("sqlite: get call %s: %w", id, err)
+		}
+		d.History = append(d.History, application.Attempt{At: fromMS(at), State: application.CallState(state),
+			Err: callError(status, code, message)})
+	}
+	if err := rows.Err(); err != nil {
+		return application.CallDetail{}, fmt.Errorf("sqlite: get call %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// Stats implements application.Outbox: every state is present, zero or not.
+func (db *DB) Stats(ctx context.Context, siteID string) (map[application.CallState]int, error) {
+	q, args := `SELECT state, count(*) FROM outbox GROUP BY state`, []any(nil)
+	if siteID != "" {
+		q, args = `SELECT state, count(*) FROM outbox WHERE site_id = ? GROUP BY state`, []any{siteID}
+	}
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: outbox stats: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[application.CallState]int, len(application.CallStates))
+	for _, st := range application.CallStates {
+		out[st] = 0
+	}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: outbox stats: %w", err)
+		}
+		out[application.CallState(state)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: outbox stats: %w", err)
+	}
+	return out, nil
+}

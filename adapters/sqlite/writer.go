@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+)
+
+// PanicError is returned to the caller whose write function panicked. The
+// panic is confined to that caller: its savepoint is rolled back and the
+// other writes of the batch commit.
+type PanicError struct {
+	Value any    // what was passed to panic
+	Stack []byte // the goroutine's stack at the panic
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("sqlite: write function panicked: %v\n%s", e.Value, e.Stack)
+}
+
+// job is one write waiting for the writer: a command's Update or an outbox
+// operation.
+type job struct {
+	ctx  context.Context
+	fn   func(ctx context.Context, q *writeConn) error
+	done chan error
+}
+
+// writer is the goroutine that owns the write connection. It gathers the
+// jobs that are waiting into one transaction (group commit): each job runs in
+// its own savepoint, so a failing job rolls back alone, and every job of the
+// batch learns its result only after the one COMMIT is durable.
+type writer struct {
+	conn     *writeConn
+	maxBatch int
+	jobs     chan *job // unbuffered: a job is either handed to the writer or never sent
+	quit     chan struct{}
+	exited   chan struct{}
+	stopOnce sync.Once
+
+	batches, writes, maxSeen atomic.Int64
+}
+
+func startWriter(conn *sql.Conn, maxBatch int) *writer {
+	w := &writer{
+		conn:     &writeConn{conn: conn, stmts: map[string]*sql.Stmt{}},
+		maxBatch: maxBatch,
+		jobs:     make(chan *job),
+		quit:     make(chan struct{}),
+		exited:   make(chan struct{}),
+	}
+	go w.loop()
+	return w
+}
+
+// do runs fn in the writer and returns its result once its batch has
+// committed (or rolled back). A ctx canceled before fn runs returns
+// ctx.Err() and writes nothing. Once do has handed the job over it waits for
+// the writer's verdict even if ctx ends, so that a nil error always means
+// durable and an error always means nothing of fn was written.
+func (w *writer) do(ctx context.Context, fn func(ctx context.Context, q *writeConn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case w.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.quit:
+		return ErrClosed
+	}
+	return <-j.done
+}
+
+// stop ends the loop after its current batch and closes the connection. It
+// reports whether this call did it.
+func (w *writer) stop() bool {
+	first := false
+	w.stopOnce.Do(func() {
+		first = true
+		close(w.quit)
+		<-w.exited
+		w.conn.close()
+	})
+	return first
+}
+
+// closed reports whether stop has begun.
+func (w *writer) closed() bool {
+	select {
+	case <-w.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *writer) stats() WriterStats {
+	return WriterStats{Batches: w.batches.Load(), Writes: w.writes.Load(), MaxBatch: w.maxSeen.Load()}
+}
+
+func (w *writer) loop() {
+	defer close(w.exited)
+	batch := make([]*job, 0, w.maxBatch)
+	for {
+		select {
+		case j := <-w.jobs:
+			batch = append(batch[:0], j)
+		case <-w.quit:
+			return
+		}
+	gather:
+		for len(batch) < w.maxBatch {
+			select {
+			case j := <-w.jobs:
+				batch = append(batch, j)
+			default:
+				break gather
+			}
+		}
+		w.run(batch)
+		clear(batch)
+	}
+}
+
+// run executes one batch in one transaction and answers every job.
+func (w *writer) run(batch []*job) {
+	w.batches.Add(1)
+	w.writes.Add(int64(len(batch)))
+	if n := int64(len(batch)); n > w.maxSeen.Load() {
+		w.maxSeen.Store(n) // only the writer goroutine stores
+	}
+	results := make([]error, len(batch))
+	ran := 0
+	fatal := w.conn.execRaw("BEGIN IMMEDIATE")
+	if fatal == nil {
+		for i, j := range batch {
+			ran = i + 1
+			if err := j.ctx.Err(); err != nil {
+				results[i] = err
+				continue
+			}
+			if fatal = w.conn.execRaw("SAVEPOINT job"); fatal != nil {
+				break
+			}
+			if err := w.call(j); err != nil {
+				results[i] = err
+				if fatal = w.conn.execRaw("ROLLBACK TO job"); fatal != nil {
+					break
+				}
+			}
+			if fatal = w.conn.execRaw("RELEASE job"); fatal != nil {
+				break
+			}
+		}
+		if fatal == nil {
+			fatal = w.conn.execRaw("COMMIT")
+		}
+		if fatal != nil {
+			// SQLite may already have rolled back (disk full, I/O error);
+			// a failing ROLLBACK then only says so.
+			_ = w.conn.execRaw("ROLLBACK")
+		}
+	}
+	for i, j := range batch {
+		err := results[i]
+		if fatal != nil && (err == nil || i >= ran) {
+			err = fmt.Errorf("sqlite: write batch rolled back: %w", fatal)
+		}
+		j.done <- err
+	}
+}
+
+// call runs one job's function, turning a panic into a *PanicError.
+func (w *writer) call(j *job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return j.fn(j.ctx, w.conn)
+}
+
+// writeConn is the write connection with its prepared statements. Only the
+// writer goroutine uses it. Statements run with a context that is never
+// canceled: interrupting a statement inside the shared transaction could
+// roll back every job of the batch, so a job's own context is checked
+// between statements instead (see writeTx).
+type writeConn struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+func (c *writeConn) stmt(query string) (*sql.Stmt, error) {
+	if s, ok := c.stmts[query]; ok {
+		return s, nil
+	}
+	s, err := c.conn.PrepareContext(context.Background(), query)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = s
+	return s, nil
+}
+
+func (c *writeConn) execRaw(query string) error {
+	_, err := c.ExecContext(context.Background(), query)
+	return err
+}
+
+// ExecContext runs a cached prepared statement.
+func (c *writeConn) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	s, err := c.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(context.Background(), args...)
+}
+
+// QueryContext runs a cached prepared query.
+func (c *writeConn) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := c.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(context.Background(), args...)
+}
+
+// QueryRowContext runs a cached prepared query for one row.
+func (c *writeConn) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+	s, err := c.stmt(query)
+	if err != nil {
+		// An invalid query is a programming error; surface it through Scan
+		// by running it unprepared.
+		return c.conn.QueryRowContext(context.Background(), query, args...)
+	}
+	return s.QueryRowContext(context.Background(), args...)
+}
+
+func (c *writeConn) close() {
+	var errs []error
+	for _, s := range c.stmts {
+		errs = append(errs, s.Close())
+	}
+	errs = append(errs, c.conn.Close())
+	_ = errors.Join(errs...) // nothing useful to do with a close error here
+}
