@@ -115,8 +115,8 @@ func (s *Sim) FailItem(entityID, code string, n int) {
 	s.Inject(Fault{EntityID: entityID, ItemCode: code, Times: n})
 }
 
-// SetLatency delays every event request by d (wall-clock time) until set
-// back to 0.
+// SetLatency delays every request (token requests too) by d, in wall-clock
+// time, until set back to 0.
 func (s *Sim) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxBody is the largest request body the simulator reads.
@@ -64,7 +65,19 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	idx := s.logLocked(Request{Endpoint: EndpointToken, Site: body.InstanceID})
 	f := s.takeFaultLocked(EndpointToken, body.InstanceID, nil)
+	latency := s.latency
 	s.mu.Unlock()
+	if f != nil {
+		latency += f.Latency
+	}
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
 
 	var out outcome
 	var resp tokenResponse
@@ -175,8 +188,9 @@ func (s *Sim) serveEvents(endpoint Endpoint) http.HandlerFunc {
 	}
 }
 
-// authenticate returns the site of the request's token. A token used with
-// a wix-site-id header naming another site is refused (403).
+// authenticate returns the site of the request's token, or a 401 for a
+// missing, unknown, revoked or expired token. A token used with a
+// wix-site-id header naming another site is refused (403).
 func (s *Sim) authenticate(r *http.Request) (string, *apiError) {
 	tok := strings.TrimSpace(r.Header.Get("Authorization"))
 	tok = strings.TrimPrefix(tok, "Bearer ")
@@ -188,8 +202,11 @@ func (s *Sim) authenticate(r *http.Request) (string, *apiError) {
 	g, ok := s.tokens[tok]
 	now := s.Now()
 	s.mu.Unlock()
-	if !ok || (!g.expiresAt.IsZero() && !now.Before(g.expiresAt)) {
+	if !ok {
 		return "", unauth
+	}
+	if g.revoked || (!g.expiresAt.IsZero() && !now.Before(g.expiresAt)) {
+		return g.site, unauth // logged under its site, refused all the same
 	}
 	if h := r.Header.Get("wix-site-id"); h != "" && h != g.site {
 		return g.site, &apiError{status: 403, code: CodePermissionDenied, message: "the access token was issued for another site"}

@@ -74,6 +74,7 @@ type triggerDef struct {
 type tokenGrant struct {
 	site      string
 	expiresAt time.Time // zero: never
+	revoked   bool
 }
 
 type site struct {
@@ -442,7 +443,8 @@ func (s *Sim) RevokeTokens(siteID string) {
 	defer s.mu.Unlock()
 	for tok, g := range s.tokens {
 		if g.site == siteID {
-			delete(s.tokens, tok)
+			g.revoked = true
+			s.tokens[tok] = g
 		}
 	}
 }
