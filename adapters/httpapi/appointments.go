@@ -1,0 +1,135 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/bookable/lifecycle/application"
+)
+
+// Appointment is the JSON of an appointment. Times are RFC 3339 in UTC.
+type Appointment struct {
+	ID           string `json:"id"`
+	SiteID       string `json:"siteId"`
+	ContactID    string `json:"contactId"`
+	StartsAt     string `json:"startsAt"`
+	EndsAt       string `json:"endsAt"`
+	Title        string `json:"title"`
+	State        string `json:"state"` // scheduled, canceled, completed or no_show
+	CancelReason string `json:"cancelReason,omitempty"`
+	Version      int64  `json:"version"`
+}
+
+func appointmentJSON(v application.AppointmentView) Appointment {
+	return Appointment{
+		ID: v.ID, SiteID: v.SiteID, ContactID: v.ContactID, StartsAt: rfc3339(v.StartsAt), EndsAt: rfc3339(v.EndsAt),
+		Title: v.Title, State: v.State, CancelReason: v.CancelReason, Version: v.Version,
+	}
+}
+
+// rfc3339 formats t in UTC, with fractional seconds only when it has them.
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// scheduleAppointment: POST /v1/sites/{site}/appointments.
+func (s *Server) scheduleAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	site := c.path(r, "site")
+	var req createAppointmentRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		return 0, nil, err
+	}
+	cmd := application.ScheduleAppointment{
+		SiteID: site, ID: c.optID("id", req.ID), ContactID: c.reqID("contactId", req.ContactID),
+		Title: str(req.Title), StartsAt: c.reqTime("startsAt", req.StartsAt), EndsAt: c.reqTime("endsAt", req.EndsAt),
+	}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.ScheduleAppointment.Handle(r.Context(), cmd)
+	if err != nil {
+		return 0, nil, err
+	}
+	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/appointments/"+v.ID)
+	return http.StatusCreated, appointmentJSON(v), nil
+}
+
+// getAppointment: GET /v1/sites/{site}/appointments/{id}.
+func (s *Server) getAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	q := application.GetAppointment{SiteID: c.path(r, "site"), ID: c.path(r, "id")}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.GetAppointment.Handle(r.Context(), q)
+	return http.StatusOK, appointmentJSON(v), err
+}
+
+// rescheduleAppointment: POST /v1/sites/{site}/appointments/{id}/reschedule.
+func (s *Server) rescheduleAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	site, id := c.path(r, "site"), c.path(r, "id")
+	var req rescheduleRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		return 0, nil, err
+	}
+	cmd := application.RescheduleAppointment{SiteID: site, ID: id,
+		StartsAt: c.reqTime("startsAt", req.StartsAt), EndsAt: c.reqTime("endsAt", req.EndsAt)}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.RescheduleAppointment.Handle(r.Context(), cmd)
+	return http.StatusOK, appointmentJSON(v), err
+}
+
+// cancelAppointment: POST /v1/sites/{site}/appointments/{id}/cancel, with
+// an optional body {reason}.
+func (s *Server) cancelAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	site, id := c.path(r, "site"), c.path(r, "id")
+	var req cancelRequest
+	if err := decodeBody(r, &req, true); err != nil {
+		return 0, nil, err
+	}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.CancelAppointment.Handle(r.Context(), application.CancelAppointment{SiteID: site, ID: id, Reason: str(req.Reason)})
+	return http.StatusOK, appointmentJSON(v), err
+}
+
+// completeAppointment: POST /v1/sites/{site}/appointments/{id}/complete.
+func (s *Server) completeAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	site, id, err := s.refNoBody(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.CompleteAppointment.Handle(r.Context(), application.CompleteAppointment{SiteID: site, ID: id})
+	return http.StatusOK, appointmentJSON(v), err
+}
+
+// markNoShow: POST /v1/sites/{site}/appointments/{id}/no-show.
+func (s *Server) markNoShow(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	site, id, err := s.refNoBody(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.MarkNoShow.Handle(r.Context(), application.MarkNoShow{SiteID: site, ID: id})
+	return http.StatusOK, appointmentJSON(v), err
+}
+
+// refNoBody checks the site and id path parameters of a command that takes
+// no members: its body must be empty or {}.
+func (s *Server) refNoBody(r *http.Request) (site, id string, err error) {
+	var c checker
+	site, id = c.path(r, "site"), c.path(r, "id")
+	var req emptyRequest
+	if err := decodeBody(r, &req, true); err != nil {
+		return "", "", err
+	}
+	return site, id, c.err()
+}

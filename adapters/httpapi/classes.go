@@ -1,0 +1,172 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/bookable/lifecycle/application"
+)
+
+// Class is the JSON of a class. Enrolled counts seated participants,
+// Waitlisted those waiting for a seat.
+type Class struct {
+	ID           string `json:"id"`
+	SiteID       string `json:"siteId"`
+	Title        string `json:"title"`
+	StartsAt     string `json:"startsAt"`
+	EndsAt       string `json:"endsAt"`
+	Capacity     int    `json:"capacity"`
+	Enrolled     int    `json:"enrolled"`
+	Waitlist     bool   `json:"waitlist"`
+	Waitlisted   int    `json:"waitlisted"`
+	State        string `json:"state"` // scheduled, canceled or completed
+	CancelReason string `json:"cancelReason,omitempty"`
+	Version      int64  `json:"version"`
+}
+
+func classJSON(v application.ClassView) Class {
+	return Class{
+		ID: v.ID, SiteID: v.SiteID, Title: v.Title, StartsAt: rfc3339(v.StartsAt), EndsAt: rfc3339(v.EndsAt),
+		Capacity: v.Capacity, Enrolled: v.Enrolled, Waitlist: v.Waitlist, Waitlisted: v.Waitlisted,
+		State: v.State, CancelReason: v.CancelReason, Version: v.Version,
+	}
+}
+
+// Enrollment is the JSON of an enrollment. Its ID is the externalEntityId
+// of the participant's events at Wix.
+type Enrollment struct {
+	ID            string `json:"id"`
+	SiteID        string `json:"siteId"`
+	ClassID       string `json:"classId"`
+	ParticipantID string `json:"participantId"`
+	State         string `json:"state"` // enrolled, waitlisted, left, class_canceled or attended
+}
+
+func enrollmentJSON(v application.EnrollmentView) Enrollment {
+	return Enrollment{ID: v.ID, SiteID: v.SiteID, ClassID: v.ClassID, ParticipantID: v.ParticipantID, State: v.State}
+}
+
+// scheduleClass: POST /v1/sites/{site}/classes.
+func (s *Server) scheduleClass(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	site := c.path(r, "site")
+	var req createClassRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		return 0, nil, err
+	}
+	cmd := application.ScheduleClass{SiteID: site, ID: c.optID("id", req.ID)}
+	if cmd.Title = str(req.Title); cmd.Title == "" {
+		c.add("title", "is required")
+	}
+	cmd.StartsAt, cmd.EndsAt = c.reqTime("startsAt", req.StartsAt), c.reqTime("endsAt", req.EndsAt)
+	if req.Capacity == nil {
+		c.add("capacity", "is required")
+	} else {
+		cmd.Capacity = *req.Capacity
+	}
+	cmd.Waitlist = req.Waitlist != nil && *req.Waitlist
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.ScheduleClass.Handle(r.Context(), cmd)
+	if err != nil {
+		return 0, nil, err
+	}
+	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/classes/"+v.ID)
+	return http.StatusCreated, classJSON(v), nil
+}
+
+// getClass: GET /v1/sites/{site}/classes/{id}.
+func (s *Server) getClass(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	q := application.GetClass{SiteID: c.path(r, "site"), ID: c.path(r, "id")}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.GetClass.Handle(r.Context(), q)
+	return http.StatusOK, classJSON(v), err
+}
+
+// rescheduleClass: POST /v1/sites/{site}/classes/{id}/reschedule.
+func (s *Server) rescheduleClass(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	site, id := c.path(r, "site"), c.path(r, "id")
+	var req rescheduleRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		return 0, nil, err
+	}
+	cmd := application.RescheduleClass{SiteID: site, ID: id,
+		StartsAt: c.reqTime("startsAt", req.StartsAt), EndsAt: c.reqTime("endsAt", req.EndsAt)}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.RescheduleClass.Handle(r.Context(), cmd)
+	return http.StatusOK, classJSON(v), err
+}
+
+// cancelClass: POST /v1/sites/{site}/classes/{id}/cancel, with an optional
+// body {reason}.
+func (s *Server) cancelClass(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	site, id := c.path(r, "site"), c.path(r, "id")
+	var req cancelRequest
+	if err := decodeBody(r, &req, true); err != nil {
+		return 0, nil, err
+	}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.CancelClass.Handle(r.Context(), application.CancelClass{SiteID: site, ID: id, Reason: str(req.Reason)})
+	return http.StatusOK, classJSON(v), err
+}
+
+// completeClass: POST /v1/sites/{site}/classes/{id}/complete.
+func (s *Server) completeClass(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	site, id, err := s.refNoBody(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.CompleteClass.Handle(r.Context(), application.CompleteClass{SiteID: site, ID: id})
+	return http.StatusOK, classJSON(v), err
+}
+
+// enroll: POST /v1/sites/{site}/classes/{id}/enrollments.
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	site, class := c.path(r, "site"), c.path(r, "id")
+	var req enrollRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		return 0, nil, err
+	}
+	cmd := application.Enroll{SiteID: site, ClassID: class,
+		EnrollmentID: c.optID("id", req.ID), ParticipantID: c.reqID("participantId", req.ParticipantID)}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.Enroll.Handle(r.Context(), cmd)
+	if err != nil {
+		return 0, nil, err
+	}
+	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/enrollments/"+v.ID)
+	return http.StatusCreated, enrollmentJSON(v), nil
+}
+
+// getEnrollment: GET /v1/sites/{site}/enrollments/{id}.
+func (s *Server) getEnrollment(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	q := application.GetEnrollment{SiteID: c.path(r, "site"), ID: c.path(r, "id")}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.GetEnrollment.Handle(r.Context(), q)
+	return http.StatusOK, enrollmentJSON(v), err
+}
+
+// leave: POST /v1/sites/{site}/enrollments/{id}/leave.
+func (s *Server) leave(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	site, id, err := s.refNoBody(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.Leave.Handle(r.Context(), application.Leave{SiteID: site, EnrollmentID: id})
+	return http.StatusOK, enrollmentJSON(v), err
+}

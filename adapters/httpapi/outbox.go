@@ -1,0 +1,220 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/bookable/lifecycle/application"
+)
+
+// MaxListLimit caps the limit query parameter of GET .../outbox.
+const MaxListLimit = 1000
+
+// Call is the JSON of an outbox call.
+type Call struct {
+	ID               string          `json:"id"`
+	SiteID           string          `json:"siteId"`
+	Seq              int64           `json:"seq"`
+	Kind             string          `json:"kind"` // report or cancel
+	TriggerKey       string          `json:"triggerKey"`
+	ExternalEntityID string          `json:"externalEntityId"`
+	Payload          json.RawMessage `json:"payload,omitempty"`     // a report's payload object
+	ScheduledAt      string          `json:"scheduledAt,omitempty"` // a scheduled report's date-time
+	Cause            string          `json:"cause"`                 // the domain event, e.g. appointment:canceled
+	State            string          `json:"state"`                 // pending, delivered, dead, expired or discarded
+	Attempts         int             `json:"attempts"`
+	NextAttemptAt    string          `json:"nextAttemptAt,omitempty"` // when pending
+	LastError        *CallError      `json:"lastError,omitempty"`
+	CreatedAt        string          `json:"createdAt"`
+	SettledAt        string          `json:"settledAt,omitempty"`
+	// History lists the delivery attempts and operator actions, oldest
+	// first; only GET .../outbox/{id}, retry and discard return it.
+	History []Attempt `json:"history,omitempty"`
+}
+
+// CallError is the JSON of a failed attempt: Wix's HTTP status (0 for a
+// transport error), its error code and message.
+type CallError struct {
+	Status  int    `json:"status,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Attempt is one entry of a call's history: when, the state the call moved
+// to, and the error if any.
+type Attempt struct {
+	At    string     `json:"at"`
+	State string     `json:"state"`
+	Error *CallError `json:"error,omitempty"`
+}
+
+// CallList is the JSON of GET .../outbox. NextAfter, when set, is the
+// after parameter that fetches the next page; it is absent on the last.
+type CallList struct {
+	Calls     []Call `json:"calls"`
+	NextAfter *int64 `json:"nextAfter,omitempty"`
+}
+
+// CallStats is the JSON of GET .../outbox/stats: the site's calls by state,
+// every state present.
+type CallStats struct {
+	SiteID string         `json:"siteId"`
+	Calls  map[string]int `json:"calls"`
+}
+
+func callErrorJSON(e *application.CallError) *CallError {
+	if e == nil {
+		return nil
+	}
+	return &CallError{Status: e.Status, Code: e.Code, Message: e.Message}
+}
+
+func callJSON(c application.Call) Call {
+	out := Call{
+		ID: c.ID, SiteID: c.SiteID, Seq: c.Seq, Kind: string(c.Kind), TriggerKey: c.TriggerKey,
+		ExternalEntityID: c.ExternalEntityID, ScheduledAt: rfc3339(c.ScheduledAt), Cause: c.Cause,
+		State: string(c.State), Attempts: c.Attempts, LastError: callErrorJSON(c.LastError),
+		CreatedAt: rfc3339(c.CreatedAt), SettledAt: rfc3339(c.SettledAt),
+	}
+	if len(c.Payload) > 0 && json.Valid(c.Payload) {
+		out.Payload = c.Payload
+	}
+	if c.State == application.StatePending {
+		out.NextAttemptAt = rfc3339(c.NextAttemptAt)
+	}
+	return out
+}
+
+func callDetailJSON(d application.CallDetail) Call {
+	out := callJSON(d.Call)
+	out.History = make([]Attempt, len(d.History))
+	for i, a := range d.History {
+		out.History[i] = Attempt{At: rfc3339(a.At), State: string(a.State), Error: callErrorJSON(a.Err)}
+	}
+	return out
+}
+
+// listCalls: GET /v1/sites/{site}/outbox?state=&after=&limit=.
+func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	f := application.Filter{SiteID: c.path(r, "site"), Limit: 100}
+	q := r.URL.Query()
+	for name := range q {
+		if !slices.Contains([]string{"state", "after", "limit"}, name) {
+			c.add(name, "is not a known query parameter; use state, after or limit")
+		}
+	}
+	if v := q.Get("state"); v != "" {
+		st, err := application.ParseCallState(v)
+		if err != nil {
+			c.add("state", "must be one of pending, delivered, dead, expired, discarded")
+		}
+		f.State = st
+	}
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			c.add("after", "must be a sequence number (an integer of at least 0)")
+		}
+		f.After = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxListLimit {
+			c.add("limit", "must be an integer from 1 to "+strconv.Itoa(MaxListLimit))
+		}
+		f.Limit = n
+	}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	calls, err := s.outbox.List(r.Context(), f)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := CallList{Calls: make([]Call, len(calls))}
+	for i, call := range calls {
+		out.Calls[i] = callJSON(call)
+	}
+	if len(calls) == f.Limit {
+		next := calls[len(calls)-1].Seq
+		out.NextAfter = &next
+	}
+	return http.StatusOK, out, nil
+}
+
+// callRef checks the site and id path parameters of an outbox route.
+func callRef(r *http.Request) (site, id string, err error) {
+	var c checker
+	site, id = c.path(r, "site"), c.path(r, "id")
+	return site, id, c.err()
+}
+
+// showCall: GET /v1/sites/{site}/outbox/{id}, with the call's history.
+func (s *Server) showCall(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	site, id, err := callRef(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	d, err := s.outbox.Get(r.Context(), site, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, callDetailJSON(d), nil
+}
+
+// retryCall: POST /v1/sites/{site}/outbox/{id}/retry puts a dead or expired
+// call back to pending, due now, at the tail of its entity's calls.
+func (s *Server) retryCall(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	return s.settleCall(r, s.outbox.Retry)
+}
+
+// discardCall: POST /v1/sites/{site}/outbox/{id}/discard gives up a
+// pending, dead or expired call.
+func (s *Server) discardCall(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	return s.settleCall(r, s.outbox.Discard)
+}
+
+// settleCall runs an operator action on a call and returns the call as it
+// is afterwards.
+func (s *Server) settleCall(r *http.Request, do func(ctx context.Context, siteID, id string, now time.Time) error) (int, any, error) {
+	var c checker
+	site, id := c.path(r, "site"), c.path(r, "id")
+	var req emptyRequest
+	if err := decodeBody(r, &req, true); err != nil {
+		return 0, nil, err
+	}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	if err := do(r.Context(), site, id, s.clock.Now().UTC()); err != nil {
+		return 0, nil, err
+	}
+	d, err := s.outbox.Get(r.Context(), site, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, callDetailJSON(d), nil
+}
+
+// callStats: GET /v1/sites/{site}/outbox/stats.
+func (s *Server) callStats(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	site := c.path(r, "site")
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	stats, err := s.outbox.Stats(r.Context(), site)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := CallStats{SiteID: site, Calls: make(map[string]int, len(application.CallStates))}
+	for _, st := range application.CallStates {
+		out.Calls[string(st)] = stats[st]
+	}
+	return http.StatusOK, out, nil
+}
