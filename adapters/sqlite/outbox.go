@@ -18,6 +18,28 @@ import (
 // Every write that changes a pending call of a key refreshes that row, so
 // Claim and NextDue never search the outbox itself.
 
+// The queries whose plans matter most; plan_test.go checks that each uses
+// an index and needs no sort, so its cost does not grow with the tables.
+const (
+	// qClaimHeads selects the due heads in seq order. "+ready_at" keeps the
+	// planner on the seq order of outbox_heads: the scan stops after limit
+	// ready heads and skips only heads that are in flight or backing off,
+	// however large the backlog.
+	qClaimHeads = `SELECT seq FROM outbox_heads WHERE +ready_at <= ? ORDER BY seq LIMIT ?`
+	// qHeadOfKey finds the pending call of a key with the lowest seq.
+	qHeadOfKey = `SELECT seq, next_attempt_at, lease_until FROM outbox
+		WHERE ordering_key = ? AND state = 'pending' ORDER BY seq LIMIT 1`
+	// qNewerReport finds a report enqueued after a cancel for the same key
+	// and trigger.
+	qNewerReport = `SELECT id FROM outbox WHERE ordering_key = ? AND seq > ?
+		AND kind = 'report' AND trigger_key = ? LIMIT 1`
+	// qPrune deletes one chunk of old settled calls.
+	qPrune = `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox
+		WHERE state IN ('delivered', 'discarded') AND settled_at < ? LIMIT ?)`
+	// qNextDue is the earliest time a head may be claimed.
+	qNextDue = `SELECT min(ready_at) FROM outbox_heads`
+)
+
 const callCols = `seq, id, site_id, ordering_key, kind, trigger_key, external_entity_id, payload, scheduled_at,
 	cause, state, attempts, next_attempt_at, last_error_status, last_error_code, last_error_message, created_at, settled_at`
 
@@ -109,8 +131,7 @@ func (t *writeTx) Enqueue(ctx context.Context, calls []application.Call) error {
 // it changed.
 func refreshHead(c *writeConn, key string) error {
 	var seq, next, lease int64
-	err := c.QueryRowContext(context.Background(), `SELECT seq, next_attempt_at, lease_until FROM outbox
-		WHERE ordering_key = ? AND state = 'pending' ORDER BY seq LIMIT 1`, key).Scan(&seq, &next, &lease)
+	err := c.QueryRowContext(context.Background(), qHeadOfKey, key).Scan(&seq, &next, &lease)
 	if errors.Is(err, sql.ErrNoRows) {
 		_, err = c.ExecContext(context.Background(), `DELETE FROM outbox_heads WHERE ordering_key = ?`, key)
 		return err
@@ -134,9 +155,7 @@ func (db *DB) Claim(ctx context.Context, now time.Time, limit int, lease time.Du
 	err := db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
 		out = out[:0]
 		nowMS, until := toMS(now), toMS(now.Add(lease))
-		// "+ready_at" keeps the planner on the seq order of the table: the
-		// scan then stops after limit ready heads, whatever the backlog.
-		const heads = `SELECT seq FROM outbox_heads WHERE +ready_at <= ? ORDER BY seq LIMIT ?`
+		const heads = qClaimHeads
 		rows, err := c.QueryContext(ctx, `UPDATE outbox SET lease_until = ? WHERE seq IN (`+heads+`) RETURNING `+callCols,
 			until, nowMS, limit)
 		if err != nil {
@@ -269,8 +288,7 @@ func (db *DB) Retry(ctx context.Context, siteID, id string, now time.Time) error
 		}
 		if r.kind == string(application.KindCancel) {
 			var newer string
-			err := c.QueryRowContext(ctx, `SELECT id FROM outbox WHERE ordering_key = ? AND seq > ?
-				AND kind = 'report' AND trigger_key = ? LIMIT 1`, r.key, r.seq, r.triggerKey).Scan(&newer)
+			err := c.QueryRowContext(ctx, qNewerReport, r.key, r.seq, r.triggerKey).Scan(&newer)
 			if err == nil {
 				return fmt.Errorf("retry cancel %s: report %s of the same trigger and entity came after it and would be canceled: %w",
 					id, newer, application.ErrCallState)
@@ -341,8 +359,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (int, error) {
 	for {
 		var n int64
 		err := db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
-			res, err := c.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox
-				WHERE state IN ('delivered', 'discarded') AND settled_at < ? LIMIT ?)`, toMS(before), pruneChunk)
+			res, err := c.ExecContext(ctx, qPrune, toMS(before), pruneChunk)
 			if err != nil {
 				return err
 			}
@@ -363,7 +380,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (int, error) {
 // ordering key may be claimed (its next attempt, or its lease if later).
 func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var at sql.NullInt64
-	if err := db.read.QueryRowContext(ctx, `SELECT min(ready_at) FROM outbox_heads`).Scan(&at); err != nil {
+	if err := db.read.QueryRowContext(ctx, qNextDue).Scan(&at); err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlite: next due: %w", err)
 	}
 	if !at.Valid {

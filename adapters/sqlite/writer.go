@@ -42,7 +42,7 @@ type writer struct {
 	exited   chan struct{}
 	stopOnce sync.Once
 
-	batches, writes, maxSeen atomic.Int64
+	batches, writes, maxSeen, waiting atomic.Int64
 }
 
 func startWriter(conn *sql.Conn, maxBatch int) *writer {
@@ -58,8 +58,8 @@ func startWriter(conn *sql.Conn, maxBatch int) *writer {
 }
 
 // do runs fn in the writer and returns its result once its batch has
-// committed (or rolled back). A ctx canceled before fn runs returns
-// ctx.Err() and writes nothing. Once do has handed the job over it waits for
+// committed (or rolled back). A ctx canceled before fn runs, or while it
+// runs, returns ctx.Err() and writes nothing. Once do has handed the job over it waits for
 // the writer's verdict even if ctx ends, so that a nil error always means
 // durable and an error always means nothing of fn was written.
 func (w *writer) do(ctx context.Context, fn func(ctx context.Context, q *writeConn) error) error {
@@ -67,11 +67,15 @@ func (w *writer) do(ctx context.Context, fn func(ctx context.Context, q *writeCo
 		return err
 	}
 	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	w.waiting.Add(1)
 	select {
 	case w.jobs <- j:
+		w.waiting.Add(-1)
 	case <-ctx.Done():
+		w.waiting.Add(-1)
 		return ctx.Err()
 	case <-w.quit:
+		w.waiting.Add(-1)
 		return ErrClosed
 	}
 	return <-j.done
@@ -101,7 +105,8 @@ func (w *writer) closed() bool {
 }
 
 func (w *writer) stats() WriterStats {
-	return WriterStats{Batches: w.batches.Load(), Writes: w.writes.Load(), MaxBatch: w.maxSeen.Load()}
+	return WriterStats{Batches: w.batches.Load(), Writes: w.writes.Load(), MaxBatch: w.maxSeen.Load(),
+		Waiting: w.waiting.Load()}
 }
 
 func (w *writer) loop() {
@@ -148,7 +153,13 @@ func (w *writer) run(batch []*job) {
 			if fatal = w.conn.execRaw("SAVEPOINT job"); fatal != nil {
 				break
 			}
-			if err := w.call(j); err != nil {
+			err := w.call(j)
+			if err == nil {
+				// A caller that gave up while its function ran gets its
+				// context's error, so the error always means "not written".
+				err = j.ctx.Err()
+			}
+			if err != nil {
 				results[i] = err
 				if fatal = w.conn.execRaw("ROLLBACK TO job"); fatal != nil {
 					break

@@ -1,0 +1,92 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestQueryPlans checks with EXPLAIN QUERY PLAN that every query a command
+// or the relay runs finds its rows through an index (or the rowid) and needs
+// no temporary sort, so its cost does not grow with the size of the tables.
+func TestQueryPlans(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "plan.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+
+	tests := []struct {
+		name  string
+		query string
+		want  []string // each must appear in the plan
+	}{
+		{"claim: due heads in seq order", qClaimHeads, []string{"SCAN outbox_heads"}},
+		{"claim: lease the heads",
+			`UPDATE outbox SET lease_until = ? WHERE seq IN (` + qClaimHeads + `) RETURNING ` + callCols,
+			[]string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)", "SCAN outbox_heads"}},
+		{"settle: head of a key", qHeadOfKey, []string{"SEARCH outbox USING INDEX outbox_by_key (ordering_key=?)"}},
+		{"settle: call by id", `UPDATE outbox SET state = ? WHERE id = ? RETURNING ordering_key, state`,
+			[]string{"SEARCH outbox USING INDEX sqlite_autoindex_outbox_1 (id=?)"}},
+		{"next due", qNextDue, []string{"SEARCH outbox_heads USING COVERING INDEX outbox_heads_by_ready"}},
+		{"retry: newer report", qNewerReport,
+			[]string{"SEARCH outbox USING INDEX outbox_by_key (ordering_key=? AND seq>?)"}},
+		{"prune", qPrune, []string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)",
+			"SEARCH outbox USING COVERING INDEX outbox_by_state_settled (state=? AND settled_at<?)",
+			"SEARCH outbox_attempts USING COVERING INDEX outbox_attempts_by_call (call_id=?)"}},
+		{"history of a call", `SELECT at FROM outbox_attempts WHERE call_id = ? ORDER BY id`,
+			[]string{"SEARCH outbox_attempts USING INDEX outbox_attempts_by_call (call_id=?)"}},
+		{"list by site and state", `SELECT ` + callCols + ` FROM outbox WHERE site_id = ? AND state = ? AND seq > ? ORDER BY seq LIMIT ?`,
+			[]string{"SEARCH outbox USING INDEX outbox_by_site_state (site_id=? AND state=? AND seq>?)"}},
+		{"load appointment", `SELECT ` + appointmentCols + ` FROM appointments WHERE site_id = ? AND id = ?`,
+			[]string{"SEARCH appointments USING PRIMARY KEY (site_id=? AND id=?)"}},
+		{"save appointment", `UPDATE appointments SET title = ?, version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`,
+			[]string{"SEARCH appointments USING PRIMARY KEY (site_id=? AND id=?)"}},
+		{"load class", `SELECT ` + classCols + ` FROM classes WHERE site_id = ? AND id = ?`,
+			[]string{"SEARCH classes USING PRIMARY KEY (site_id=? AND id=?)"}},
+		{"active enrollment", `SELECT ` + enrollmentCols + ` FROM enrollments
+			WHERE site_id = ? AND class_id = ? AND participant_id = ? AND state IN ('enrolled', 'waitlisted')`,
+			[]string{"SEARCH enrollments USING INDEX enrollments_one_active (site_id=? AND class_id=? AND participant_id=?)"}},
+		{"active enrollments by position", `SELECT ` + enrollmentCols + ` FROM enrollments
+			WHERE site_id = ? AND class_id = ? AND state IN ('enrolled', 'waitlisted') ORDER BY position`,
+			[]string{"SEARCH enrollments USING INDEX enrollments_active_by_position (site_id=? AND class_id=?)"}},
+		{"oldest waitlisted", `SELECT ` + enrollmentCols + ` FROM enrollments
+			WHERE site_id = ? AND class_id = ? AND state = 'waitlisted' ORDER BY position LIMIT 1`,
+			[]string{"SEARCH enrollments USING INDEX enrollments_waitlist (site_id=? AND class_id=?)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan := explain(t, db, tt.query)
+			for _, w := range tt.want {
+				assert.Contains(t, plan, w)
+			}
+			assert.NotContains(t, plan, "TEMP B-TREE", "the query sorts its rows")
+			assert.NotContains(t, plan, "AUTOMATIC", "the query builds a transient index")
+		})
+	}
+}
+
+// explain returns the EXPLAIN QUERY PLAN details of query, one per line.
+func explain(t *testing.T, db *DB, query string) string {
+	t.Helper()
+	n := strings.Count(query, "?")
+	args := make([]any, n)
+	for i := range args {
+		args[i] = 1
+	}
+	rows, err := db.read.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+		lines = append(lines, detail)
+	}
+	require.NoError(t, rows.Err())
+	return strings.Join(lines, "\n")
+}
