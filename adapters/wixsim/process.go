@@ -141,8 +141,18 @@ func (s *Sim) process(ctx context.Context, req request) outcome {
 		ExternalEntityIDs: req.entities(), IdempotencyKeys: req.idempotencyKeys(),
 	})
 	f := s.takeFaultLocked(req.endpoint, req.site, req.entities())
+	var throttled *apiError
+	if f == nil || !f.answers() {
+		throttled = s.throttleLocked(req.site, s.Now())
+	}
 	latency := s.latency
 	s.mu.Unlock()
+
+	if throttled != nil {
+		out := outcome{err: throttled}
+		s.finish(idx, out, f != nil)
+		return out
+	}
 
 	if f != nil {
 		latency += f.Latency
@@ -173,6 +183,29 @@ func (s *Sim) process(ctx context.Context, req request) outcome {
 	}
 	s.finish(idx, out, f != nil)
 	return out
+}
+
+// throttleLocked admits a request under the site's rate limit, or returns
+// the 429 to answer.
+func (s *Sim) throttleLocked(siteID string, now time.Time) *apiError {
+	if s.limit <= 0 {
+		return nil
+	}
+	st := s.siteLocked(siteID)
+	cutoff := now.Add(-s.window)
+	keep := st.admitted[:0]
+	for _, at := range st.admitted {
+		if at.After(cutoff) {
+			keep = append(keep, at)
+		}
+	}
+	st.admitted = keep
+	if len(st.admitted) >= s.limit {
+		return &apiError{status: 429, code: CodeResourceExhausted, message: "rate limit exceeded",
+			retryAfter: st.admitted[0].Add(s.window).Sub(now)}
+	}
+	st.admitted = append(st.admitted, now)
+	return nil
 }
 
 func (s *Sim) logLocked(r Request) int {

@@ -62,6 +62,8 @@ type Sim struct {
 	faults   []*faultState
 	latency  time.Duration
 	requests []Request
+	limit    int           // event requests per site per window; 0: no limit
+	window   time.Duration // the rate limit's window
 	eventSeq int64
 	actSeq   int64
 }
@@ -82,6 +84,7 @@ type site struct {
 	idempotency map[idemKey]time.Time // -> expiry
 	automations []Automation
 	activations []*Activation
+	admitted    []time.Time // times of recent requests, for the rate limit
 }
 
 type idemKey struct{ trigger, key string }
@@ -100,6 +103,14 @@ func WithCredentials(appID, appSecret string) Option {
 // (default DefaultTokenTTL); tests shorten it to exercise expiry.
 func WithTokenTTL(d time.Duration) Option {
 	return func(s *Sim) { s.tokenTTL = d }
+}
+
+// WithRateLimit throttles each site to n event requests per window on the
+// simulator's clock (Wix: 200 per minute per app instance). A request beyond
+// it is answered 429 with Retry-After saying when the oldest one in the
+// window expires, and changes nothing. Without it there is no limit.
+func WithRateLimit(n int, window time.Duration) Option {
+	return func(s *Sim) { s.limit, s.window = n, window }
 }
 
 // New returns an empty simulator on clock (the wall clock when nil), with no

@@ -292,3 +292,27 @@ func TestConcurrentUse(t *testing.T) {
 	assert.Len(t, sim.Activations(siteA, wixsim.ActivationCanceled), workers*perWorker/2)
 	assert.Equal(t, workers*(2*perWorker+perWorker/2), sim.RequestCount(siteA))
 }
+
+func TestRateLimitPerSite(t *testing.T) {
+	sim, clock := newSim(t, wixsim.WithRateLimit(3, time.Minute))
+	ctx := context.Background()
+	reportOne := func(siteID string, n int) error {
+		_, err := sim.Report(ctx, siteID, "appointment_scheduled", []application.ReportEvent{{ExternalEntityID: id(n)}})
+		return err
+	}
+	for i := range 3 {
+		require.NoError(t, reportOne(siteA, i))
+		clock.Advance(10 * time.Second)
+	}
+	err := reportOne(siteA, 3)
+	var ge *application.GatewayError
+	require.ErrorAs(t, err, &ge)
+	assert.Equal(t, 429, ge.Status)
+	assert.False(t, ge.Permanent)
+	assert.Equal(t, 30*time.Second, ge.RetryAfter, "the oldest request leaves the window in 30s")
+	require.NoError(t, reportOne(siteB, 4), "another site has its own budget")
+	assert.Len(t, sim.LiveEvents(siteA), 3, "a throttled request changes nothing")
+
+	clock.Advance(30 * time.Second)
+	require.NoError(t, reportOne(siteA, 3))
+}
