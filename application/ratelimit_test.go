@@ -1,0 +1,76 @@
+package application_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/fake"
+)
+
+func TestRateLimiterSpendsABurstThenPacesEachSite(t *testing.T) {
+	clock := fake.NewClock(relayT0)
+	l := application.NewRateLimiter(60, 3, clock.Now) // burst 3, then 60s/58 apart
+	interval := (time.Minute + 57) / 58
+	assert.Equal(t, interval, l.Interval())
+
+	assert.Zero(t, l.Delay("a", 3))
+	assert.Equal(t, interval, l.Delay("a", 4))
+	for range 3 {
+		ok, _ := l.Take("a")
+		require.True(t, ok)
+	}
+	ok, wait := l.Take("a")
+	assert.False(t, ok)
+	assert.Equal(t, interval, wait)
+	assert.Equal(t, 3*interval, l.Delay("a", 3))
+
+	ok, _ = l.Take("b")
+	assert.True(t, ok, "another site has its own bucket")
+
+	clock.Advance(interval - 1)
+	ok, _ = l.Take("a")
+	assert.False(t, ok)
+	clock.Advance(1)
+	ok, _ = l.Take("a")
+	assert.True(t, ok)
+}
+
+// A sender that takes every request the limiter allows never gets more than
+// the limit into any 60-second window, and gets close to it.
+func TestRateLimiterKeepsEveryMinuteWithinTheLimit(t *testing.T) {
+	for _, tt := range []struct{ perMinute, burst int }{{1, 0}, {2, 0}, {10, 0}, {60, 0}, {200, 0}, {200, 200}, {1000, 0}} {
+		t.Run(fmt.Sprintf("%d per minute, burst %d", tt.perMinute, tt.burst), func(t *testing.T) {
+			clock := fake.NewClock(relayT0)
+			l := application.NewRateLimiter(tt.perMinute, tt.burst, clock.Now)
+			var sent []time.Time
+			for clock.Now().Before(relayT0.Add(10 * time.Minute)) {
+				ok, wait := l.Take("site")
+				if ok {
+					sent = append(sent, clock.Now())
+					continue
+				}
+				require.Positive(t, wait)
+				clock.Advance(wait)
+			}
+			for i := range sent {
+				j := i
+				for j < len(sent) && sent[j].Sub(sent[i]) < time.Minute {
+					j++
+				}
+				require.LessOrEqual(t, j-i, tt.perMinute, "window starting at %v", sent[i].Sub(relayT0))
+			}
+			// Over ten minutes it sends at least 9 minutes' worth at the limit,
+			// less the burst it keeps in reserve.
+			burst := tt.burst
+			if burst == 0 {
+				burst = max(1, tt.perMinute/10)
+			}
+			assert.GreaterOrEqual(t, len(sent), 9*(tt.perMinute-burst+1))
+		})
+	}
+}
