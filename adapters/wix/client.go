@@ -236,13 +236,13 @@ func (c *Client) Report(ctx context.Context, siteID, triggerKey string, events [
 	}
 	if len(events) == 1 {
 		if err := c.do(ctx, siteID, "/automations/v1/events/report", reportRequest{TriggerKey: triggerKey, eventInfo: infos[0]}, nil); err != nil {
-			return nil, fmt.Errorf("wix: report %s: %w", triggerKey, err)
+			return nil, wrap("report", triggerKey, err)
 		}
 		return []error{nil}, nil
 	}
 	var resp bulkResponse
 	if err := c.do(ctx, siteID, "/automations/v1/events/bulk-report", bulkReportRequest{TriggerKey: triggerKey, EventsInfo: infos}, &resp); err != nil {
-		return nil, fmt.Errorf("wix: bulk report %s: %w", triggerKey, err)
+		return nil, wrap("bulk report", triggerKey, err)
 	}
 	return itemErrors(resp, len(events)), nil
 }
@@ -256,15 +256,25 @@ func (c *Client) Cancel(ctx context.Context, siteID, triggerKey string, external
 	}
 	if len(externalEntityIDs) == 1 {
 		if err := c.do(ctx, siteID, "/automations/v1/events/cancel", cancelRequest{TriggerKey: triggerKey, ExternalEntityID: externalEntityIDs[0]}, nil); err != nil {
-			return nil, fmt.Errorf("wix: cancel %s: %w", triggerKey, err)
+			return nil, wrap("cancel", triggerKey, err)
 		}
 		return []error{nil}, nil
 	}
 	var resp bulkResponse
 	if err := c.do(ctx, siteID, "/automations/v1/events/bulk-cancel", bulkCancelRequest{TriggerKey: triggerKey, ExternalEntityIDs: externalEntityIDs}, &resp); err != nil {
-		return nil, fmt.Errorf("wix: bulk cancel %s: %w", triggerKey, err)
+		return nil, wrap("bulk cancel", triggerKey, err)
 	}
 	return itemErrors(resp, len(externalEntityIDs)), nil
+}
+
+// wrap adds the operation to a transport error; a GatewayError, which
+// describes itself, is returned as it is.
+func wrap(op, triggerKey string, err error) error {
+	var ge *application.GatewayError
+	if errors.As(err, &ge) {
+		return err
+	}
+	return fmt.Errorf("wix: %s %s: %w", op, triggerKey, err)
 }
 
 func batchSize(n int) error {
@@ -337,7 +347,9 @@ func (c *Client) do(ctx context.Context, siteID, path string, body, out any) err
 		return err
 	}
 	if resp.status == http.StatusUnauthorized && c.cfg.StaticToken == "" {
-		c.tokens.invalidate(siteID, tok)
+		if err := c.tokens.invalidate(ctx, siteID, tok); err != nil {
+			return err
+		}
 		if tok, err = c.token(ctx, siteID); err != nil {
 			return err
 		}

@@ -39,13 +39,18 @@ func (tc *tokenCache) site(siteID string) *siteToken {
 
 // invalidate drops a site's cached token if it is still tok (another
 // request may have replaced it already).
-func (tc *tokenCache) invalidate(siteID, tok string) {
+func (tc *tokenCache) invalidate(ctx context.Context, siteID, tok string) error {
 	st := tc.site(siteID)
-	st.lock <- struct{}{}
+	select {
+	case st.lock <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for token: %w", ctx.Err())
+	}
 	defer func() { <-st.lock }()
 	if st.token == tok {
 		st.token, st.expiresAt = "", time.Time{}
 	}
+	return nil
 }
 
 type tokenRequest struct {
