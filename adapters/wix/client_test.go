@@ -589,3 +589,29 @@ func TestSecretsNeverInErrorsOrStrings(t *testing.T) {
 	}
 	assert.Contains(t, cfg.String(), "[redacted]")
 }
+
+func BenchmarkReportOverHTTP(b *testing.B) {
+	clock := fake.NewClock(start)
+	sim := wixsim.New(clock, wixsim.WithCredentials(appID, appSecret))
+	wixsimtest.RegisterContractTriggers(b, sim)
+	srv := sim.NewServer()
+	defer srv.Close()
+	c, err := wix.New(wix.Config{BaseURL: srv.URL, AppID: appID, AppSecret: appSecret, Clock: clock})
+	require.NoError(b, err)
+	ctx := context.Background()
+	for _, size := range []int{1, application.MaxBatch} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				evs := make([]application.ReportEvent, size)
+				for i := range evs {
+					n++
+					evs[i] = ev(entity(n))
+				}
+				if _, err := c.Report(ctx, site, gatewaytest.RealTimeKey, evs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

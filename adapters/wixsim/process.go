@@ -266,7 +266,7 @@ func (s *Sim) applyLocked(req request, now time.Time) outcome {
 			}
 		}
 		if req.endpoint == EndpointCancel || req.endpoint == EndpointBulkCancel {
-			s.cancelLocked(req.site, st, req.triggerKey, entity, now)
+			s.cancelLocked(st, req.triggerKey, entity, now)
 			continue
 		}
 		at, err := eventTime(def, req.events[i].Payload, now)
@@ -386,6 +386,10 @@ func (s *Sim) reportLocked(siteID string, st *site, triggerKey string, e eventIn
 		ev.IdempotencyKey = e.Idempotency.Key
 	}
 	st.events = append(st.events, ev)
+	if ev.ExternalEntityID != "" {
+		k := liveKey{trigger: triggerKey, entity: ev.ExternalEntityID}
+		st.live[k] = append(st.live[k], ev)
+	}
 	ids := []string{}
 	for _, a := range st.automations {
 		if a.TriggerKey != triggerKey {
@@ -401,27 +405,27 @@ func (s *Sim) reportLocked(siteID string, st *site, triggerKey string, e eventIn
 			act.State, act.SettledAt = ActivationSkipped, now
 		} else {
 			ids = append(ids, act.ID)
+			s.pending = append(s.pending, act)
 		}
 		st.activations = append(st.activations, act)
+		st.eventActs[ev.Seq] = append(st.eventActs[ev.Seq], act)
 	}
 	return ids
 }
 
 // cancelLocked cancels every live event of the trigger key and entity (all
 // of them were reported before this cancel) and their pending activations.
-func (s *Sim) cancelLocked(siteID string, st *site, triggerKey, entityID string, now time.Time) {
-	canceled := map[int64]bool{}
-	for _, e := range st.events {
-		if !e.Canceled && e.TriggerKey == triggerKey && e.ExternalEntityID == entityID {
-			e.Canceled, e.CanceledAt = true, now
-			canceled[e.Seq] = true
+func (s *Sim) cancelLocked(st *site, triggerKey, entityID string, now time.Time) {
+	k := liveKey{trigger: triggerKey, entity: entityID}
+	for _, e := range st.live[k] {
+		e.Canceled, e.CanceledAt = true, now
+		for _, a := range st.eventActs[e.Seq] {
+			if a.State == ActivationPending {
+				a.State, a.SettledAt = ActivationCanceled, now
+			}
 		}
 	}
-	for _, a := range st.activations {
-		if a.State == ActivationPending && canceled[a.EventSeq] {
-			a.State, a.SettledAt = ActivationCanceled, now
-		}
-	}
+	delete(st.live, k)
 }
 
 func isGUID(s string) bool {

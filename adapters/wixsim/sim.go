@@ -64,6 +64,7 @@ type Sim struct {
 	requests []Request
 	limit    int           // event requests per site per window; 0: no limit
 	window   time.Duration // the rate limit's window
+	pending  []*Activation // every site's pending activations, so runDue scans only these
 	eventSeq int64
 	actSeq   int64
 }
@@ -85,7 +86,13 @@ type site struct {
 	automations []Automation
 	activations []*Activation
 	admitted    []time.Time // times of recent requests, for the rate limit
+	// live indexes the live events by trigger key and entity, and
+	// eventActs the activations by event, so a cancel touches only its own.
+	live      map[liveKey][]*Event
+	eventActs map[int64][]*Activation
 }
+
+type liveKey struct{ trigger, entity string }
 
 type idemKey struct{ trigger, key string }
 
@@ -345,13 +352,18 @@ func (s *Sim) Advance(d time.Duration) []Activation {
 
 func (s *Sim) runDueLocked(now time.Time) []Activation {
 	var due []*Activation
-	for _, st := range s.sites {
-		for _, a := range st.activations {
-			if a.State == ActivationPending && !a.DueAt.After(now) {
-				due = append(due, a)
-			}
+	keep := s.pending[:0]
+	for _, a := range s.pending {
+		switch {
+		case a.State != ActivationPending: // canceled meanwhile
+		case !a.DueAt.After(now):
+			due = append(due, a)
+		default:
+			keep = append(keep, a)
 		}
 	}
+	clear(s.pending[len(keep):])
+	s.pending = keep
 	sort.SliceStable(due, func(i, j int) bool {
 		if !due[i].DueAt.Equal(due[j].DueAt) {
 			return due[i].DueAt.Before(due[j].DueAt)
@@ -464,7 +476,7 @@ func (s *Sim) RevokeTokens(siteID string) {
 func (s *Sim) siteLocked(siteID string) *site {
 	st := s.sites[siteID]
 	if st == nil {
-		st = &site{idempotency: map[idemKey]time.Time{}}
+		st = &site{idempotency: map[idemKey]time.Time{}, live: map[liveKey][]*Event{}, eventActs: map[int64][]*Activation{}}
 		s.sites[siteID] = st
 	}
 	return st

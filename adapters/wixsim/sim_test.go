@@ -316,3 +316,17 @@ func TestRateLimitPerSite(t *testing.T) {
 	clock.Advance(30 * time.Second)
 	require.NoError(t, reportOne(siteA, 3))
 }
+
+func BenchmarkReportInProcess(b *testing.B) {
+	sim := wixsim.New(fake.NewClock(t0))
+	require.NoError(b, sim.RegisterTriggers(application.DefaultCatalog()))
+	ctx := context.Background()
+	n := 0
+	for b.Loop() {
+		n++
+		e := id(n)
+		if _, err := sim.Report(ctx, siteA, "appointment_scheduled", []application.ReportEvent{{ExternalEntityID: e, IdempotencyKey: e}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
