@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/bookable/lifecycle/adapters/sqlite"
+	"github.com/bookable/lifecycle/adapters/wix"
+	"github.com/bookable/lifecycle/application"
+)
+
+// wixFlags are the flags of every command that talks to Wix.
+type wixFlags struct {
+	baseURL           string
+	appID             string
+	staticSite        string
+	requestsPerMinute int
+	workers           int
+	timeout           time.Duration
+	bearer            bool
+}
+
+func (w *wixFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	IntVar(*int, string, int, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+	BoolVar(*bool, string, bool, string)
+}) {
+	fs.StringVar(&w.baseURL, "wix-base-url", wix.DefaultBaseURL, "Wix API base URL (point it at 'lifecycle wixsim' to develop offline)")
+	fs.StringVar(&w.appID, "wix-app-id", "", "the Wix app ID (OAuth client ID); the secret comes from LIFECYCLE_WIX_APP_SECRET")
+	fs.StringVar(&w.staticSite, "wix-static-site", "", "with LIFECYCLE_WIX_ACCESS_TOKEN: the one site (instance ID) that token is for")
+	fs.IntVar(&w.requestsPerMinute, "wix-requests-per-minute", 200, "per-site rate limit of requests to Wix")
+	fs.IntVar(&w.workers, "relay-workers", 8, "requests to Wix in flight at once")
+	fs.DurationVar(&w.timeout, "wix-timeout", wix.DefaultTimeout, "timeout of each request to Wix")
+	fs.BoolVar(&w.bearer, "wix-bearer", false, "send 'Authorization: Bearer <token>' instead of the raw token")
+}
+
+// gateway builds the Wix REST gateway from the flags and the secrets in
+// the environment.
+func (w *wixFlags) gateway(getenv env) (*wix.Client, error) {
+	secret := getenv("LIFECYCLE_WIX_APP_SECRET")
+	token := getenv("LIFECYCLE_WIX_ACCESS_TOKEN")
+	cfg := wix.Config{BaseURL: w.baseURL, Timeout: w.timeout, BearerPrefix: w.bearer, Version: version}
+	switch {
+	case token != "" && secret != "":
+		return nil, usageError("set LIFECYCLE_WIX_APP_SECRET (OAuth, any site) or LIFECYCLE_WIX_ACCESS_TOKEN (one site), not both")
+	case token != "":
+		if w.staticSite == "" {
+			return nil, usageError("LIFECYCLE_WIX_ACCESS_TOKEN needs --wix-static-site, the instance ID it is for")
+		}
+		cfg.StaticToken, cfg.StaticSiteID = token, w.staticSite
+	case secret != "":
+		if w.appID == "" {
+			return nil, usageError("LIFECYCLE_WIX_APP_SECRET needs --wix-app-id")
+		}
+		cfg.AppID, cfg.AppSecret = w.appID, secret
+	default:
+		return nil, usageError("no Wix credentials: set LIFECYCLE_WIX_APP_SECRET with --wix-app-id, or LIFECYCLE_WIX_ACCESS_TOKEN with --wix-static-site")
+	}
+	c, err := wix.New(cfg)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return c, nil
+}
+
+func (w *wixFlags) relay(db *sqlite.DB, gw application.Gateway, wake *application.Signal, logger *slog.Logger) (*application.Relay, error) {
+	rpm := w.requestsPerMinute
+	if rpm <= 0 {
+		rpm = application.NoRateLimit
+	}
+	return application.NewRelay(application.RelayConfig{
+		Outbox: db, Gateway: gw, Wake: wake, Workers: w.workers, RequestsPerMinute: rpm, Logger: logger,
+	})
+}
+
+func runRelay(ctx context.Context, args []string, out, errOut io.Writer, getenv env) error {
+	fs := newFlags("relay", "relay --db FILE [flags]", out)
+	dbPath := fs.String("db", "lifecycle.db", "SQLite database file")
+	drain := fs.Bool("drain", false, "deliver what is due now, then exit")
+	var wf wixFlags
+	wf.register(fs)
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected arguments %v", fs.Args())
+	}
+	logger := slog.New(slog.NewTextHandler(errOut, nil))
+	gw, err := wf.gateway(getenv)
+	if err != nil {
+		return err
+	}
+	db, err := sqlite.Open(ctx, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	relay, err := wf.relay(db, gw, nil, logger)
+	if err != nil {
+		return err
+	}
+	if *drain {
+		return relay.Drain(ctx)
+	}
+	logger.Info("relay running", "db", *dbPath, "wix", wf.baseURL)
+	err = relay.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		logger.Info("relay stopped")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	return nil
+}

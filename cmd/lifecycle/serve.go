@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/bookable/lifecycle/adapters/httpapi"
+	"github.com/bookable/lifecycle/adapters/sqlite"
+	"github.com/bookable/lifecycle/application"
+)
+
+// version is the command's version, in the User-Agent of requests to Wix.
+var version = "dev"
+
+func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv env) error {
+	fs := newFlags("serve", "serve [--addr HOST:PORT] [--db FILE] [flags]", out)
+	addr := fs.String("addr", "127.0.0.1:8080", "address of the HTTP API; beyond loopback only with LIFECYCLE_API_TOKEN set")
+	dbPath := fs.String("db", "lifecycle.db", "SQLite database file")
+	catalogPath := fs.String("catalog", "", "catalog settings file (JSON: role -> {key, enabled}); default: the seed's triggers")
+	noRelay := fs.Bool("no-relay", false, "do not deliver calls from this process (run 'lifecycle relay' elsewhere)")
+	syncNormal := fs.Bool("sync-normal", false, "SQLite synchronous=NORMAL: faster commits that a power loss may undo (default FULL)")
+	var wf wixFlags
+	wf.register(fs)
+	if err := parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected arguments %v", fs.Args())
+	}
+	token := getenv("LIFECYCLE_API_TOKEN")
+	if token == "" {
+		loopback, err := isLoopback(*addr)
+		if err != nil {
+			return usageError("--addr: %v", err)
+		}
+		if !loopback {
+			return usageError("refusing to listen on %s without LIFECYCLE_API_TOKEN: set a token, or listen on 127.0.0.1", *addr)
+		}
+	}
+	catalog, err := loadCatalog(*catalogPath)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(errOut, nil))
+	var gw application.Gateway
+	if !*noRelay {
+		if gw, err = wf.gateway(getenv); err != nil {
+			return err
+		}
+	}
+	db, err := sqlite.Open(ctx, *dbPath, sqlite.WithSynchronous(*syncNormal))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	wake := application.NewSignal()
+	app, err := application.New(application.Config{Store: db, Catalog: catalog, Wake: wake})
+	if err != nil {
+		return err
+	}
+	cfg := httpapi.Config{App: app, Outbox: db, Token: token, Logger: logger}
+	relayDone := make(chan error, 1)
+	relayCtx, stopRelay := context.WithCancel(context.Background())
+	defer stopRelay()
+	if *noRelay {
+		relayDone <- nil
+	} else {
+		relay, err := wf.relay(db, gw, wake, logger)
+		if err != nil {
+			return err
+		}
+		cfg.Metrics = func() httpapi.RelayMetrics { return relayMetrics(relay.Metrics()) }
+		go func() { relayDone <- relay.Run(relayCtx) }()
+	}
+	api, err := httpapi.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := httpapi.NewHTTPServer(ln.Addr().String(), api)
+	logger.Info("serving", "addr", ln.Addr().String(), "db", *dbPath, "relay", !*noRelay, "wix", wf.baseURL, "auth", token != "")
+	fmt.Fprintf(out, "lifecycle: listening on http://%s\n", ln.Addr())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		stopRelay()
+		<-relayDone
+		return fmt.Errorf("http server: %w", err)
+	case err := <-relayDone:
+		_ = srv.Close()
+		return fmt.Errorf("relay stopped: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("http shutdown", "err", err)
+	}
+	stopRelay()
+	if err := <-relayDone; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("relay: %w", err)
+	}
+	return nil
+}
+
+// isLoopback reports whether addr listens only on a loopback interface.
+func isLoopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, err
+	}
+	if host == "localhost" {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
+}
+
+func relayMetrics(m application.RelayMetrics) httpapi.RelayMetrics {
+	return httpapi.RelayMetrics{
+		Delivered: m.Delivered, Retried: m.Retried, Dead: m.Dead, Expired: m.Expired, Deferred: m.Deferred,
+		Requests: m.Requests, FailedRequests: m.FailedRequests, SettleErrors: m.SettleErrors,
+		DeliveryLatency: httpapi.Histogram{
+			Bounds: m.DeliveryLatency.Bounds, Counts: m.DeliveryLatency.Counts,
+			Count: m.DeliveryLatency.Count, Sum: m.DeliveryLatency.Sum,
+		},
+	}
+}
