@@ -281,11 +281,15 @@ type run struct {
 	inFlight    int
 	results     chan batchResult
 	// dirty: something may have come due since the last claim.
-	dirty   bool
-	plans   map[string]*sitePlan // throttled sites' deferred requests
-	retryAt time.Time            // earliest retry this run settled, to wake for it
-	nextDue time.Time            // earliest due time the outbox reported, if in the future
-	errs    []error              // settle errors, reported by Drain
+	dirty bool
+	// exhausted: the last claim found fewer due heads than it asked for;
+	// settledSince counts the calls settled since that claim.
+	exhausted    bool
+	settledSince int
+	plans        map[string]*sitePlan // throttled sites' deferred requests
+	retryAt      time.Time            // earliest retry this run settled, to wake for it
+	nextDue      time.Time            // earliest due time the outbox reported, if in the future
+	errs         []error              // settle errors, reported by Drain
 }
 
 func (s *run) idle() bool {
@@ -293,11 +297,20 @@ func (s *run) idle() bool {
 }
 
 // roomToClaim: the relay holds fewer calls than ClaimLimit, and either has
-// nothing queued or has room for at least half a claim (so that claims stay
-// large while work is queued).
+// nothing queued (workers would idle) or has room for at least half a claim,
+// so that claims stay large while work is queued. After a claim that found
+// the outbox exhausted, a relay with work queued waits for a batch's worth
+// of settled calls (whose keys may have a next call) before it claims again,
+// instead of claiming after every request.
 func (s *run) roomToClaim() bool {
 	held, limit := len(s.held), s.r.cfg.ClaimLimit
-	return held < limit && (s.queuedCalls == 0 || held <= limit/2)
+	if held >= limit {
+		return false
+	}
+	if s.queuedCalls == 0 {
+		return true
+	}
+	return held <= limit/2 && (!s.exhausted || s.settledSince >= MaxBatch)
 }
 
 // claim leases due heads and queues them, settling at once (in one write) the
@@ -315,6 +328,7 @@ func (s *run) claim(ctx context.Context) error {
 		return fmt.Errorf("relay: claim: %w", err)
 	}
 	s.dirty = len(calls) == limit // a full claim may have left more behind
+	s.exhausted, s.settledSince = !s.dirty, 0
 	var settle []Outcome
 	expired := 0
 	for _, c := range calls {
@@ -343,7 +357,7 @@ func (s *run) claim(ctx context.Context) error {
 		}
 		r.metrics.expired.Add(uint64(expired))
 		r.metrics.deferred.Add(uint64(len(settle) - expired))
-		s.dirty = true // their keys may have a next call
+		s.dirty, s.exhausted = true, false // their keys may have a next call
 	}
 	if !s.dirty && !s.drain {
 		s.nextDue = time.Time{}
@@ -506,9 +520,9 @@ func (s *run) wait(ctx context.Context, tokenWait time.Duration, throttled bool)
 	case res := <-s.results:
 		s.finish(res)
 	case <-r.cfg.Wake.C():
-		s.dirty = true
+		s.dirty, s.exhausted = true, false
 	case <-timer:
-		s.dirty = true
+		s.dirty, s.exhausted = true, false
 	}
 }
 
@@ -528,6 +542,7 @@ func (s *run) collect() {
 // queues.
 func (s *run) finish(res batchResult) {
 	s.inFlight--
+	s.settledSince += len(res.calls)
 	for _, c := range res.calls {
 		delete(s.held, c.OrderingKey)
 		if next, ok := s.parked[c.OrderingKey]; ok {
