@@ -1,0 +1,360 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/bookable/lifecycle/adapters/sqlite"
+	"github.com/bookable/lifecycle/adapters/wix"
+	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
+)
+
+// Environment of a crash test child, set by the parent.
+const (
+	envCrashChild = "LIFECYCLE_CRASH_CHILD" // the test's directory; its presence selects child mode
+	envCrashURL   = "LIFECYCLE_CRASH_URL"   // the simulator's base URL
+	envCrashSeed  = "LIFECYCLE_CRASH_SEED"  // the parent's seed (the parent reads it too, to replay a run)
+	envCrashRun   = "LIFECYCLE_CRASH_RUN"   // the child's number, from 0
+	envCrashKills = "LIFECYCLE_CRASH_KILLS" // the parent's number of kills
+)
+
+// The simulator's app credentials, shared by parent and children.
+const (
+	crashAppID     = "c4a50000-0000-4000-8000-000000000001"
+	crashAppSecret = "crash-test-secret"
+)
+
+// Relay settings of the children. The lease is short so that a restarted
+// child soon claims again what a killed one held; backoffs are short so that
+// injected faults cost little time.
+const (
+	crashLease        = 1500 * time.Millisecond
+	crashPoll         = 100 * time.Millisecond
+	crashBackoffBase  = 20 * time.Millisecond
+	crashBackoffMax   = 400 * time.Millisecond
+	crashRatePerMin   = 1200 // per site: a fresh child may burst 120 requests, then 20 a second
+	crashWorkers      = 2    // goroutines running commands in a child
+	crashParticipants = 6    // participants per site: small, so enrollments collide
+)
+
+// crashSites are the sites the children run commands on.
+var crashSites = []string{Site, OtherSite}
+
+// crashChildEnv is what a child learns from its environment.
+type crashChildEnv struct {
+	dir, url string
+	seed     int64
+	run      int
+}
+
+func crashChildEnvFrom(dir string) (crashChildEnv, error) {
+	env := crashChildEnv{dir: dir, url: os.Getenv(envCrashURL)}
+	var err error
+	if env.seed, err = strconv.ParseInt(os.Getenv(envCrashSeed), 10, 64); err != nil {
+		return env, fmt.Errorf("%s: %w", envCrashSeed, err)
+	}
+	if env.run, err = strconv.Atoi(os.Getenv(envCrashRun)); err != nil {
+		return env, fmt.Errorf("%s: %w", envCrashRun, err)
+	}
+	if env.url == "" {
+		return env, fmt.Errorf("%s is not set", envCrashURL)
+	}
+	return env, nil
+}
+
+// crashReadyPath is the file a child creates once its store and relay run,
+// so that the parent can choose to kill it in the middle of its work.
+func crashReadyPath(dir string, run int) string {
+	return filepath.Join(dir, fmt.Sprintf("ready-%03d", run))
+}
+
+// runCrashChild is the child: it opens the store, runs the relay and
+// crashWorkers goroutines of random commands, and never returns on its own
+// unless something fails; the parent kills it.
+func runCrashChild(t *testing.T, env crashChildEnv) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(env.dir, "lifecycle.db"))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	wake := application.NewSignal()
+	app, err := application.New(application.Config{Store: db, Wake: wake})
+	if err != nil {
+		t.Fatalf("new app: %v", err)
+	}
+	relay, err := crashRelay(db, env.url, wake, crashRatePerMin)
+	if err != nil {
+		t.Fatalf("new relay: %v", err)
+	}
+	known, err := crashKnownFrom(env.dir)
+	if err != nil {
+		t.Fatalf("read earlier logs: %v", err)
+	}
+	log, err := openCrashLog(env.dir, env.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	failed := make(chan error, crashWorkers+1)
+	go func() { failed <- fmt.Errorf("relay stopped: %w", relay.Run(ctx)) }()
+	var n atomic.Int64
+	for i := range crashWorkers {
+		var seed [32]byte
+		binary.LittleEndian.PutUint64(seed[:], uint64(env.seed))
+		binary.LittleEndian.PutUint64(seed[8:], uint64(env.run))
+		binary.LittleEndian.PutUint64(seed[16:], uint64(i))
+		src := rand.NewChaCha8(seed)
+		w := &crashWorker{app: app, log: log, known: known, rng: rand.New(src), ids: src, n: &n}
+		go func() {
+			for {
+				if err := w.step(ctx); err != nil {
+					failed <- err
+					return
+				}
+			}
+		}()
+	}
+	if err := os.WriteFile(crashReadyPath(env.dir, env.run), nil, 0o600); err != nil {
+		t.Fatalf("write ready file: %v", err)
+	}
+	// Only a failure ends a child; a healthy one runs until it is killed.
+	t.Fatalf("child %d failed: %v", env.run, <-failed)
+}
+
+// crashRelay builds a relay over the store that delivers to the simulator at
+// url through the REST client, as production would.
+func crashRelay(outbox application.Outbox, url string, wake *application.Signal, perMinute int) (*application.Relay, error) {
+	gw, err := wix.New(wix.Config{BaseURL: url, AppID: crashAppID, AppSecret: crashAppSecret, Timeout: 20 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	return application.NewRelay(application.RelayConfig{
+		Outbox: outbox, Gateway: gw, Wake: wake,
+		Lease: crashLease, PollInterval: crashPoll,
+		BackoffBase: crashBackoffBase, BackoffMax: crashBackoffMax,
+		RequestsPerMinute: perMinute,
+	})
+}
+
+// crashTarget is an aggregate a command may act on.
+type crashTarget struct{ site, id string }
+
+// crashKnown is what a child may act on: every appointment, class and
+// enrollment whose creation an earlier child or this one logged.
+type crashKnown struct {
+	mu                               sync.Mutex
+	appointments, classes, enrollees []crashTarget
+}
+
+func crashKnownFrom(dir string) (*crashKnown, error) {
+	recs, err := readCrashLogs(dir)
+	if err != nil {
+		return nil, err
+	}
+	k := &crashKnown{}
+	for _, r := range recs {
+		if r.Kind == recIntent {
+			k.add(r)
+		}
+	}
+	return k, nil
+}
+
+// add records the aggregate a creating command made (or may have made).
+func (k *crashKnown) add(r crashRecord) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	t := crashTarget{r.Site, r.ID}
+	switch r.Op {
+	case opScheduleAppointment:
+		k.appointments = append(k.appointments, t)
+	case opScheduleClass:
+		k.classes = append(k.classes, t)
+	case opEnroll:
+		k.enrollees = append(k.enrollees, t)
+	}
+}
+
+// pick returns a random target of the list, favouring recent ones (half of
+// the picks go to the last 20), or false when the list is empty.
+func (k *crashKnown) pick(rng *rand.Rand, list *[]crashTarget) (crashTarget, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	l := *list
+	if len(l) == 0 {
+		return crashTarget{}, false
+	}
+	if rng.IntN(2) == 0 && len(l) > 20 {
+		return l[len(l)-20+rng.IntN(20)], true
+	}
+	return l[rng.IntN(len(l))], true
+}
+
+// crashWorker runs random commands, logging each before and after.
+type crashWorker struct {
+	app   *application.App
+	log   *crashLog
+	known *crashKnown
+	rng   *rand.Rand
+	ids   io.Reader
+	n     *atomic.Int64
+}
+
+// crashDo runs a command and returns the state and version of its aggregate.
+type crashDo func(ctx context.Context) (state string, version int64, err error)
+
+// step runs one command: intent logged, Handle, outcome logged. It returns
+// an error only for an outcome that is neither success nor a refusal.
+func (w *crashWorker) step(ctx context.Context) error {
+	r, do := w.next()
+	r.Kind, r.N = recIntent, w.n.Add(1)
+	if err := w.log.write(r); err != nil {
+		return err
+	}
+	if r.Op == opScheduleAppointment || r.Op == opScheduleClass || r.Op == opEnroll {
+		w.known.add(r)
+	}
+	state, version, err := do(ctx)
+	switch {
+	case err == nil:
+		r.Kind, r.State, r.Version = recAck, state, version
+	case crashRefusal(err):
+		r.Kind, r.Err = recRefused, err.Error()
+	default:
+		return fmt.Errorf("%s %s: %w", r.Op, r.ID, err)
+	}
+	if err := w.log.write(r); err != nil {
+		return err
+	}
+	time.Sleep(time.Duration(w.rng.IntN(3)) * time.Millisecond)
+	return nil
+}
+
+// crashRefusal: the command was refused and changed nothing, as a command
+// may be on a target that another worker changed first, or that an earlier
+// child logged but never committed.
+func crashRefusal(err error) bool {
+	for _, e := range []error{application.ErrNotFound, application.ErrConflict, domain.ErrTransitionNotAllowed,
+		domain.ErrClassFull, domain.ErrAlreadyEnrolled, domain.ErrClassNotOpen} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// next chooses a command: its log record (without kind and number) and how
+// to run it.
+func (w *crashWorker) next() (crashRecord, crashDo) {
+	k, rng := w.known, w.rng
+	roll := rng.IntN(100)
+	switch {
+	case roll < 14:
+		if t, ok := k.pick(rng, &k.appointments); ok {
+			start, end := w.span()
+			r := crashRecord{Op: opRescheduleAppointment, Site: t.site, ID: t.id, Start: start, End: end}
+			return r, func(ctx context.Context) (string, int64, error) {
+				v, err := w.app.RescheduleAppointment.Handle(ctx, application.RescheduleAppointment{
+					SiteID: t.site, ID: t.id, StartsAt: start, EndsAt: end})
+				return v.State, v.Version, err
+			}
+		}
+	case roll < 24:
+		if t, ok := k.pick(rng, &k.appointments); ok {
+			r := crashRecord{Op: opCancelAppointment, Site: t.site, ID: t.id}
+			return r, func(ctx context.Context) (string, int64, error) {
+				v, err := w.app.CancelAppointment.Handle(ctx, application.CancelAppointment{
+					SiteID: t.site, ID: t.id, Reason: "crash test"})
+				return v.State, v.Version, err
+			}
+		}
+	case roll < 30:
+		return w.scheduleClass()
+	case roll < 62:
+		if t, ok := k.pick(rng, &k.classes); ok {
+			id := w.newID()
+			participant := crashParticipant(rng.IntN(crashParticipants))
+			r := crashRecord{Op: opEnroll, Site: t.site, ID: id, ClassID: t.id, Participant: participant}
+			return r, func(ctx context.Context) (string, int64, error) {
+				v, err := w.app.Enroll.Handle(ctx, application.Enroll{
+					SiteID: t.site, ClassID: t.id, ParticipantID: participant, EnrollmentID: id})
+				return v.State, v.Version, err
+			}
+		}
+		return w.scheduleClass()
+	case roll < 75:
+		if t, ok := k.pick(rng, &k.enrollees); ok {
+			r := crashRecord{Op: opLeave, Site: t.site, ID: t.id}
+			return r, func(ctx context.Context) (string, int64, error) {
+				v, err := w.app.Leave.Handle(ctx, application.Leave{SiteID: t.site, EnrollmentID: t.id})
+				return v.State, v.Version, err
+			}
+		}
+	case roll < 79:
+		if t, ok := k.pick(rng, &k.classes); ok {
+			r := crashRecord{Op: opCancelClass, Site: t.site, ID: t.id}
+			return r, func(ctx context.Context) (string, int64, error) {
+				v, err := w.app.CancelClass.Handle(ctx, application.CancelClass{
+					SiteID: t.site, ID: t.id, Reason: "crash test"})
+				return v.State, v.Version, err
+			}
+		}
+	}
+	return w.scheduleAppointment()
+}
+
+func (w *crashWorker) scheduleAppointment() (crashRecord, crashDo) {
+	site, id := crashSites[w.rng.IntN(len(crashSites))], w.newID()
+	start, end := w.span()
+	contact := crashParticipant(w.rng.IntN(crashParticipants))
+	r := crashRecord{Op: opScheduleAppointment, Site: site, ID: id, Participant: contact, Start: start, End: end}
+	return r, func(ctx context.Context) (string, int64, error) {
+		v, err := w.app.ScheduleAppointment.Handle(ctx, application.ScheduleAppointment{
+			SiteID: site, ID: id, ContactID: contact, Title: "Crash test appointment", StartsAt: start, EndsAt: end})
+		return v.State, v.Version, err
+	}
+}
+
+func (w *crashWorker) scheduleClass() (crashRecord, crashDo) {
+	site, id := crashSites[w.rng.IntN(len(crashSites))], w.newID()
+	start, end := w.span()
+	capacity, waitlist := 1+w.rng.IntN(3), w.rng.IntN(4) != 0
+	r := crashRecord{Op: opScheduleClass, Site: site, ID: id, Start: start, End: end, Capacity: capacity, Waitlist: waitlist}
+	return r, func(ctx context.Context) (string, int64, error) {
+		v, err := w.app.ScheduleClass.Handle(ctx, application.ScheduleClass{
+			SiteID: site, ID: id, Title: "Crash test class", StartsAt: start, EndsAt: end,
+			Capacity: capacity, Waitlist: waitlist})
+		return v.State, v.Version, err
+	}
+}
+
+// span returns a start one to sixty days ahead, on a whole second, and an
+// end an hour later: far enough that no scheduled report expires during the
+// test.
+func (w *crashWorker) span() (time.Time, time.Time) {
+	start := time.Now().UTC().Truncate(time.Second).Add(time.Duration(24+w.rng.IntN(59*24)) * time.Hour)
+	return start, start.Add(time.Hour)
+}
+
+func (w *crashWorker) newID() string {
+	return uuid.Must(uuid.NewRandomFromReader(w.ids)).String()
+}
+
+// crashParticipant returns the i-th participant (or contact) ID.
+func crashParticipant(i int) string {
+	return fmt.Sprintf("9a000000-0000-4000-8000-%012d", i+1)
+}
