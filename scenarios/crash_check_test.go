@@ -25,7 +25,7 @@ import (
 // crashReport counts what the crash test checked, for its summary.
 type crashReport struct {
 	acked, refused, inDoubt                 int
-	ackedByOp                               map[string]int
+	ackedByOp, refusedByOp                  map[string]int
 	appointments, classes, enrollments      int
 	calls, requests                         int
 	repeatedReports, repeatedCancels        int
@@ -135,7 +135,7 @@ func checkCrash(t *testing.T, ctx context.Context, dir string, db *sqlite.DB, si
 	t.Helper()
 	recs, err := readCrashLogs(dir)
 	require.NoError(t, err)
-	rep := &crashReport{ackedByOp: map[string]int{},
+	rep := &crashReport{ackedByOp: map[string]int{}, refusedByOp: map[string]int{},
 		appointmentIDs: map[string]string{}, classIDs: map[string]string{}, enrollmentIDs: map[string]string{}}
 	for _, r := range recs {
 		switch r.Kind {
@@ -153,6 +153,7 @@ func checkCrash(t *testing.T, ctx context.Context, dir string, db *sqlite.DB, si
 			rep.ackedByOp[r.Op]++
 		case recRefused:
 			rep.refused++
+			rep.refusedByOp[r.Op]++
 		}
 	}
 	rep.inDoubt = countIntents(recs) - rep.acked - rep.refused
@@ -472,8 +473,13 @@ func checkGateway(rep *crashReport, sim *wixsim.Sim, byKey map[string][]applicat
 			case cur+1 < len(calls) && it.matches(calls[cur+1]):
 				cur++
 			default:
-				rep.problem("%s: Wix received %s %s (key %q) in request %d after call %d of %v",
-					key, it.kind, it.trigger, it.key, it.request, cur, describeCalls(calls))
+				if j := slices.IndexFunc(calls, it.matches); j > cur {
+					rep.problem("%s: Wix received call %d of %v in request %d, before calls %d to %d (lost or out of order)",
+						key, j, describeCalls(calls), it.request, cur+1, j-1)
+				} else {
+					rep.problem("%s: Wix received %s %s (key %q) in request %d after call %d of %v",
+						key, it.kind, it.trigger, it.key, it.request, cur, describeCalls(calls))
+				}
 				cur = len(calls) // reported; skip the rest of the key
 			}
 			if cur == len(calls) {

@@ -3,12 +3,14 @@ package scenarios
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,13 +44,15 @@ const (
 // child soon claims again what a killed one held; backoffs are short so that
 // injected faults cost little time.
 const (
-	crashLease        = 1500 * time.Millisecond
-	crashPoll         = 100 * time.Millisecond
-	crashBackoffBase  = 20 * time.Millisecond
-	crashBackoffMax   = 400 * time.Millisecond
-	crashRatePerMin   = 1200 // per site: a fresh child may burst 120 requests, then 20 a second
-	crashWorkers      = 2    // goroutines running commands in a child
-	crashParticipants = 6    // participants per site: small, so enrollments collide
+	crashLease       = 1500 * time.Millisecond
+	crashPoll        = 100 * time.Millisecond
+	crashBackoffBase = 20 * time.Millisecond
+	crashBackoffMax  = 400 * time.Millisecond
+	crashRatePerMin  = 1200 // per site: a fresh child may burst 120 requests, then 20 a second
+	// crashTightRatePerMin: a burst of 6 requests, then 1 a second.
+	crashTightRatePerMin = 60
+	crashWorkers         = 2 // goroutines running commands in a child
+	crashParticipants    = 6 // participants per site: small, so enrollments collide
 )
 
 // crashSites are the sites the children run commands on.
@@ -96,7 +100,14 @@ func runCrashChild(t *testing.T, env crashChildEnv) {
 	if err != nil {
 		t.Fatalf("new app: %v", err)
 	}
-	relay, err := crashRelay(db, env.url, wake, crashRatePerMin)
+	// One child in three runs a tight rate limit, so that the relay hands
+	// calls of throttled sites back to the outbox (deferred) and is killed
+	// with some of them pending for later.
+	perMinute, workers := crashRatePerMin, 0
+	if env.run%3 == 2 {
+		perMinute, workers = crashTightRatePerMin, 2
+	}
+	relay, err := crashRelay(db, env.url, wake, perMinute, workers)
 	if err != nil {
 		t.Fatalf("new relay: %v", err)
 	}
@@ -104,15 +115,15 @@ func runCrashChild(t *testing.T, env crashChildEnv) {
 	if err != nil {
 		t.Fatalf("read earlier logs: %v", err)
 	}
-	log, err := openCrashLog(env.dir, env.run)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	failed := make(chan error, crashWorkers+1)
 	go func() { failed <- fmt.Errorf("relay stopped: %w", relay.Run(ctx)) }()
 	var n atomic.Int64
 	for i := range crashWorkers {
+		log, err := openCrashLog(env.dir, env.run, i)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var seed [32]byte
 		binary.LittleEndian.PutUint64(seed[:], uint64(env.seed))
 		binary.LittleEndian.PutUint64(seed[8:], uint64(env.run))
@@ -131,13 +142,27 @@ func runCrashChild(t *testing.T, env crashChildEnv) {
 	if err := os.WriteFile(crashReadyPath(env.dir, env.run), nil, 0o600); err != nil {
 		t.Fatalf("write ready file: %v", err)
 	}
+	// The relay's counters go to the output every 100ms; the parent sums the
+	// last line of each child for its summary.
+	go func() {
+		for range time.Tick(100 * time.Millisecond) {
+			m := relay.Metrics()
+			m.DeliveryLatency = application.Histogram{}
+			b, _ := json.Marshal(m) // counters only: cannot fail
+			fmt.Printf("%s%s\n", crashMetricsPrefix, b)
+		}
+	}()
 	// Only a failure ends a child; a healthy one runs until it is killed.
 	t.Fatalf("child %d failed: %v", env.run, <-failed)
 }
 
+// crashMetricsPrefix starts a child's output line of relay counters.
+const crashMetricsPrefix = "crash relay metrics: "
+
 // crashRelay builds a relay over the store that delivers to the simulator at
-// url through the REST client, as production would.
-func crashRelay(outbox application.Outbox, url string, wake *application.Signal, perMinute int) (*application.Relay, error) {
+// url through the REST client, as production would. Zero workers means the
+// relay's default.
+func crashRelay(outbox application.Outbox, url string, wake *application.Signal, perMinute, workers int) (*application.Relay, error) {
 	gw, err := wix.New(wix.Config{BaseURL: url, AppID: crashAppID, AppSecret: crashAppSecret, Timeout: 20 * time.Second})
 	if err != nil {
 		return nil, err
@@ -146,7 +171,7 @@ func crashRelay(outbox application.Outbox, url string, wake *application.Signal,
 		Outbox: outbox, Gateway: gw, Wake: wake,
 		Lease: crashLease, PollInterval: crashPoll,
 		BackoffBase: crashBackoffBase, BackoffMax: crashBackoffMax,
-		RequestsPerMinute: perMinute,
+		RequestsPerMinute: perMinute, Workers: workers,
 	})
 }
 
@@ -167,25 +192,31 @@ func crashKnownFrom(dir string) (*crashKnown, error) {
 	}
 	k := &crashKnown{}
 	for _, r := range recs {
-		if r.Kind == recIntent {
-			k.add(r)
-		}
+		k.add(r)
 	}
 	return k, nil
 }
 
-// add records the aggregate a creating command made (or may have made).
+// add learns from a record: the intent of a creating command adds the
+// aggregate it makes (or may make); the ack of a command that ends an
+// aggregate removes it, so that few commands are refused.
 func (k *crashKnown) add(r crashRecord) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	t := crashTarget{r.Site, r.ID}
-	switch r.Op {
-	case opScheduleAppointment:
+	switch {
+	case r.Kind == recIntent && r.Op == opScheduleAppointment:
 		k.appointments = append(k.appointments, t)
-	case opScheduleClass:
+	case r.Kind == recIntent && r.Op == opScheduleClass:
 		k.classes = append(k.classes, t)
-	case opEnroll:
+	case r.Kind == recIntent && r.Op == opEnroll:
 		k.enrollees = append(k.enrollees, t)
+	case r.Kind == recAck && r.Op == opCancelAppointment:
+		k.appointments = slices.DeleteFunc(k.appointments, func(x crashTarget) bool { return x == t })
+	case r.Kind == recAck && r.Op == opCancelClass:
+		k.classes = slices.DeleteFunc(k.classes, func(x crashTarget) bool { return x == t })
+	case r.Kind == recAck && r.Op == opLeave:
+		k.enrollees = slices.DeleteFunc(k.enrollees, func(x crashTarget) bool { return x == t })
 	}
 }
 
@@ -225,9 +256,7 @@ func (w *crashWorker) step(ctx context.Context) error {
 	if err := w.log.write(r); err != nil {
 		return err
 	}
-	if r.Op == opScheduleAppointment || r.Op == opScheduleClass || r.Op == opEnroll {
-		w.known.add(r)
-	}
+	w.known.add(r)
 	state, version, err := do(ctx)
 	switch {
 	case err == nil:
@@ -240,6 +269,7 @@ func (w *crashWorker) step(ctx context.Context) error {
 	if err := w.log.write(r); err != nil {
 		return err
 	}
+	w.known.add(r)
 	time.Sleep(time.Duration(w.rng.IntN(3)) * time.Millisecond)
 	return nil
 }

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// The crash test's command log: each child appends, to a file of its own,
-// one JSON line per command before it runs it (an intent) and one after
+// The crash test's command log: each worker of each child appends, to a file
+// of its own, one JSON line per command before it runs it (an intent) and one after
 // Handle returned (an ack, or a refusal), and fsyncs every line. A killed
 // child leaves at most its last line torn. The parent reads every child's log
 // to know which aggregates may exist (intents) and which commands must have
@@ -60,18 +60,18 @@ type crashRecord struct {
 	Err string `json:"err,omitempty"`
 }
 
-// crashLog appends records to one child's log file, durably.
+// crashLog appends records to one worker's log file, durably.
 type crashLog struct {
 	mu sync.Mutex
 	f  *os.File
 }
 
-func crashLogPath(dir string, run int) string {
-	return filepath.Join(dir, fmt.Sprintf("commands-%03d.jsonl", run))
+func crashLogPath(dir string, run, worker int) string {
+	return filepath.Join(dir, fmt.Sprintf("commands-%03d-%d.jsonl", run, worker))
 }
 
-func openCrashLog(dir string, run int) (*crashLog, error) {
-	f, err := os.OpenFile(crashLogPath(dir, run), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+func openCrashLog(dir string, run, worker int) (*crashLog, error) {
+	f, err := os.OpenFile(crashLogPath(dir, run, worker), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open crash log: %w", err)
 	}
@@ -95,7 +95,7 @@ func (l *crashLog) write(r crashRecord) error {
 	return nil
 }
 
-// readCrashLogs reads every child's log in dir, in run order. Only the last
+// readCrashLogs reads every worker's log in dir, in run order. Only the last
 // line of a file may be torn (the child died writing it); it is skipped. A
 // torn line elsewhere is an error.
 func readCrashLogs(dir string) ([]crashRecord, error) {

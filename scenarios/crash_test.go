@@ -56,13 +56,14 @@ package scenarios
 //     lost its class after being seated only that event, and a waitlisted
 //     one nothing.
 //
-// LIFECYCLE_CRASH_KILLS sets the number of kills (default 20) and
+// LIFECYCLE_CRASH_KILLS sets the number of kills (default 25) and
 // LIFECYCLE_CRASH_SEED replays a run's choices: the commands each child
 // picks and the parent's kill times and faults. Where the kill lands in the
 // child's work depends on timing, so a replay is close, not identical.
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -81,7 +82,7 @@ import (
 )
 
 // defaultCrashKills is how many times a default run kills a child.
-const defaultCrashKills = 20
+const defaultCrashKills = 25
 
 // TestCrashSafety kills a child running commands and the relay many times,
 // then checks that no call was lost, reordered, or repeated with another
@@ -111,6 +112,7 @@ func TestCrashSafety(t *testing.T) {
 
 	started := time.Now()
 	duringStartup := 0
+	var relayed crashMetrics
 	for run := range kills {
 		crashInjectFaults(sim, rng)
 		child := startCrashChild(t, dir, srv.URL, seed, run)
@@ -122,6 +124,7 @@ func TestCrashSafety(t *testing.T) {
 			time.Sleep(50*time.Millisecond + time.Duration(rng.Int64N(int64(1200*time.Millisecond))))
 		}
 		child.kill(t)
+		relayed = relayed.add(child.lastMetrics())
 	}
 	killing := time.Since(started)
 
@@ -133,11 +136,23 @@ func TestCrashSafety(t *testing.T) {
 	crashDrain(t, ctx, db, srv.URL)
 
 	rep := checkCrash(t, ctx, dir, db, sim)
-	t.Logf("%d kills (%d while starting) in %v; commands acknowledged %d %v, refused %d, in doubt %d; "+
+	t.Logf("%d kills (%d while starting) in %v; commands acknowledged %d %v, refused %d %v, in doubt %d; "+
 		"aggregates %d appointments, %d classes, %d enrollments; %d calls checked against %d requests "+
 		"(%d reports and %d cancels received again)",
-		kills, duringStartup, killing.Round(time.Millisecond), rep.acked, rep.ackedByOp, rep.refused, rep.inDoubt,
+		kills, duringStartup, killing.Round(time.Millisecond), rep.acked, rep.ackedByOp, rep.refused, rep.refusedByOp, rep.inDoubt,
 		rep.appointments, rep.classes, rep.enrollments, rep.calls, rep.requests, rep.repeatedReports, rep.repeatedCancels)
+	t.Logf("children's relays (to their last 100ms): %d requests (%d failed), %d calls delivered, %d retried, %d deferred, %d settle errors",
+		relayed.Requests, relayed.FailedRequests, relayed.Delivered, relayed.Retried, relayed.Deferred, relayed.SettleErrors)
+}
+
+// crashMetrics sums the relay counters of the children.
+type crashMetrics struct {
+	Delivered, Retried, Deferred, Requests, FailedRequests, SettleErrors uint64
+}
+
+func (m crashMetrics) add(o crashMetrics) crashMetrics {
+	return crashMetrics{m.Delivered + o.Delivered, m.Retried + o.Retried, m.Deferred + o.Deferred,
+		m.Requests + o.Requests, m.FailedRequests + o.FailedRequests, m.SettleErrors + o.SettleErrors}
 }
 
 // TestCrashChild is the child half of TestCrashSafety. It does something
@@ -253,6 +268,20 @@ func (c *crashChild) kill(t *testing.T) {
 	}
 }
 
+// lastMetrics returns the last relay counters the child printed.
+func (c *crashChild) lastMetrics() crashMetrics {
+	var m crashMetrics
+	for _, line := range strings.Split(c.output(), "\n") {
+		if rest, ok := strings.CutPrefix(line, crashMetricsPrefix); ok {
+			var next crashMetrics
+			if json.Unmarshal([]byte(rest), &next) == nil { // the last line may be torn
+				m = next
+			}
+		}
+	}
+	return m
+}
+
 func (c *crashChild) output() string {
 	b, err := os.ReadFile(c.out)
 	if err != nil {
@@ -266,7 +295,7 @@ func (c *crashChild) output() string {
 // their lease ends, and retries when their backoff does.
 func crashDrain(t *testing.T, ctx context.Context, db *sqlite.DB, url string) {
 	t.Helper()
-	relay, err := crashRelay(db, url, nil, application.NoRateLimit)
+	relay, err := crashRelay(db, url, nil, application.NoRateLimit, 0)
 	require.NoError(t, err)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
