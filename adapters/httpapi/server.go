@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -202,6 +203,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 
+	// ServeMux would redirect a path with "." or ".." segments or doubled
+	// slashes to its clean form; an API has no business redirecting.
+	if p := r.URL.Path; p == "" || path.Clean(p) != p {
+		s.problem(w, r, &routeError{path: p})
+		return
+	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.unrouted(w, r)
 		return
