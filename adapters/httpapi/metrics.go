@@ -14,36 +14,10 @@ import (
 	"github.com/bookable/lifecycle/application"
 )
 
-// RelayMetrics is what /metrics exposes of the outbox relay: cumulative
-// counts of calls since the relay started. It mirrors the relay's own
-// snapshot field for field, so that the package does not depend on the
-// relay; the command converts one into the other.
-type RelayMetrics struct {
-	Delivered      uint64 // accepted by Wix
-	Retried        uint64 // failed retryably and left pending
-	Dead           uint64 // refused for good (dead letters)
-	Expired        uint64 // scheduled reports whose time passed, not sent
-	Deferred       uint64 // handed back because the site's rate limit was reached
-	Requests       uint64 // gateway requests (a bulk request counts once)
-	FailedRequests uint64 // requests that failed as a whole
-	SettleErrors   uint64 // outcome writes to the outbox that failed
-	// DeliveryLatency is the time from a call's commit to Wix accepting it.
-	DeliveryLatency Histogram
-}
-
-// Histogram is a histogram snapshot in Prometheus' shape: Counts[i] is the
-// number of observations of at most Bounds[i] seconds (cumulative); Count
-// and Sum (seconds) cover every observation.
-type Histogram struct {
-	Bounds []float64
-	Counts []uint64
-	Count  uint64
-	Sum    float64
-}
-
-// MetricsSource returns a snapshot of the relay's counters. It is called on
-// every scrape of /metrics and must be safe for concurrent use.
-type MetricsSource func() RelayMetrics
+// MetricsSource returns a snapshot of the relay's counters (typically
+// (*application.Relay).Metrics). It is called on every scrape of /metrics
+// and must be safe for concurrent use.
+type MetricsSource func() application.RelayMetrics
 
 // commandCounter counts commands by name and outcome (ok or a problem
 // code). It is safe for concurrent use.
@@ -114,7 +88,7 @@ func writeOutbox(w io.Writer, stats map[application.CallState]int) {
 	sample(w, "lifecycle_outbox_depth", "", float64(stats[application.StatePending]))
 }
 
-func writeRelay(w io.Writer, m RelayMetrics) {
+func writeRelay(w io.Writer, m application.RelayMetrics) {
 	counters := []struct {
 		name, help string
 		v          uint64

@@ -76,7 +76,7 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 		if err != nil {
 			return err
 		}
-		cfg.Metrics = func() httpapi.RelayMetrics { return relayMetrics(relay.Metrics()) }
+		cfg.Metrics = relay.Metrics
 		go func() { relayDone <- relay.Run(relayCtx) }()
 	}
 	api, err := httpapi.New(cfg)
@@ -127,15 +127,4 @@ func isLoopback(addr string) (bool, error) {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback(), nil
-}
-
-func relayMetrics(m application.RelayMetrics) httpapi.RelayMetrics {
-	return httpapi.RelayMetrics{
-		Delivered: m.Delivered, Retried: m.Retried, Dead: m.Dead, Expired: m.Expired, Deferred: m.Deferred,
-		Requests: m.Requests, FailedRequests: m.FailedRequests, SettleErrors: m.SettleErrors,
-		DeliveryLatency: httpapi.Histogram{
-			Bounds: m.DeliveryLatency.Bounds, Counts: m.DeliveryLatency.Counts,
-			Count: m.DeliveryLatency.Count, Sum: m.DeliveryLatency.Sum,
-		},
-	}
 }
