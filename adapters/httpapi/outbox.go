@@ -73,7 +73,9 @@ func callErrorJSON(e *application.CallError) *CallError {
 	return &CallError{Status: e.Status, Code: e.Code, Message: e.Message}
 }
 
-func callJSON(c application.Call) Call {
+// NewCall returns the JSON form of an outbox call, as the API and the
+// command's --json output show it.
+func NewCall(c application.Call) Call {
 	out := Call{
 		ID: c.ID, SiteID: c.SiteID, Seq: c.Seq, Kind: string(c.Kind), TriggerKey: c.TriggerKey,
 		ExternalEntityID: c.ExternalEntityID, ScheduledAt: rfc3339(c.ScheduledAt), Cause: c.Cause,
@@ -89,8 +91,9 @@ func callJSON(c application.Call) Call {
 	return out
 }
 
-func callDetailJSON(d application.CallDetail) Call {
-	out := callJSON(d.Call)
+// NewCallDetail returns the JSON form of a call with its history.
+func NewCallDetail(d application.CallDetail) Call {
+	out := NewCall(d.Call)
 	out.History = make([]Attempt, len(d.History))
 	for i, a := range d.History {
 		out.History[i] = Attempt{At: rfc3339(a.At), State: string(a.State), Error: callErrorJSON(a.Err)}
@@ -138,7 +141,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) (int, any, er
 	}
 	out := CallList{Calls: make([]Call, len(calls))}
 	for i, call := range calls {
-		out.Calls[i] = callJSON(call)
+		out.Calls[i] = NewCall(call)
 	}
 	if len(calls) == f.Limit {
 		next := calls[len(calls)-1].Seq
@@ -164,7 +167,7 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request) (int, any, err
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, callDetailJSON(d), nil
+	return http.StatusOK, NewCallDetail(d), nil
 }
 
 // retryCall: POST /v1/sites/{site}/outbox/{id}/retry puts a dead or expired
@@ -198,7 +201,7 @@ func (s *Server) settleCall(r *http.Request, do func(ctx context.Context, siteID
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, callDetailJSON(d), nil
+	return http.StatusOK, NewCallDetail(d), nil
 }
 
 // callStats: GET /v1/sites/{site}/outbox/stats.

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bookable/lifecycle/adapters/httpapi"
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/domain"
@@ -129,55 +130,11 @@ func (p printer) encode(v any) error {
 	return enc.Encode(v)
 }
 
-// callJSON is the JSON form of a call, shared with the HTTP API's shape.
-type callJSON struct {
-	ID               string                 `json:"id"`
-	SiteID           string                 `json:"siteId"`
-	Seq              int64                  `json:"seq"`
-	Kind             application.CallKind   `json:"kind"`
-	TriggerKey       string                 `json:"triggerKey"`
-	ExternalEntityID string                 `json:"externalEntityId"`
-	Payload          json.RawMessage        `json:"payload,omitempty"`
-	ScheduledAt      *time.Time             `json:"scheduledAt,omitempty"`
-	Cause            string                 `json:"cause"`
-	State            application.CallState  `json:"state"`
-	Attempts         int                    `json:"attempts"`
-	NextAttemptAt    time.Time              `json:"nextAttemptAt"`
-	LastError        *application.CallError `json:"lastError,omitempty"`
-	CreatedAt        time.Time              `json:"createdAt"`
-	SettledAt        *time.Time             `json:"settledAt,omitempty"`
-	History          []attemptJSON          `json:"history,omitempty"`
-}
-
-type attemptJSON struct {
-	At    time.Time              `json:"at"`
-	State application.CallState  `json:"state"`
-	Error *application.CallError `json:"error,omitempty"`
-}
-
-func toJSON(c application.Call) callJSON {
-	j := callJSON{ID: c.ID, SiteID: c.SiteID, Seq: c.Seq, Kind: c.Kind, TriggerKey: c.TriggerKey,
-		ExternalEntityID: c.ExternalEntityID, Payload: c.Payload, Cause: c.Cause, State: c.State,
-		Attempts: c.Attempts, NextAttemptAt: c.NextAttemptAt, LastError: c.LastError, CreatedAt: c.CreatedAt}
-	if len(j.Payload) == 0 {
-		j.Payload = nil
-	}
-	if !c.ScheduledAt.IsZero() {
-		t := c.ScheduledAt
-		j.ScheduledAt = &t
-	}
-	if !c.SettledAt.IsZero() {
-		t := c.SettledAt
-		j.SettledAt = &t
-	}
-	return j
-}
-
 func (p printer) calls(calls []application.Call) error {
 	if p.json {
-		list := make([]callJSON, len(calls))
+		list := make([]httpapi.Call, len(calls))
 		for i, c := range calls {
-			list[i] = toJSON(c)
+			list[i] = httpapi.NewCall(c)
 		}
 		return p.encode(list)
 	}
@@ -203,11 +160,7 @@ func (p printer) calls(calls []application.Call) error {
 
 func (p printer) detail(d application.CallDetail) error {
 	if p.json {
-		j := toJSON(d.Call)
-		for _, a := range d.History {
-			j.History = append(j.History, attemptJSON{At: a.At, State: a.State, Error: a.Err})
-		}
-		return p.encode(j)
+		return p.encode(httpapi.NewCallDetail(d))
 	}
 	c := d.Call
 	tw := tabwriter.NewWriter(p.out, 0, 4, 2, ' ', 0)
