@@ -159,7 +159,10 @@ func (b *callBuilder) call(kind CallKind, key, site, entity string, ev domain.Ev
 	}
 }
 
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// rfc3339 formats a payload date-time. Fractions of a second are kept, so
+// that a scheduled report's date-time at Wix is its ScheduledAt exactly
+// (TestRegressionSubSecondStartReachesWixExactly).
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func appointmentPayload(h appointment.Header) map[string]any {
 	return map[string]any{
