@@ -57,7 +57,15 @@ func scanCall(row interface{ Scan(...any) error }) (application.Call, error) {
 		&created, &settled); err != nil {
 		return c, err
 	}
-	c.Kind, c.State = application.CallKind(kind), application.CallState(state)
+	// A row written by hand or damaged on disk must not pass for a call the
+	// relay would send (FuzzOutboxRowDecoding).
+	var err error
+	if c.Kind, err = application.ParseCallKind(kind); err != nil {
+		return c, fmt.Errorf("outbox row %d: %w", c.Seq, err)
+	}
+	if c.State, err = application.ParseCallState(state); err != nil {
+		return c, fmt.Errorf("outbox row %d: %w", c.Seq, err)
+	}
 	if payload != "" {
 		c.Payload = []byte(payload)
 	}
@@ -151,9 +159,8 @@ func (db *DB) Claim(ctx context.Context, now time.Time, limit int, lease time.Du
 	if limit <= 0 {
 		return nil, nil
 	}
-	var out []application.Call
+	out := []application.Call{}
 	err := db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
-		out = out[:0]
 		nowMS, until := toMS(now), toMS(now.Add(lease))
 		const heads = qClaimHeads
 		rows, err := c.QueryContext(ctx, `UPDATE outbox SET lease_until = ? WHERE seq IN (`+heads+`) RETURNING `+callCols,

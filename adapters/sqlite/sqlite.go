@@ -193,7 +193,7 @@ type WriterStats struct {
 	Batches  int64 // transactions committed or rolled back
 	Writes   int64 // Update calls and outbox writes run in those transactions
 	MaxBatch int64 // the most writes gathered into one transaction
-	Waiting  int64 // writes waiting to be handed to the writer right now
+	Waiting  int64 // writes queued for the writer right now
 }
 
 // WriterStats returns the writer's counters (how well writes are batched).

@@ -25,10 +25,19 @@ func (e *PanicError) Error() string {
 // job is one write waiting for the writer: a command's Update or an outbox
 // operation.
 type job struct {
-	ctx  context.Context
-	fn   func(ctx context.Context, q *writeConn) error
-	done chan error
+	ctx   context.Context
+	fn    func(ctx context.Context, q *writeConn) error
+	done  chan error
+	state atomic.Int32 // jobQueued, then jobTaken by the writer or jobAbandoned by the caller
 }
+
+// The states of a job: whoever moves it out of jobQueued first decides
+// whether it runs.
+const (
+	jobQueued int32 = iota
+	jobTaken
+	jobAbandoned
+)
 
 // writer is the goroutine that owns the write connection. It gathers the
 // jobs that are waiting into one transaction (group commit): each job runs in
@@ -37,19 +46,25 @@ type job struct {
 type writer struct {
 	conn     *writeConn
 	maxBatch int
-	jobs     chan *job // unbuffered: a job is either handed to the writer or never sent
+	jobs     chan *job // the queue; its length is the number of writes waiting
 	quit     chan struct{}
 	exited   chan struct{}
 	stopOnce sync.Once
 
-	batches, writes, maxSeen, waiting atomic.Int64
+	// sending is held (shared) while a job is put in the queue and taken
+	// (exclusive) by stop, so that no job enters the queue after the writer
+	// drained it for the last time.
+	sending sync.RWMutex
+	closing bool
+
+	batches, writes, maxSeen atomic.Int64
 }
 
 func startWriter(conn *sql.Conn, maxBatch int) *writer {
 	w := &writer{
 		conn:     &writeConn{conn: conn, stmts: map[string]*sql.Stmt{}},
 		maxBatch: maxBatch,
-		jobs:     make(chan *job),
+		jobs:     make(chan *job, maxBatch),
 		quit:     make(chan struct{}),
 		exited:   make(chan struct{}),
 	}
@@ -58,55 +73,73 @@ func startWriter(conn *sql.Conn, maxBatch int) *writer {
 }
 
 // do runs fn in the writer and returns its result once its batch has
-// committed (or rolled back). A ctx canceled before fn runs, or while it
-// runs, returns ctx.Err() and writes nothing. Once do has handed the job over it waits for
-// the writer's verdict even if ctx ends, so that a nil error always means
-// durable and an error always means nothing of fn was written.
+// committed (or rolled back). A ctx canceled before fn runs returns at once
+// with ctx.Err() and fn never runs; canceled while fn runs, do waits for the
+// batch and returns ctx.Err() with fn's writes rolled back. So a nil error
+// always means durable, and an error always means nothing of fn was written.
 func (w *writer) do(ctx context.Context, fn func(ctx context.Context, q *writeConn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	w.waiting.Add(1)
-	select {
-	case w.jobs <- j:
-		w.waiting.Add(-1)
-	case <-ctx.Done():
-		w.waiting.Add(-1)
-		return ctx.Err()
-	case <-w.quit:
-		w.waiting.Add(-1)
+	w.sending.RLock()
+	if w.closing {
+		w.sending.RUnlock()
 		return ErrClosed
 	}
-	return <-j.done
+	select {
+	case w.jobs <- j:
+		w.sending.RUnlock()
+	case <-ctx.Done():
+		w.sending.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		if j.state.CompareAndSwap(jobQueued, jobAbandoned) {
+			return ctx.Err() // the writer will skip it
+		}
+		return <-j.done // it runs or ran: wait for the verdict
+	}
 }
 
-// stop ends the loop after its current batch and closes the connection. It
-// reports whether this call did it.
+// stop ends the loop after its current batch, answers the writes still
+// queued with ErrClosed, and closes the connection. It reports whether this
+// call did it.
 func (w *writer) stop() bool {
 	first := false
 	w.stopOnce.Do(func() {
 		first = true
+		w.sending.Lock() // waits for senders blocked on a full queue: the loop still drains it
+		w.closing = true
+		w.sending.Unlock()
 		close(w.quit)
 		<-w.exited
-		w.conn.close()
+		for {
+			select {
+			case j := <-w.jobs:
+				j.done <- ErrClosed
+			default:
+				w.conn.close()
+				return
+			}
+		}
 	})
 	return first
 }
 
 // closed reports whether stop has begun.
 func (w *writer) closed() bool {
-	select {
-	case <-w.quit:
-		return true
-	default:
-		return false
-	}
+	w.sending.RLock()
+	defer w.sending.RUnlock()
+	return w.closing
 }
 
 func (w *writer) stats() WriterStats {
 	return WriterStats{Batches: w.batches.Load(), Writes: w.writes.Load(), MaxBatch: w.maxSeen.Load(),
-		Waiting: w.waiting.Load()}
+		Waiting: int64(len(w.jobs))}
 }
 
 func (w *writer) loop() {
@@ -146,8 +179,8 @@ func (w *writer) run(batch []*job) {
 	if fatal == nil {
 		for i, j := range batch {
 			ran = i + 1
-			if err := j.ctx.Err(); err != nil {
-				results[i] = err
+			if err := j.ctx.Err(); err != nil || !j.state.CompareAndSwap(jobQueued, jobTaken) {
+				results[i] = j.ctx.Err()
 				continue
 			}
 			if fatal = w.conn.execRaw("SAVEPOINT job"); fatal != nil {

@@ -1,0 +1,215 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/bookable/lifecycle/adapters/memory"
+	"github.com/bookable/lifecycle/adapters/sqlite"
+	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/storetest"
+)
+
+// TestOutboxMatchesMemoryModel runs random sequences of outbox operations
+// on the SQLite adapter and on the memory reference adapter and requires
+// the same results after every step: claims, errors, counts, next due time,
+// every call and its history. It is what keeps the outbox_heads table, which
+// the memory adapter does not need, honest.
+func TestOutboxMatchesMemoryModel(t *testing.T) {
+	if raceEnabled && !flagGiven("rapid.checks") {
+		require.NoError(t, flag.Set("rapid.checks", "8"))
+	}
+	dir := t.TempDir()
+	runs := 0
+	rapid.Check(t, func(rt *rapid.T) {
+		runs++
+		path := filepath.Join(dir, fmt.Sprintf("model-%d.db", runs))
+		// NORMAL: the model checks logic, not durability, and fsyncs are slow.
+		db, err := sqlite.Open(context.Background(), path, sqlite.WithSynchronous(true))
+		require.NoError(rt, err)
+		defer os.Remove(path)
+		defer db.Close()
+		m := &model{db: db, mem: memory.New(), now: storetest.T0}
+		rt.Repeat(map[string]func(*rapid.T){
+			"enqueue": m.enqueue,
+			"claim":   m.claim,
+			"settle":  m.settle,
+			"retry":   m.retry,
+			"discard": m.discard,
+			"prune":   m.prune,
+			"advance": func(rt *rapid.T) {
+				m.now = m.now.Add(time.Duration(rapid.IntRange(1, 3).Draw(rt, "seconds")) * time.Second)
+			},
+			"": m.check,
+		})
+	})
+}
+
+type model struct {
+	db      *sqlite.DB
+	mem     *memory.Store
+	now     time.Time
+	ids     []string // every call enqueued
+	claimed []string // every call ever claimed
+}
+
+var (
+	modelSites    = []string{storetest.SiteA, storetest.SiteB}
+	modelEntities = []string{storetest.ID("e0000000", 1), storetest.ID("e0000000", 2), storetest.ID("e0000000", 3)}
+)
+
+func (m *model) enqueue(rt *rapid.T) {
+	n := rapid.IntRange(1, 3).Draw(rt, "calls")
+	calls := make([]application.Call, n)
+	for i := range calls {
+		site := rapid.SampledFrom(modelSites).Draw(rt, "site")
+		entity := rapid.SampledFrom(modelEntities).Draw(rt, "entity")
+		kind := rapid.SampledFrom([]application.CallKind{application.KindReport, application.KindCancel}).Draw(rt, "kind")
+		trigger := rapid.SampledFrom([]string{"t1", "t2"}).Draw(rt, "trigger")
+		id := storetest.ID("d0000000", len(m.ids)+1)
+		m.ids = append(m.ids, id)
+		calls[i] = application.Call{
+			ID: id, SiteID: site, OrderingKey: application.OrderingKey(site, entity), Kind: kind,
+			TriggerKey: trigger, ExternalEntityID: entity, Cause: "model", CreatedAt: m.now,
+		}
+		if kind == application.KindReport {
+			calls[i].Payload = []byte(fmt.Sprintf(`{"n":%d}`, len(m.ids)))
+		}
+	}
+	enqueue := func(s application.Store) error {
+		return s.Update(context.Background(), func(ctx context.Context, tx application.Tx) error {
+			return tx.Enqueue(ctx, append([]application.Call(nil), calls...))
+		})
+	}
+	require.NoError(rt, enqueue(m.mem))
+	require.NoError(rt, enqueue(m.db))
+}
+
+func (m *model) claim(rt *rapid.T) {
+	limit := rapid.IntRange(1, 4).Draw(rt, "limit")
+	lease := time.Duration(rapid.IntRange(0, 4).Draw(rt, "lease seconds")) * time.Second
+	want, err := m.mem.Claim(context.Background(), m.now, limit, lease)
+	require.NoError(rt, err)
+	got, err := m.db.Claim(context.Background(), m.now, limit, lease)
+	require.NoError(rt, err)
+	require.Equal(rt, want, got)
+	for _, c := range got {
+		m.claimed = append(m.claimed, c.ID)
+	}
+}
+
+func (m *model) settle(rt *rapid.T) {
+	if len(m.claimed) == 0 {
+		rt.Skip("nothing claimed yet")
+	}
+	n := rapid.IntRange(1, 3).Draw(rt, "outcomes")
+	outcomes := make([]application.Outcome, n)
+	for i := range outcomes {
+		o := application.Outcome{
+			ID:        rapid.SampledFrom(m.claimed).Draw(rt, "id"),
+			State:     rapid.SampledFrom(application.CallStates[:4]).Draw(rt, "state"),
+			Attempted: rapid.Bool().Draw(rt, "attempted"),
+			At:        m.now,
+		}
+		if o.State == application.StatePending {
+			o.NextAttemptAt = m.now.Add(time.Duration(rapid.IntRange(0, 3).Draw(rt, "backoff")) * time.Second)
+		}
+		if o.State != application.StateDelivered && rapid.Bool().Draw(rt, "with error") {
+			o.Err = &application.CallError{Status: 503, Code: "UNAVAILABLE", Message: "try later"}
+		}
+		outcomes[i] = o
+	}
+	if rapid.IntRange(0, 9).Draw(rt, "unknown") == 0 {
+		outcomes = append(outcomes, application.Outcome{ID: storetest.ID("f0000000", 1), State: application.StateDelivered, At: m.now})
+	}
+	sameError(rt, m.mem.Settle(context.Background(), outcomes), m.db.Settle(context.Background(), outcomes))
+}
+
+// pick draws a site and a call ID (sometimes one that does not exist).
+func (m *model) pick(rt *rapid.T) (site, id string) {
+	site = rapid.SampledFrom(modelSites).Draw(rt, "site")
+	id = storetest.ID("f0000000", 1)
+	if len(m.ids) > 0 && rapid.IntRange(0, 9).Draw(rt, "unknown") > 0 {
+		id = rapid.SampledFrom(m.ids).Draw(rt, "id")
+	}
+	return site, id
+}
+
+func (m *model) retry(rt *rapid.T) {
+	site, id := m.pick(rt)
+	sameError(rt, m.mem.Retry(context.Background(), site, id, m.now), m.db.Retry(context.Background(), site, id, m.now))
+}
+
+func (m *model) discard(rt *rapid.T) {
+	site, id := m.pick(rt)
+	sameError(rt, m.mem.Discard(context.Background(), site, id, m.now), m.db.Discard(context.Background(), site, id, m.now))
+}
+
+func (m *model) prune(rt *rapid.T) {
+	before := m.now.Add(-time.Duration(rapid.IntRange(0, 3).Draw(rt, "age")) * time.Second)
+	want, err := m.mem.Prune(context.Background(), before)
+	require.NoError(rt, err)
+	got, err := m.db.Prune(context.Background(), before)
+	require.NoError(rt, err)
+	require.Equal(rt, want, got)
+}
+
+// check compares everything an operator or the relay can observe.
+func (m *model) check(rt *rapid.T) {
+	ctx := context.Background()
+	for _, site := range append([]string{""}, modelSites...) {
+		want, err := m.mem.Stats(ctx, site)
+		require.NoError(rt, err)
+		got, err := m.db.Stats(ctx, site)
+		require.NoError(rt, err)
+		require.Equal(rt, want, got, "stats of site %q", site)
+	}
+	wantAt, wantOK, err := m.mem.NextDue(ctx)
+	require.NoError(rt, err)
+	gotAt, gotOK, err := m.db.NextDue(ctx)
+	require.NoError(rt, err)
+	require.Equal(rt, wantOK, gotOK, "next due exists")
+	require.True(rt, wantAt.Equal(gotAt), "next due: want %v, got %v", wantAt, gotAt)
+
+	wantList, err := m.mem.List(ctx, application.Filter{Limit: 1000})
+	require.NoError(rt, err)
+	gotList, err := m.db.List(ctx, application.Filter{Limit: 1000})
+	require.NoError(rt, err)
+	require.Equal(rt, wantList, gotList)
+	for _, c := range wantList {
+		want, err := m.mem.Get(ctx, c.SiteID, c.ID)
+		require.NoError(rt, err)
+		got, err := m.db.Get(ctx, c.SiteID, c.ID)
+		require.NoError(rt, err)
+		require.Equal(rt, want, got)
+	}
+}
+
+// flagGiven reports whether a flag was set on the command line.
+func flagGiven(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// sameError requires both adapters to fail alike: both nil, or both the
+// same port error.
+func sameError(rt *rapid.T, want, got error) {
+	if want == nil {
+		require.NoError(rt, got)
+		return
+	}
+	require.Error(rt, got, "the reference adapter said: %v", want)
+	for _, sentinel := range []error{application.ErrNotFound, application.ErrCallState, application.ErrConflict} {
+		require.Equal(rt, errors.Is(want, sentinel), errors.Is(got, sentinel), "want %v, got %v", want, got)
+	}
+}
