@@ -32,6 +32,7 @@ const (
 	envCrashSeed  = "LIFECYCLE_CRASH_SEED"  // the parent's seed (the parent reads it too, to replay a run)
 	envCrashRun   = "LIFECYCLE_CRASH_RUN"   // the child's number, from 0
 	envCrashKills = "LIFECYCLE_CRASH_KILLS" // the parent's number of kills
+	envCrashDir   = "LIFECYCLE_CRASH_DIR"   // where the parent keeps a run's files; a temp dir when unset
 )
 
 // The simulator's app credentials, shared by parent and children.
@@ -51,8 +52,8 @@ const (
 	crashRatePerMin  = 1200 // per site: a fresh child may burst 120 requests, then 20 a second
 	// crashTightRatePerMin: a burst of 6 requests, then 1 a second.
 	crashTightRatePerMin = 60
-	crashWorkers         = 2 // goroutines running commands in a child
-	crashParticipants    = 6 // participants per site: small, so enrollments collide
+	crashWorkers         = 2  // goroutines running commands in a child
+	crashParticipants    = 10 // participants per site: small, so enrollments collide
 )
 
 // crashSites are the sites the children run commands on.

@@ -1,3 +1,5 @@
+//go:build unix
+
 package scenarios
 
 // Crash safety of the outbox and the relay, on the SQLite store.
@@ -56,10 +58,12 @@ package scenarios
 //     lost its class after being seated only that event, and a waitlisted
 //     one nothing.
 //
-// LIFECYCLE_CRASH_KILLS sets the number of kills (default 25) and
-// LIFECYCLE_CRASH_SEED replays a run's choices: the commands each child
-// picks and the parent's kill times and faults. Where the kill lands in the
-// child's work depends on timing, so a replay is close, not identical.
+// LIFECYCLE_CRASH_KILLS sets the number of kills (default 25),
+// LIFECYCLE_CRASH_SEED replays a run's choices (the commands each child
+// picks, the parent's kill times and faults; where a kill lands in the
+// child's work depends on timing, so a replay is close, not identical), and
+// LIFECYCLE_CRASH_DIR keeps the run's files (the SQLite file, the command
+// logs, each child's output) in a new directory under it.
 
 import (
 	"context"
@@ -98,12 +102,12 @@ func TestCrashSafety(t *testing.T) {
 	t.Logf("seed %d, %d kills", seed, kills)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("replay with %s=%d %s=%d (child output and logs were in the test's temp dir)",
-				envCrashSeed, seed, envCrashKills, kills)
+			t.Logf("replay with %s=%d %s=%d; set %s to keep the database, the command logs and the children's output",
+				envCrashSeed, seed, envCrashKills, kills, envCrashDir)
 		}
 	})
 	rng := rand.New(rand.NewPCG(uint64(seed), 0xc4a5))
-	dir := t.TempDir()
+	dir := crashDir(t)
 
 	sim := wixsim.New(nil, wixsim.WithCredentials(crashAppID, crashAppSecret))
 	require.NoError(t, sim.RegisterTriggers(application.DefaultCatalog()))
@@ -168,6 +172,19 @@ func TestCrashChild(t *testing.T) {
 		t.Fatalf("crash child environment: %v", err)
 	}
 	runCrashChild(t, env)
+}
+
+// crashDir returns the directory of the run: a temporary one, or a new one
+// under LIFECYCLE_CRASH_DIR, kept after the test for a post-mortem.
+func crashDir(t *testing.T) string {
+	parent := os.Getenv(envCrashDir)
+	if parent == "" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp(parent, "crash-")
+	require.NoError(t, err)
+	t.Logf("database, command logs and children's output kept in %s", dir)
+	return dir
 }
 
 func crashEnvInt(t *testing.T, name string, def int64) int64 {
