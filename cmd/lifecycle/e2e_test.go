@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // End-to-end tests of `lifecycle serve`: the test binary builds the command
@@ -36,6 +38,10 @@ import (
 
 // raceBuild is set by e2e_race_test.go when the tests run with -race.
 var raceBuild bool
+
+// childAttr is set by e2e_linux_test.go so that a child dies with the test
+// binary (say, on a test timeout) instead of listening on as an orphan.
+var childAttr *syscall.SysProcAttr
 
 // Credentials the simulator accepts and the child is given.
 const (
@@ -144,6 +150,7 @@ func startServe(t *testing.T, wix *wixEnv, db string, extra ...string) *child {
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db,
 		"--wix-base-url", wix.url, "--wix-app-id", e2eAppID}, extra...)
 	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = childAttr
 	cmd.Env = append(environWithoutLifecycle(),
 		"LIFECYCLE_WIX_APP_SECRET="+e2eAppSecret,
 		"LIFECYCLE_API_TOKEN="+e2eAPIToken,
@@ -163,6 +170,9 @@ func startServe(t *testing.T, wix *wixEnv, db string, extra ...string) *child {
 		default:
 			code := c.stop(syscall.SIGTERM)
 			assert.Equal(t, 0, code, "lifecycle serve exits 0 on SIGTERM (graceful shutdown)")
+			logs := c.stderr.String()
+			assert.NotContains(t, logs, "DATA RACE")
+			assert.NotContains(t, logs, "level=ERROR", "lifecycle serve logged no error")
 		}
 		if t.Failed() {
 			t.Logf("lifecycle serve stderr:\n%s", c.stderr.String())
@@ -275,6 +285,13 @@ func (c *child) do(method, path string, body any) reply {
 // doAuth is do with the given Authorization header ("" for none).
 func (c *child) doAuth(method, path string, body any, authorization string) reply {
 	c.t.Helper()
+	r, err := c.send(method, path, body, authorization)
+	require.NoError(c.t, err)
+	return r
+}
+
+// send is doAuth returning its error, for goroutines other than the test's.
+func (c *child) send(method, path string, body any, authorization string) (reply, error) {
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -282,25 +299,35 @@ func (c *child) doAuth(method, path string, body any, authorization string) repl
 		r = strings.NewReader(b)
 	default:
 		data, err := json.Marshal(b)
-		require.NoError(c.t, err)
+		if err != nil {
+			return reply{}, err
+		}
 		r = bytes.NewReader(data)
 	}
 	req, err := http.NewRequest(method, c.base+path, r)
-	require.NoError(c.t, err)
+	if err != nil {
+		return reply{}, err
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
-	client := &http.Client{Timeout: 60 * time.Second}
-	resp, err := client.Do(req)
-	require.NoError(c.t, err, "%s %s", method, path)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
+	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	require.NoError(c.t, err)
-	return reply{status: resp.StatusCode, header: resp.Header, body: data}
+	if err != nil {
+		return reply{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
+
+// httpClient talks to the children; its timeout only stops a hung test.
+var httpClient = &http.Client{Timeout: 60 * time.Second}
 
 // okJSON requires status and decodes the body as T.
 func okJSON[T any](t *testing.T, r reply, status int) T {
@@ -598,8 +625,11 @@ func TestE2ELargeClassCancelIsBulk(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range next {
-				r := srv.do("POST", "/v1/sites/"+site+"/classes/"+c.ID+"/enrollments", map[string]string{"participantId": uuid.NewString()})
-				if r.status != 201 {
+				r, err := srv.send("POST", "/v1/sites/"+site+"/classes/"+c.ID+"/enrollments",
+					map[string]string{"participantId": uuid.NewString()}, "Bearer "+e2eAPIToken)
+				if err != nil {
+					errs <- err
+				} else if r.status != 201 {
 					errs <- fmt.Errorf("enroll: %d %s", r.status, r.body)
 				}
 			}
@@ -684,6 +714,10 @@ func TestE2EErrorCodes(t *testing.T) {
 			map[string]any{"contactId": contact, "startsAt": rfc(at(48 * time.Hour)), "endsAt": rfc(at(49 * time.Hour)), "colour": "red"},
 			bearer, 400, httpapi.CodeInvalidArgument},
 		{"site not a UUID", "POST", "/v1/sites/not-a-site/appointments", appointmentBody("", contact, at(48*time.Hour), "x"), bearer, 400, httpapi.CodeInvalidArgument},
+		{"missing field", "POST", base + "/appointments",
+			map[string]any{"startsAt": rfc(at(48 * time.Hour)), "endsAt": rfc(at(49 * time.Hour))}, bearer, 400, httpapi.CodeInvalidArgument},
+		{"participant not a UUID", "POST", base + "/classes/" + full.ID + "/enrollments",
+			map[string]string{"participantId": "bob"}, bearer, 400, httpapi.CodeInvalidArgument},
 		{"id not a UUID", "GET", base + "/appointments/42", nil, bearer, 400, httpapi.CodeInvalidArgument},
 		{"start in the past", "POST", base + "/appointments", appointmentBody("", contact, at(-2*time.Hour), "x"), bearer, 400, httpapi.CodeInvalidArgument},
 		{"end before start", "POST", base + "/appointments",
