@@ -26,6 +26,7 @@ import (
 // crashReport counts what the crash test checked, for its summary.
 type crashReport struct {
 	acked, refused, inDoubt                 int
+	inDoubtCommitted                        int // of the creating commands in doubt, those the store holds
 	ackedByOp, refusedByOp                  map[string]int
 	appointments, classes, enrollments      int
 	calls, requests                         int
@@ -161,6 +162,7 @@ func checkCrash(t *testing.T, ctx context.Context, dir string, db *sqlite.DB, si
 	require.Positive(t, rep.acked, "no child acknowledged a command: the kills came too early to test anything")
 
 	st := loadCrashState(t, ctx, db, rep)
+	rep.inDoubtCommitted = committedInDoubt(recs, st)
 	calls := listCalls(t, ctx, db)
 	rep.calls = len(calls)
 	byKey := map[string][]application.Call{}
@@ -180,6 +182,39 @@ func checkCrash(t *testing.T, ctx context.Context, dir string, db *sqlite.DB, si
 	assert.Zero(t, rep.problemCount, "crash safety violations (first %d of %d):\n%s",
 		len(rep.problems), rep.problemCount, strings.Join(rep.problems, "\n"))
 	return rep
+}
+
+// committedInDoubt counts the creating commands that a child logged but
+// did not see end (killed meanwhile) and that committed all the same.
+func committedInDoubt(recs []crashRecord, st crashState) int {
+	ended := map[string]bool{}
+	for _, r := range recs {
+		if r.Kind != recIntent {
+			ended[r.ID+"/"+r.Op] = true
+		}
+	}
+	n := 0
+	for _, r := range recs {
+		if r.Kind != recIntent || ended[r.ID+"/"+r.Op] {
+			continue
+		}
+		switch r.Op {
+		case opScheduleAppointment:
+			n += b2i(st.appointments[r.ID] != nil)
+		case opScheduleClass:
+			n += b2i(st.classes[r.ID] != nil)
+		case opEnroll:
+			n += b2i(st.enrollments[r.ID] != nil)
+		}
+	}
+	return n
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func countIntents(recs []crashRecord) int {

@@ -67,6 +67,7 @@ package scenarios
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -134,16 +135,17 @@ func TestCrashSafety(t *testing.T) {
 
 	sim.ClearFaults()
 	ctx := context.Background()
+	crashIntegrity(t, ctx, filepath.Join(dir, "lifecycle.db"))
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "lifecycle.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	crashDrain(t, ctx, db, srv.URL)
 
 	rep := checkCrash(t, ctx, dir, db, sim)
-	t.Logf("%d kills (%d while starting) in %v; commands acknowledged %d %v, refused %d %v, in doubt %d; "+
+	t.Logf("%d kills (%d while starting) in %v; commands acknowledged %d %v, refused %d %v, in doubt %d (of which %d creations committed); "+
 		"aggregates %d appointments, %d classes, %d enrollments; %d calls checked against %d requests "+
 		"(%d reports and %d cancels received again)",
-		kills, duringStartup, killing.Round(time.Millisecond), rep.acked, rep.ackedByOp, rep.refused, rep.refusedByOp, rep.inDoubt,
+		kills, duringStartup, killing.Round(time.Millisecond), rep.acked, rep.ackedByOp, rep.refused, rep.refusedByOp, rep.inDoubt, rep.inDoubtCommitted,
 		rep.appointments, rep.classes, rep.enrollments, rep.calls, rep.requests, rep.repeatedReports, rep.repeatedCancels)
 	t.Logf("children's relays (to their last 100ms): %d requests (%d failed), %d calls delivered, %d retried, %d deferred, %d settle errors",
 		relayed.Requests, relayed.FailedRequests, relayed.Delivered, relayed.Retried, relayed.Deferred, relayed.SettleErrors)
@@ -305,6 +307,23 @@ func (c *crashChild) output() string {
 		return fmt.Sprintf("(no output: %v)", err)
 	}
 	return string(b)
+}
+
+// crashIntegrity runs SQLite's own check of the file the killed children
+// wrote: its b-trees, indexes and constraints are intact.
+func crashIntegrity(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	conn, err := sql.Open("sqlite", "file:"+path) // the driver adapters/sqlite registers
+	require.NoError(t, err)
+	defer conn.Close()
+	var result string
+	require.NoError(t, conn.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&result))
+	require.Equal(t, "ok", result, "integrity of the SQLite file after the kills")
+	rows, err := conn.QueryContext(ctx, "PRAGMA foreign_key_check")
+	require.NoError(t, err)
+	defer rows.Close()
+	require.False(t, rows.Next(), "foreign key violations in the SQLite file after the kills")
+	require.NoError(t, rows.Err())
 }
 
 // crashDrain delivers everything the children left, through HTTP as they
