@@ -20,6 +20,7 @@ type wixFlags struct {
 	staticSite        string
 	requestsPerMinute int
 	workers           int
+	lease             time.Duration
 	timeout           time.Duration
 	bearer            bool
 }
@@ -33,8 +34,9 @@ func (w *wixFlags) register(fs interface {
 	fs.StringVar(&w.baseURL, "wix-base-url", wix.DefaultBaseURL, "Wix API base URL (point it at 'lifecycle wixsim' to develop offline)")
 	fs.StringVar(&w.appID, "wix-app-id", "", "the Wix app ID (OAuth client ID); the secret comes from LIFECYCLE_WIX_APP_SECRET")
 	fs.StringVar(&w.staticSite, "wix-static-site", "", "with LIFECYCLE_WIX_ACCESS_TOKEN: the one site (instance ID) that token is for")
-	fs.IntVar(&w.requestsPerMinute, "wix-requests-per-minute", 200, "per-site rate limit of requests to Wix")
-	fs.IntVar(&w.workers, "relay-workers", 8, "requests to Wix in flight at once")
+	fs.IntVar(&w.requestsPerMinute, "wix-requests-per-minute", application.DefaultRequestsPerMinute, "per-site rate limit of requests to Wix (a bulk request counts once); 0 or less: no limit")
+	fs.IntVar(&w.workers, "relay-workers", application.DefaultWorkers, "requests to Wix in flight at once")
+	fs.DurationVar(&w.lease, "relay-lease", application.DefaultLease, "how long a claimed call is reserved; a call held by a crashed relay is sent again after it")
 	fs.DurationVar(&w.timeout, "wix-timeout", wix.DefaultTimeout, "timeout of each request to Wix")
 	fs.BoolVar(&w.bearer, "wix-bearer", false, "send 'Authorization: Bearer <token>' instead of the raw token")
 }
@@ -74,7 +76,7 @@ func (w *wixFlags) relay(db *sqlite.DB, gw application.Gateway, wake *applicatio
 		rpm = application.NoRateLimit
 	}
 	return application.NewRelay(application.RelayConfig{
-		Outbox: db, Gateway: gw, Wake: wake, Workers: w.workers, RequestsPerMinute: rpm, Logger: logger,
+		Outbox: db, Gateway: gw, Wake: wake, Workers: w.workers, Lease: w.lease, RequestsPerMinute: rpm, Logger: logger,
 	})
 }
 
