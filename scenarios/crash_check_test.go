@@ -36,46 +36,47 @@ type crashReport struct {
 	appointmentIDs, classIDs, enrollmentIDs map[string]string // ID -> site, from intents
 }
 
-// maxShownProblems bounds the violations a failing run prints.
-const maxShownProblems = 30
+// crashMaxShownProblems bounds the violations a failing run prints.
+const crashMaxShownProblems = 30
 
 func (r *crashReport) problem(format string, args ...any) {
 	r.problemCount++
-	if len(r.problems) < maxShownProblems {
+	if len(r.problems) < crashMaxShownProblems {
 		r.problems = append(r.problems, fmt.Sprintf(format, args...))
 	}
 }
 
-// Call shapes: what the policy queues, as "kind trigger".
+// Call crashShapes: what the policy queues, as "kind trigger".
 const (
-	rApptScheduled = "report appointment_scheduled"
-	rApptStarting  = "report appointment_starting"
-	rApptCanceled  = "report appointment_canceled"
-	cApptScheduled = "cancel appointment_scheduled"
-	cApptStarting  = "cancel appointment_starting"
-	rEnrolled      = "report participant_enrolled_in_class"
-	rClassStarting = "report class_starting"
-	rLeft          = "report participant_left_class"
-	rClassCanceled = "report class_canceled"
-	cEnrolled      = "cancel participant_enrolled_in_class"
-	cClassStarting = "cancel class_starting"
+	crashRApptScheduled = "report appointment_scheduled"
+	crashRApptStarting  = "report appointment_starting"
+	crashRApptCanceled  = "report appointment_canceled"
+	crashCApptScheduled = "cancel appointment_scheduled"
+	crashCApptStarting  = "cancel appointment_starting"
+	crashREnrolled      = "report participant_enrolled_in_class"
+	crashRClassStarting = "report class_starting"
+	crashRLeft          = "report participant_left_class"
+	crashRClassCanceled = "report class_canceled"
+	crashCEnrolled      = "cancel participant_enrolled_in_class"
+	crashCClassStarting = "cancel class_starting"
 )
 
-func callShape(c application.Call) string { return string(c.Kind) + " " + c.TriggerKey }
+func crashShape(c application.Call) string { return string(c.Kind) + " " + c.TriggerKey }
 
-func shapes(calls []application.Call) []string {
+func crashShapes(calls []application.Call) []string {
 	out := make([]string, len(calls))
 	for i, c := range calls {
-		out[i] = callShape(c)
+		out[i] = crashShape(c)
 	}
 	return out
 }
 
-// appointmentCalls returns the calls of an appointment that reached state at
-// version: scheduled (version 1), rescheduled version-1 times, then canceled
-// or not. Only these three commands run on appointments in the test.
-func appointmentCalls(state string, version int64) ([]string, bool) {
-	calls := []string{rApptScheduled, rApptStarting}
+// crashAppointmentCalls returns the calls of an appointment that reached
+// state at version: scheduled (version 1), rescheduled version-1 times, then
+// canceled or not. Only these three commands run on appointments in the
+// test.
+func crashAppointmentCalls(state string, version int64) ([]string, bool) {
+	calls := []string{crashRApptScheduled, crashRApptStarting}
 	reschedules := version - 1
 	if state == appointment.StateCanceled.String() {
 		reschedules--
@@ -86,41 +87,41 @@ func appointmentCalls(state string, version int64) ([]string, bool) {
 		return nil, false
 	}
 	for range reschedules {
-		calls = append(calls, cApptStarting, rApptStarting)
+		calls = append(calls, crashCApptStarting, crashRApptStarting)
 	}
 	if state == appointment.StateCanceled.String() {
-		calls = append(calls, rApptCanceled, cApptScheduled, cApptStarting)
+		calls = append(calls, crashRApptCanceled, crashCApptScheduled, crashCApptStarting)
 	}
 	return calls, true
 }
 
-// enrollmentHistory is one way an enrollment can reach a state, with the
+// crashEnrollmentHistory is one way an enrollment can reach a state, with the
 // calls it queues. Classes are never rescheduled or completed in the test.
-type enrollmentHistory struct {
+type crashEnrollmentHistory struct {
 	initial, final string
 	version        int64
 	calls          []string
 }
 
 var (
-	seatedCalls    = []string{rEnrolled, rClassStarting}
-	leftCalls      = []string{rEnrolled, rClassStarting, rLeft, cEnrolled, cClassStarting}
-	lostClassCalls = []string{rEnrolled, rClassStarting, rClassCanceled, cEnrolled, cClassStarting}
+	crashSeatedCalls    = []string{crashREnrolled, crashRClassStarting}
+	crashLeftCalls      = []string{crashREnrolled, crashRClassStarting, crashRLeft, crashCEnrolled, crashCClassStarting}
+	crashLostClassCalls = []string{crashREnrolled, crashRClassStarting, crashRClassCanceled, crashCEnrolled, crashCClassStarting}
 )
 
-var enrollmentHistories = func() []enrollmentHistory {
+var crashEnrollmentHistories = func() []crashEnrollmentHistory {
 	enrolled, waitlisted := enrollment.StateEnrolled.String(), enrollment.StateWaitlisted.String()
 	left, canceled := enrollment.StateLeft.String(), enrollment.StateClassCanceled.String()
-	return []enrollmentHistory{
-		{enrolled, enrolled, 1, seatedCalls},
-		{enrolled, left, 2, leftCalls},
-		{enrolled, canceled, 2, lostClassCalls},
+	return []crashEnrollmentHistory{
+		{enrolled, enrolled, 1, crashSeatedCalls},
+		{enrolled, left, 2, crashLeftCalls},
+		{enrolled, canceled, 2, crashLostClassCalls},
 		{waitlisted, waitlisted, 1, nil},
-		{waitlisted, enrolled, 2, seatedCalls}, // promoted
+		{waitlisted, enrolled, 2, crashSeatedCalls}, // promoted
 		{waitlisted, left, 2, nil},
 		{waitlisted, canceled, 2, nil},
-		{waitlisted, left, 3, leftCalls}, // promoted, then left
-		{waitlisted, canceled, 3, lostClassCalls},
+		{waitlisted, left, 3, crashLeftCalls}, // promoted, then left
+		{waitlisted, canceled, 3, crashLostClassCalls},
 	}
 }()
 
@@ -131,9 +132,9 @@ type crashState struct {
 	enrollments  map[string]*enrollment.Enrollment
 }
 
-// checkCrash runs the checks of TestCrashSafety (see crash_test.go) and
+// crashCheck runs the checks of TestCrashSafety (see crash_test.go) and
 // fails t with the first violations.
-func checkCrash(t *testing.T, ctx context.Context, dir string, db *sqlite.DB, sim *wixsim.Sim) *crashReport {
+func crashCheck(t *testing.T, ctx context.Context, dir string, db *sqlite.DB, sim *wixsim.Sim) *crashReport {
 	t.Helper()
 	recs, err := readCrashLogs(dir)
 	require.NoError(t, err)
@@ -141,95 +142,95 @@ func checkCrash(t *testing.T, ctx context.Context, dir string, db *sqlite.DB, si
 		appointmentIDs: map[string]string{}, classIDs: map[string]string{}, enrollmentIDs: map[string]string{}}
 	for _, r := range recs {
 		switch r.Kind {
-		case recIntent:
+		case crashIntent:
 			switch r.Op {
-			case opScheduleAppointment:
+			case crashOpScheduleAppointment:
 				rep.appointmentIDs[r.ID] = r.Site
-			case opScheduleClass:
+			case crashOpScheduleClass:
 				rep.classIDs[r.ID] = r.Site
-			case opEnroll:
+			case crashOpEnroll:
 				rep.enrollmentIDs[r.ID] = r.Site
 			}
-		case recAck:
+		case crashAck:
 			rep.acked++
 			rep.ackedByOp[r.Op]++
-		case recRefused:
+		case crashRefused:
 			rep.refused++
 			rep.refusedByOp[r.Op]++
 		}
 	}
-	rep.inDoubt = countIntents(recs) - rep.acked - rep.refused
+	rep.inDoubt = crashIntents(recs) - rep.acked - rep.refused
 	require.Positive(t, rep.acked, "no child acknowledged a command: the kills came too early to test anything")
 
-	st := loadCrashState(t, ctx, db, rep)
-	rep.inDoubtCommitted = committedInDoubt(recs, st)
-	calls := listCalls(t, ctx, db)
+	st := crashLoadState(t, ctx, db, rep)
+	rep.inDoubtCommitted = crashCommittedInDoubt(recs, st)
+	calls := crashListCalls(t, ctx, db)
 	rep.calls = len(calls)
 	byKey := map[string][]application.Call{}
 	for _, c := range calls {
 		byKey[c.OrderingKey] = append(byKey[c.OrderingKey], c)
 		if c.State != application.StateDelivered {
-			rep.problem("call %s (%s %s, seq %d) is %s, not delivered: %v", c.ID, c.OrderingKey, callShape(c), c.Seq, c.State, c.LastError)
+			rep.problem("call %s (%s %s, seq %d) is %s, not delivered: %v", c.ID, c.OrderingKey, crashShape(c), c.Seq, c.State, c.LastError)
 		}
 	}
 
-	checkAcks(rep, recs, st, byKey)
-	checkAggregates(rep, recs, st, byKey)
-	checkGateway(rep, sim, byKey)
-	checkEvents(rep, sim, calls)
-	checkLive(rep, sim, st, byKey)
+	crashCheckAcks(rep, recs, st, byKey)
+	crashCheckAggregates(rep, recs, st, byKey)
+	crashCheckGateway(rep, sim, byKey)
+	crashCheckEvents(rep, sim, calls)
+	crashCheckLive(rep, sim, st, byKey)
 
 	assert.Zero(t, rep.problemCount, "crash safety violations (first %d of %d):\n%s",
 		len(rep.problems), rep.problemCount, strings.Join(rep.problems, "\n"))
 	return rep
 }
 
-// committedInDoubt counts the creating commands that a child logged but
+// crashCommittedInDoubt counts the creating commands that a child logged but
 // did not see end (killed meanwhile) and that committed all the same.
-func committedInDoubt(recs []crashRecord, st crashState) int {
+func crashCommittedInDoubt(recs []crashRecord, st crashState) int {
 	ended := map[string]bool{}
 	for _, r := range recs {
-		if r.Kind != recIntent {
+		if r.Kind != crashIntent {
 			ended[r.ID+"/"+r.Op] = true
 		}
 	}
 	n := 0
 	for _, r := range recs {
-		if r.Kind != recIntent || ended[r.ID+"/"+r.Op] {
+		if r.Kind != crashIntent || ended[r.ID+"/"+r.Op] {
 			continue
 		}
 		switch r.Op {
-		case opScheduleAppointment:
-			n += b2i(st.appointments[r.ID] != nil)
-		case opScheduleClass:
-			n += b2i(st.classes[r.ID] != nil)
-		case opEnroll:
-			n += b2i(st.enrollments[r.ID] != nil)
+		case crashOpScheduleAppointment:
+			n += crashCount(st.appointments[r.ID] != nil)
+		case crashOpScheduleClass:
+			n += crashCount(st.classes[r.ID] != nil)
+		case crashOpEnroll:
+			n += crashCount(st.enrollments[r.ID] != nil)
 		}
 	}
 	return n
 }
 
-func b2i(b bool) int {
+func crashCount(b bool) int {
 	if b {
 		return 1
 	}
 	return 0
 }
 
-func countIntents(recs []crashRecord) int {
+func crashIntents(recs []crashRecord) int {
 	n := 0
 	for _, r := range recs {
-		if r.Kind == recIntent {
+		if r.Kind == crashIntent {
 			n++
 		}
 	}
 	return n
 }
 
-// loadCrashState reads every aggregate an intent names, in one read
+// crashLoadState reads every aggregate an intent names, in one read
 // transaction. Those not found were never committed.
-func loadCrashState(t *testing.T, ctx context.Context, db *sqlite.DB, rep *crashReport) crashState {
+func crashLoadState(t *testing.T, ctx context.Context, db *sqlite.DB, rep *crashReport) crashState {
 	t.Helper()
 	st := crashState{appointments: map[string]*appointment.Appointment{}, classes: map[string]*class.Class{},
 		enrollments: map[string]*enrollment.Enrollment{}}
@@ -268,8 +269,8 @@ func loadCrashState(t *testing.T, ctx context.Context, db *sqlite.DB, rep *crash
 	return st
 }
 
-// listCalls returns every call of the outbox, by Seq.
-func listCalls(t *testing.T, ctx context.Context, db *sqlite.DB) []application.Call {
+// crashListCalls returns every call of the outbox, by Seq.
+func crashListCalls(t *testing.T, ctx context.Context, db *sqlite.DB) []application.Call {
 	t.Helper()
 	var out []application.Call
 	var after int64
@@ -284,16 +285,16 @@ func listCalls(t *testing.T, ctx context.Context, db *sqlite.DB) []application.C
 	}
 }
 
-// checkAcks: every acknowledged command's effect is in the store and in the
+// crashCheckAcks: every acknowledged command's effect is in the store and in the
 // outbox.
-func checkAcks(rep *crashReport, recs []crashRecord, st crashState, byKey map[string][]application.Call) {
+func crashCheckAcks(rep *crashReport, recs []crashRecord, st crashState, byKey map[string][]application.Call) {
 	for _, r := range recs {
-		if r.Kind != recAck {
+		if r.Kind != crashAck {
 			continue
 		}
 		key := application.OrderingKey(r.Site, r.ID)
 		switch r.Op {
-		case opScheduleAppointment, opRescheduleAppointment, opCancelAppointment:
+		case crashOpScheduleAppointment, crashOpRescheduleAppointment, crashOpCancelAppointment:
 			a := st.appointments[r.ID]
 			if a == nil {
 				rep.problem("%s %s was acknowledged, but the appointment is not in the store", r.Op, r.ID)
@@ -302,72 +303,74 @@ func checkAcks(rep *crashReport, recs []crashRecord, st crashState, byKey map[st
 			switch {
 			case a.Version() < r.Version:
 				rep.problem("%s %s was acknowledged at version %d, the store has version %d", r.Op, r.ID, r.Version, a.Version())
-			case r.Op == opCancelAppointment && (a.State() != appointment.StateCanceled || a.Version() != r.Version):
+			case r.Op == crashOpCancelAppointment && (a.State() != appointment.StateCanceled || a.Version() != r.Version):
 				rep.problem("cancel appointment %s was acknowledged at version %d, the store has it %s at version %d",
 					r.ID, r.Version, a.State(), a.Version())
 			}
-			if r.Op == opCancelAppointment {
+			if r.Op == crashOpCancelAppointment {
 				continue
 			}
 			// The report of its start: the second call, plus two per
 			// reschedule before it.
 			i := 1 + 2*int(r.Version-1)
 			calls := byKey[key]
-			if i >= len(calls) || callShape(calls[i]) != rApptStarting || !calls[i].ScheduledAt.Equal(r.Start) {
+			if i >= len(calls) || crashShape(calls[i]) != crashRApptStarting || !calls[i].ScheduledAt.Equal(r.Start) {
 				rep.problem("%s %s (version %d, start %s) was acknowledged, but its outbox calls are %v",
-					r.Op, r.ID, r.Version, r.Start.Format(time.RFC3339), describeCalls(calls))
+					r.Op, r.ID, r.Version, r.Start.Format(time.RFC3339), crashDescribe(calls))
 			}
-		case opScheduleClass, opCancelClass:
+		case crashOpScheduleClass, crashOpCancelClass:
 			c := st.classes[r.ID]
 			switch {
 			case c == nil:
 				rep.problem("%s %s was acknowledged, but the class is not in the store", r.Op, r.ID)
-			case r.Op == opCancelClass && (c.State() != class.StateCanceled || c.Version() != r.Version):
+			case r.Op == crashOpCancelClass && (c.State() != class.StateCanceled || c.Version() != r.Version):
 				rep.problem("cancel class %s was acknowledged at version %d, the store has it %s at version %d",
 					r.ID, r.Version, c.State(), c.Version())
 			}
-		case opEnroll, opLeave:
+		case crashOpEnroll, crashOpLeave:
 			e := st.enrollments[r.ID]
 			switch {
 			case e == nil:
 				rep.problem("%s %s was acknowledged, but the enrollment is not in the store", r.Op, r.ID)
 			case e.Version() < r.Version:
 				rep.problem("%s %s was acknowledged at version %d, the store has version %d", r.Op, r.ID, r.Version, e.Version())
-			case r.Op == opLeave && (e.State() != enrollment.StateLeft || e.Version() != r.Version):
+			case r.Op == crashOpLeave && (e.State() != enrollment.StateLeft || e.Version() != r.Version):
 				rep.problem("leave %s was acknowledged at version %d, the store has it %s at version %d",
 					r.ID, r.Version, e.State(), e.Version())
-			case r.Op == opEnroll && r.State == enrollment.StateEnrolled.String() &&
-				!slices.Equal(shapes(firstN(byKey[key], 2)), seatedCalls):
-				rep.problem("enroll %s was acknowledged seated, but its outbox calls are %v", r.ID, describeCalls(byKey[key]))
+			case r.Op == crashOpEnroll && r.State == enrollment.StateEnrolled.String() &&
+				!slices.Equal(crashShapes(crashFirstN(byKey[key], 2)), crashSeatedCalls):
+				rep.problem("enroll %s was acknowledged seated, but its outbox calls are %v", r.ID, crashDescribe(byKey[key]))
 			}
 		}
 	}
 }
 
-func firstN(calls []application.Call, n int) []application.Call { return calls[:min(n, len(calls))] }
+func crashFirstN(calls []application.Call, n int) []application.Call {
+	return calls[:min(n, len(calls))]
+}
 
-// checkAggregates: every aggregate's outbox calls are those of a history
+// crashCheckAggregates: every aggregate's outbox calls are those of a history
 // that leads to its state and version; every call belongs to an aggregate;
 // classes' seat counts match their enrollments.
-func checkAggregates(rep *crashReport, recs []crashRecord, st crashState, byKey map[string][]application.Call) {
+func crashCheckAggregates(rep *crashReport, recs []crashRecord, st crashState, byKey map[string][]application.Call) {
 	seen := map[string]bool{}
 	for id, a := range st.appointments {
 		key := application.OrderingKey(a.SiteID(), id)
 		seen[key] = true
 		calls := byKey[key]
-		want, ok := appointmentCalls(a.State().String(), a.Version())
+		want, ok := crashAppointmentCalls(a.State().String(), a.Version())
 		if !ok {
 			rep.problem("appointment %s is %s at version %d, which no test history reaches", id, a.State(), a.Version())
 			continue
 		}
-		if !slices.Equal(shapes(calls), want) {
+		if !slices.Equal(crashShapes(calls), want) {
 			rep.problem("appointment %s is %s at version %d: want calls %v, the outbox has %v",
-				id, a.State(), a.Version(), want, describeCalls(calls))
+				id, a.State(), a.Version(), want, crashDescribe(calls))
 			continue
 		}
 		// The last report of its start carries the current start.
 		for i := len(calls) - 1; i >= 0; i-- {
-			if callShape(calls[i]) == rApptStarting {
+			if crashShape(calls[i]) == crashRApptStarting {
 				if !calls[i].ScheduledAt.Equal(a.Start()) {
 					rep.problem("appointment %s starts at %s, its last starting report says %s",
 						id, a.Start().Format(time.RFC3339), calls[i].ScheduledAt.Format(time.RFC3339))
@@ -379,7 +382,7 @@ func checkAggregates(rep *crashReport, recs []crashRecord, st crashState, byKey 
 
 	initial := map[string]string{} // enrollment -> acknowledged state after enroll
 	for _, r := range recs {
-		if r.Kind == recAck && r.Op == opEnroll {
+		if r.Kind == crashAck && r.Op == crashOpEnroll {
 			initial[r.ID] = r.State
 		}
 	}
@@ -388,16 +391,16 @@ func checkAggregates(rep *crashReport, recs []crashRecord, st crashState, byKey 
 		key := application.OrderingKey(e.SiteID(), id)
 		seen[key] = true
 		byClass[e.ClassID()] = append(byClass[e.ClassID()], e)
-		calls := shapes(byKey[key])
+		calls := crashShapes(byKey[key])
 		var candidates [][]string
-		for _, h := range enrollmentHistories {
+		for _, h := range crashEnrollmentHistories {
 			if h.final == e.State().String() && h.version == e.Version() && (initial[id] == "" || initial[id] == h.initial) {
 				candidates = append(candidates, h.calls)
 			}
 		}
 		if !slices.ContainsFunc(candidates, func(want []string) bool { return slices.Equal(calls, want) }) {
 			rep.problem("enrollment %s (enroll acknowledged as %q) is %s at version %d: want calls among %v, the outbox has %v",
-				id, initial[id], e.State(), e.Version(), candidates, describeCalls(byKey[key]))
+				id, initial[id], e.State(), e.Version(), candidates, crashDescribe(byKey[key]))
 		}
 		c := st.classes[e.ClassID()]
 		if c == nil {
@@ -405,7 +408,7 @@ func checkAggregates(rep *crashReport, recs []crashRecord, st crashState, byKey 
 			continue
 		}
 		for _, call := range byKey[key] {
-			if callShape(call) == rClassStarting && !call.ScheduledAt.Equal(c.Start()) {
+			if crashShape(call) == crashRClassStarting && !call.ScheduledAt.Equal(c.Start()) {
 				rep.problem("enrollment %s: class_starting report at %s, the class starts at %s",
 					id, call.ScheduledAt.Format(time.RFC3339), c.Start().Format(time.RFC3339))
 			}
@@ -414,7 +417,7 @@ func checkAggregates(rep *crashReport, recs []crashRecord, st crashState, byKey 
 
 	for id, c := range st.classes {
 		if calls := byKey[application.OrderingKey(c.SiteID(), id)]; len(calls) > 0 {
-			rep.problem("class %s has calls of its own: %v", id, describeCalls(calls))
+			rep.problem("class %s has calls of its own: %v", id, crashDescribe(calls))
 		}
 		seated, waiting := 0, 0
 		for _, e := range byClass[id] {
@@ -445,27 +448,27 @@ func checkAggregates(rep *crashReport, recs []crashRecord, st crashState, byKey 
 
 	for key, calls := range byKey {
 		if !seen[key] {
-			rep.problem("calls of %s belong to no aggregate in the store: %v", key, describeCalls(calls))
+			rep.problem("calls of %s belong to no aggregate in the store: %v", key, crashDescribe(calls))
 		}
 	}
 }
 
-// gatewayItem is one item of a request the simulator received.
-type gatewayItem struct {
+// crashGatewayItem is one item of a request the simulator received.
+type crashGatewayItem struct {
 	request int // the simulator's request Seq
 	kind    application.CallKind
 	trigger string
 	key     string // a report's idempotency key
 }
 
-func (g gatewayItem) matches(c application.Call) bool {
+func (g crashGatewayItem) matches(c application.Call) bool {
 	return g.kind == c.Kind && g.trigger == c.TriggerKey && (g.kind == application.KindCancel || g.key == c.ID)
 }
 
-// checkGateway: per ordering key, Wix received the outbox calls in Seq
+// crashCheckGateway: per ordering key, Wix received the outbox calls in Seq
 // order, every one of them, and repeated a call only right after itself.
-func checkGateway(rep *crashReport, sim *wixsim.Sim, byKey map[string][]application.Call) {
-	items := map[string][]gatewayItem{}
+func crashCheckGateway(rep *crashReport, sim *wixsim.Sim, byKey map[string][]application.Call) {
+	items := map[string][]crashGatewayItem{}
 	for _, r := range sim.Requests("") {
 		var kind application.CallKind
 		switch r.Endpoint {
@@ -482,7 +485,7 @@ func checkGateway(rep *crashReport, sim *wixsim.Sim, byKey map[string][]applicat
 		}
 		rep.requests++
 		for i, entity := range r.ExternalEntityIDs {
-			it := gatewayItem{request: r.Seq, kind: kind, trigger: r.TriggerKey}
+			it := crashGatewayItem{request: r.Seq, kind: kind, trigger: r.TriggerKey}
 			if kind == application.KindReport {
 				it.key = r.IdempotencyKeys[i]
 			}
@@ -511,10 +514,10 @@ func checkGateway(rep *crashReport, sim *wixsim.Sim, byKey map[string][]applicat
 			default:
 				if j := slices.IndexFunc(calls, it.matches); j > cur {
 					rep.problem("%s: Wix received call %d of %v in request %d, before calls %d to %d (lost or out of order)",
-						key, j, describeCalls(calls), it.request, cur+1, j-1)
+						key, j, crashDescribe(calls), it.request, cur+1, j-1)
 				} else {
 					rep.problem("%s: Wix received %s %s (key %q) in request %d after call %d of %v",
-						key, it.kind, it.trigger, it.key, it.request, cur, describeCalls(calls))
+						key, it.kind, it.trigger, it.key, it.request, cur, crashDescribe(calls))
 				}
 				cur = len(calls) // reported; skip the rest of the key
 			}
@@ -523,14 +526,14 @@ func checkGateway(rep *crashReport, sim *wixsim.Sim, byKey map[string][]applicat
 			}
 		}
 		if cur < len(calls)-1 {
-			rep.problem("%s: Wix received only %d of its %d calls %v", key, cur+1, len(calls), describeCalls(calls))
+			rep.problem("%s: Wix received only %d of its %d calls %v", key, cur+1, len(calls), crashDescribe(calls))
 		}
 	}
 }
 
-// checkEvents: Wix recorded each report once, under its call's ID, with its
+// crashCheckEvents: Wix recorded each report once, under its call's ID, with its
 // payload.
-func checkEvents(rep *crashReport, sim *wixsim.Sim, calls []application.Call) {
+func crashCheckEvents(rep *crashReport, sim *wixsim.Sim, calls []application.Call) {
 	byID := map[string]application.Call{}
 	reports := map[string]int{} // per site
 	for _, c := range calls {
@@ -556,14 +559,14 @@ func checkEvents(rep *crashReport, sim *wixsim.Sim, calls []application.Call) {
 					site, ev.TriggerKey, ev.ExternalEntityID, ev.IdempotencyKey)
 				continue
 			}
-			if !sameJSON(c.Payload, ev.Payload) {
+			if !crashSameJSON(c.Payload, ev.Payload) {
 				rep.problem("call %s: payload %s, Wix recorded %s", c.ID, c.Payload, ev.Payload)
 			}
 		}
 	}
 }
 
-func sameJSON(a, b json.RawMessage) bool {
+func crashSameJSON(a, b json.RawMessage) bool {
 	var x, y any
 	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
 		return false
@@ -571,9 +574,9 @@ func sameJSON(a, b json.RawMessage) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// checkLive: the events live at Wix are those the final states call for,
+// crashCheckLive: the events live at Wix are those the final states call for,
 // and scheduled ones take place at the aggregate's current start.
-func checkLive(rep *crashReport, sim *wixsim.Sim, st crashState, byKey map[string][]application.Call) {
+func crashCheckLive(rep *crashReport, sim *wixsim.Sim, st crashState, byKey map[string][]application.Call) {
 	type liveEvent struct {
 		trigger string
 		at      time.Time
@@ -636,11 +639,11 @@ func checkLive(rep *crashReport, sim *wixsim.Sim, st crashState, byKey map[strin
 	}
 }
 
-// describeCalls prints calls briefly, for a violation's message.
-func describeCalls(calls []application.Call) string {
+// crashDescribe prints calls briefly, for a violation's message.
+func crashDescribe(calls []application.Call) string {
 	parts := make([]string, len(calls))
 	for i, c := range calls {
-		parts[i] = fmt.Sprintf("#%d %s", c.Seq, callShape(c))
+		parts[i] = fmt.Sprintf("#%d %s", c.Seq, crashShape(c))
 		if c.Kind == application.KindReport {
 			parts[i] += " " + c.ID
 		}

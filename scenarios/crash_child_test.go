@@ -206,17 +206,17 @@ func (k *crashKnown) add(r crashRecord) {
 	defer k.mu.Unlock()
 	t := crashTarget{r.Site, r.ID}
 	switch {
-	case r.Kind == recIntent && r.Op == opScheduleAppointment:
+	case r.Kind == crashIntent && r.Op == crashOpScheduleAppointment:
 		k.appointments = append(k.appointments, t)
-	case r.Kind == recIntent && r.Op == opScheduleClass:
+	case r.Kind == crashIntent && r.Op == crashOpScheduleClass:
 		k.classes = append(k.classes, t)
-	case r.Kind == recIntent && r.Op == opEnroll:
+	case r.Kind == crashIntent && r.Op == crashOpEnroll:
 		k.enrollees = append(k.enrollees, t)
-	case r.Kind == recAck && r.Op == opCancelAppointment:
+	case r.Kind == crashAck && r.Op == crashOpCancelAppointment:
 		k.appointments = slices.DeleteFunc(k.appointments, func(x crashTarget) bool { return x == t })
-	case r.Kind == recAck && r.Op == opCancelClass:
+	case r.Kind == crashAck && r.Op == crashOpCancelClass:
 		k.classes = slices.DeleteFunc(k.classes, func(x crashTarget) bool { return x == t })
-	case r.Kind == recAck && r.Op == opLeave:
+	case r.Kind == crashAck && r.Op == crashOpLeave:
 		k.enrollees = slices.DeleteFunc(k.enrollees, func(x crashTarget) bool { return x == t })
 	}
 }
@@ -253,7 +253,7 @@ type crashDo func(ctx context.Context) (state string, version int64, err error)
 // an error only for an outcome that is neither success nor a refusal.
 func (w *crashWorker) step(ctx context.Context) error {
 	r, do := w.next()
-	r.Kind, r.N = recIntent, w.n.Add(1)
+	r.Kind, r.N = crashIntent, w.n.Add(1)
 	if err := w.log.write(r); err != nil {
 		return err
 	}
@@ -261,9 +261,9 @@ func (w *crashWorker) step(ctx context.Context) error {
 	state, version, err := do(ctx)
 	switch {
 	case err == nil:
-		r.Kind, r.State, r.Version = recAck, state, version
+		r.Kind, r.State, r.Version = crashAck, state, version
 	case crashRefusal(err):
-		r.Kind, r.Err = recRefused, err.Error()
+		r.Kind, r.Err = crashRefused, err.Error()
 	default:
 		return fmt.Errorf("%s %s: %w", r.Op, r.ID, err)
 	}
@@ -297,7 +297,7 @@ func (w *crashWorker) next() (crashRecord, crashDo) {
 	case roll < 14:
 		if t, ok := k.pick(rng, &k.appointments); ok {
 			start, end := w.span()
-			r := crashRecord{Op: opRescheduleAppointment, Site: t.site, ID: t.id, Start: start, End: end}
+			r := crashRecord{Op: crashOpRescheduleAppointment, Site: t.site, ID: t.id, Start: start, End: end}
 			return r, func(ctx context.Context) (string, int64, error) {
 				v, err := w.app.RescheduleAppointment.Handle(ctx, application.RescheduleAppointment{
 					SiteID: t.site, ID: t.id, StartsAt: start, EndsAt: end})
@@ -306,7 +306,7 @@ func (w *crashWorker) next() (crashRecord, crashDo) {
 		}
 	case roll < 24:
 		if t, ok := k.pick(rng, &k.appointments); ok {
-			r := crashRecord{Op: opCancelAppointment, Site: t.site, ID: t.id}
+			r := crashRecord{Op: crashOpCancelAppointment, Site: t.site, ID: t.id}
 			return r, func(ctx context.Context) (string, int64, error) {
 				v, err := w.app.CancelAppointment.Handle(ctx, application.CancelAppointment{
 					SiteID: t.site, ID: t.id, Reason: "crash test"})
@@ -319,7 +319,7 @@ func (w *crashWorker) next() (crashRecord, crashDo) {
 		if t, ok := k.pick(rng, &k.classes); ok {
 			id := w.newID()
 			participant := crashParticipant(rng.IntN(crashParticipants))
-			r := crashRecord{Op: opEnroll, Site: t.site, ID: id, ClassID: t.id, Participant: participant}
+			r := crashRecord{Op: crashOpEnroll, Site: t.site, ID: id, ClassID: t.id, Participant: participant}
 			return r, func(ctx context.Context) (string, int64, error) {
 				v, err := w.app.Enroll.Handle(ctx, application.Enroll{
 					SiteID: t.site, ClassID: t.id, ParticipantID: participant, EnrollmentID: id})
@@ -329,7 +329,7 @@ func (w *crashWorker) next() (crashRecord, crashDo) {
 		return w.scheduleClass()
 	case roll < 75:
 		if t, ok := k.pick(rng, &k.enrollees); ok {
-			r := crashRecord{Op: opLeave, Site: t.site, ID: t.id}
+			r := crashRecord{Op: crashOpLeave, Site: t.site, ID: t.id}
 			return r, func(ctx context.Context) (string, int64, error) {
 				v, err := w.app.Leave.Handle(ctx, application.Leave{SiteID: t.site, EnrollmentID: t.id})
 				return v.State, v.Version, err
@@ -337,7 +337,7 @@ func (w *crashWorker) next() (crashRecord, crashDo) {
 		}
 	case roll < 79:
 		if t, ok := k.pick(rng, &k.classes); ok {
-			r := crashRecord{Op: opCancelClass, Site: t.site, ID: t.id}
+			r := crashRecord{Op: crashOpCancelClass, Site: t.site, ID: t.id}
 			return r, func(ctx context.Context) (string, int64, error) {
 				v, err := w.app.CancelClass.Handle(ctx, application.CancelClass{
 					SiteID: t.site, ID: t.id, Reason: "crash test"})
@@ -352,7 +352,7 @@ func (w *crashWorker) scheduleAppointment() (crashRecord, crashDo) {
 	site, id := crashSites[w.rng.IntN(len(crashSites))], w.newID()
 	start, end := w.span()
 	contact := crashParticipant(w.rng.IntN(crashParticipants))
-	r := crashRecord{Op: opScheduleAppointment, Site: site, ID: id, Participant: contact, Start: start, End: end}
+	r := crashRecord{Op: crashOpScheduleAppointment, Site: site, ID: id, Participant: contact, Start: start, End: end}
 	return r, func(ctx context.Context) (string, int64, error) {
 		v, err := w.app.ScheduleAppointment.Handle(ctx, application.ScheduleAppointment{
 			SiteID: site, ID: id, ContactID: contact, Title: "Crash test appointment", StartsAt: start, EndsAt: end})
@@ -364,7 +364,7 @@ func (w *crashWorker) scheduleClass() (crashRecord, crashDo) {
 	site, id := crashSites[w.rng.IntN(len(crashSites))], w.newID()
 	start, end := w.span()
 	capacity, waitlist := 1+w.rng.IntN(3), w.rng.IntN(4) != 0
-	r := crashRecord{Op: opScheduleClass, Site: site, ID: id, Start: start, End: end, Capacity: capacity, Waitlist: waitlist}
+	r := crashRecord{Op: crashOpScheduleClass, Site: site, ID: id, Start: start, End: end, Capacity: capacity, Waitlist: waitlist}
 	return r, func(ctx context.Context) (string, int64, error) {
 		v, err := w.app.ScheduleClass.Handle(ctx, application.ScheduleClass{
 			SiteID: site, ID: id, Title: "Crash test class", StartsAt: start, EndsAt: end,

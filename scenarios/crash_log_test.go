@@ -11,29 +11,29 @@ import (
 	"time"
 )
 
-// The crash test's command log: each worker of each child appends, to a file
-// of its own, one JSON line per command before it runs it (an intent) and one after
-// Handle returned (an ack, or a refusal), and fsyncs every line. A killed
-// child leaves at most its last line torn. The parent reads every child's log
-// to know which aggregates may exist (intents) and which commands must have
-// taken effect (acks).
+// The crash test's command log: each worker of each child appends, to a
+// file of its own, one JSON line per command before it runs it (an intent)
+// and one after Handle returned (an ack, or a refusal), and fsyncs every
+// line. A killed child leaves at most each file's last line torn. The parent
+// reads every log to know which aggregates may exist (intents) and which
+// commands must have taken effect (acks).
 
 // Kinds of crash log record.
 const (
-	recIntent  = "intent"  // the command is about to run
-	recAck     = "ack"     // Handle returned nil: the command is committed
-	recRefused = "refused" // Handle refused the command; it changed nothing
+	crashIntent  = "intent"  // the command is about to run
+	crashAck     = "ack"     // Handle returned nil: the command is committed
+	crashRefused = "refused" // Handle refused the command; it changed nothing
 )
 
 // Operations the crash test's children run.
 const (
-	opScheduleAppointment   = "schedule appointment"
-	opRescheduleAppointment = "reschedule appointment"
-	opCancelAppointment     = "cancel appointment"
-	opScheduleClass         = "schedule class"
-	opEnroll                = "enroll"
-	opLeave                 = "leave"
-	opCancelClass           = "cancel class"
+	crashOpScheduleAppointment   = "schedule appointment"
+	crashOpRescheduleAppointment = "reschedule appointment"
+	crashOpCancelAppointment     = "cancel appointment"
+	crashOpScheduleClass         = "schedule class"
+	crashOpEnroll                = "enroll"
+	crashOpLeave                 = "leave"
+	crashOpCancelClass           = "cancel class"
 )
 
 // crashRecord is one line of a crash log.

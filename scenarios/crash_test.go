@@ -141,7 +141,7 @@ func TestCrashSafety(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	crashDrain(t, ctx, db, srv.URL)
 
-	rep := checkCrash(t, ctx, dir, db, sim)
+	rep := crashCheck(t, ctx, dir, db, sim)
 	t.Logf("%d kills (%d while starting) in %v; commands acknowledged %d %v, refused %d %v, in doubt %d (of which %d creations committed); "+
 		"aggregates %d appointments, %d classes, %d enrollments; %d calls checked against %d requests "+
 		"(%d reports and %d cancels received again)",
