@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -194,6 +195,12 @@ func (db *DB) Claim(ctx context.Context, now time.Time, limit int, lease time.Du
 // transaction, or none is (an unknown call is ErrNotFound). A call that left
 // pending while in flight (discarded) keeps its state; its history still
 // records the outcome.
+//
+// Outcomes that share everything but their call (a request's delivered
+// calls) are applied together: one UPDATE sets their calls, one INSERT
+// writes their history; then the heads of only the keys whose head was
+// settled are recomputed in two statements (qSettleGroup, qSettleHistory,
+// qSettleHeads, qNewHeads).
 func (db *DB) Settle(ctx context.Context, outcomes []application.Outcome) error {
 	for _, o := range outcomes {
 		switch o.State {
@@ -205,14 +212,201 @@ func (db *DB) Settle(ctx context.Context, outcomes []application.Outcome) error 
 	if len(outcomes) == 0 {
 		return nil
 	}
+	if hasDuplicateID(outcomes) {
+		// The same call twice in one write: apply the outcomes in order, one
+		// by one, as the port says.
+		return db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
+			for _, o := range outcomes {
+				if err := settleOne(ctx, c, o); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	groups, err := settleGroups(outcomes)
+	if err != nil {
+		return fmt.Errorf("sqlite: settle: %w", err)
+	}
 	return db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
-		for _, o := range outcomes {
-			if err := settleOne(ctx, c, o); err != nil {
+		return settleBulk(c, groups)
+	})
+}
+
+// The statements of a bulk settle. Their last argument is a JSON array of
+// the call IDs, seqs or ordering keys concerned.
+const (
+	// qSettleGroup applies one outcome to calls. In SET, state is the state
+	// before the update: only a pending call changes state.
+	qSettleGroup = `UPDATE outbox SET
+			attempts = attempts + ?1,
+			lease_until = 0,
+			state = CASE WHEN state = 'pending' THEN ?2 ELSE state END,
+			next_attempt_at = CASE WHEN state = 'pending' AND ?2 = 'pending' THEN ?3 ELSE next_attempt_at END,
+			settled_at = CASE WHEN state = 'pending' AND ?2 <> 'pending' THEN ?4 ELSE settled_at END,
+			last_error_status = CASE WHEN state = 'pending' AND ?5 THEN ?6 ELSE last_error_status END,
+			last_error_code = CASE WHEN state = 'pending' AND ?5 THEN ?7 ELSE last_error_code END,
+			last_error_message = CASE WHEN state = 'pending' AND ?5 THEN ?8 ELSE last_error_message END
+		WHERE id IN (SELECT value FROM json_each(?9))
+		RETURNING id, seq`
+	// qSettleHistory records one outcome of calls in their history.
+	qSettleHistory = `INSERT INTO outbox_attempts (call_id, at, state, error_status, error_code, error_message)
+		SELECT value, ?, ?, ?, ?, ? FROM json_each(?)`
+	// qSettleHeads removes the heads that were settled (a call no longer the
+	// head of its key, e.g. discarded in flight, changes no head).
+	qSettleHeads = `DELETE FROM outbox_heads WHERE seq IN (SELECT value FROM json_each(?)) RETURNING ordering_key`
+	// qNewHeads makes the lowest pending call of each key the key's head.
+	qNewHeads = `INSERT INTO outbox_heads (seq, ordering_key, ready_at)
+		SELECT o.seq, o.ordering_key, max(o.next_attempt_at, o.lease_until)
+		FROM json_each(?) AS k JOIN outbox AS o ON o.seq = (SELECT h.seq FROM outbox AS h
+			WHERE h.ordering_key = k.value AND h.state = 'pending' ORDER BY h.seq LIMIT 1)`
+)
+
+// settleGroup is outcomes that differ only by their call: the arguments of
+// qSettleGroup and qSettleHistory, and the calls as a JSON array.
+type settleGroup struct {
+	shape settleShape
+	ids   []string
+	json  string
+}
+
+// settleShape is an outcome without its call.
+type settleShape struct {
+	state             string
+	attempted         bool
+	next, settled, at int64
+	hasErr            bool
+	status            int
+	code, message     string
+}
+
+// settleGroups groups outcomes (of distinct calls) by shape, in order of
+// first appearance, and encodes each group's IDs.
+func settleGroups(outcomes []application.Outcome) ([]*settleGroup, error) {
+	var groups []*settleGroup
+	index := map[settleShape]*settleGroup{}
+	for _, o := range outcomes {
+		sh := settleShape{state: string(o.State), attempted: o.Attempted, at: toMS(o.At)}
+		if o.State == application.StatePending {
+			sh.next = toMS(o.NextAttemptAt)
+		} else {
+			sh.settled = toMS(o.At)
+		}
+		if e := o.Err; e != nil {
+			sh.hasErr, sh.status, sh.code, sh.message = true, e.Status, e.Code, e.Message
+		}
+		g := index[sh]
+		if g == nil {
+			g = &settleGroup{shape: sh}
+			index[sh] = g
+			groups = append(groups, g)
+		}
+		g.ids = append(g.ids, o.ID)
+	}
+	for _, g := range groups {
+		b, err := json.Marshal(g.ids)
+		if err != nil {
+			return nil, err
+		}
+		g.json = string(b)
+	}
+	return groups, nil
+}
+
+// args returns the error columns of the shape: NULL without an error.
+func (sh settleShape) errArgs() (status, code, message any) {
+	if !sh.hasErr {
+		return nil, nil, nil
+	}
+	return sh.status, sh.code, sh.message
+}
+
+func hasDuplicateID(outcomes []application.Outcome) bool {
+	seen := make(map[string]struct{}, len(outcomes))
+	for _, o := range outcomes {
+		if _, ok := seen[o.ID]; ok {
+			return true
+		}
+		seen[o.ID] = struct{}{}
+	}
+	return false
+}
+
+// settleBulk applies groups of outcomes of distinct calls: two statements
+// per group, two for the heads.
+func settleBulk(c *writeConn, groups []*settleGroup) error {
+	var seqs []int64
+	for _, g := range groups {
+		sh := g.shape
+		status, code, message := sh.errArgs()
+		found := make(map[string]bool, len(g.ids))
+		if err := queryEach(c, qSettleGroup, []any{sh.attempted, sh.state, sh.next, sh.settled, sh.hasErr,
+			status, code, message, g.json}, func(r *sql.Rows) error {
+			var id string
+			var seq int64
+			if err := r.Scan(&id, &seq); err != nil {
 				return err
 			}
+			found[id] = true
+			seqs = append(seqs, seq)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("settle: %w", err)
 		}
+		if len(found) < len(g.ids) {
+			for _, id := range g.ids {
+				if !found[id] {
+					return fmt.Errorf("settle %s: %w", id, application.ErrNotFound)
+				}
+			}
+		}
+		if _, err := c.ExecContext(context.Background(), qSettleHistory, sh.at, sh.state, status, code, message,
+			g.json); err != nil {
+			return fmt.Errorf("settle: history: %w", err)
+		}
+	}
+	seqJSON, err := json.Marshal(seqs)
+	if err != nil {
+		return err
+	}
+	var keys []string
+	if err := queryEach(c, qSettleHeads, []any{string(seqJSON)}, func(r *sql.Rows) error {
+		var key string
+		if err := r.Scan(&key); err != nil {
+			return err
+		}
+		keys = append(keys, key)
 		return nil
-	})
+	}); err != nil {
+		return fmt.Errorf("settle: heads: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	keyJSON, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	if _, err := c.ExecContext(context.Background(), qNewHeads, string(keyJSON)); err != nil {
+		return fmt.Errorf("settle: heads: %w", err)
+	}
+	return nil
+}
+
+// queryEach runs a query on the writer's connection and calls fn for each
+// row.
+func queryEach(c *writeConn, query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := c.QueryContext(context.Background(), query, args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	return errors.Join(rows.Err(), rows.Close())
 }
 
 func settleOne(ctx context.Context, c *writeConn, o application.Outcome) error {

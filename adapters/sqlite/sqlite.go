@@ -163,6 +163,10 @@ func (db *DB) dsn(readOnly bool) string {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", db.cfg.busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
+	// The writer runs each job in a savepoint; its sub-journal (the pages a
+	// job changed, kept to roll the job back) then lives in memory instead
+	// of a temp file written page by page.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if db.cfg.syncNormal {
 		q.Add("_pragma", "synchronous(NORMAL)")
 	} else {
