@@ -95,11 +95,16 @@ func errorArgs(e *application.CallError) (status, code, message any) {
 // Enqueue implements application.Tx: it appends calls in order, each pending
 // and due at its NextAttemptAt (its CreatedAt when unset). A call ID that is
 // already in the outbox is ErrConflict.
+//
+// Calls go in multi-row INSERTs of up to enqueueChunk rows, and only the
+// first call of each ordering key in the chunk offers itself as the key's
+// head: a class cancel of a thousand participants is a few dozen statements.
 func (t *writeTx) Enqueue(ctx context.Context, calls []application.Call) error {
 	if err := t.check(ctx); err != nil {
 		return err
 	}
-	for _, c := range calls {
+	rows := make([]application.Call, len(calls))
+	for i, c := range calls {
 		if c.ID == "" || c.SiteID == "" || c.OrderingKey == "" || c.TriggerKey == "" {
 			return fmt.Errorf("enqueue: call %q is missing its ID, site, ordering key or trigger key", c.ID)
 		}
@@ -112,28 +117,106 @@ func (t *writeTx) Enqueue(ctx context.Context, calls []application.Call) error {
 		if c.NextAttemptAt.IsZero() {
 			c.NextAttemptAt = c.CreatedAt
 		}
-		res, err := t.q.ExecContext(ctx, `INSERT INTO outbox (id, site_id, ordering_key, kind, trigger_key,
-			external_entity_id, payload, scheduled_at, cause, state, next_attempt_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
-			c.ID, c.SiteID, c.OrderingKey, string(c.Kind), c.TriggerKey, c.ExternalEntityID, string(c.Payload),
-			toMS(c.ScheduledAt), c.Cause, toMS(c.NextAttemptAt), toMS(c.CreatedAt))
+		rows[i] = c
+	}
+	for len(rows) > 0 {
+		n := min(len(rows), enqueueChunk)
+		if err := t.enqueueChunk(rows[:n]); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// enqueueChunk bounds the rows of one INSERT (11 parameters each).
+const enqueueChunk = 50
+
+const enqueueRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`
+
+// enqueueSQL[n] is the INSERT of n calls.
+var enqueueSQL = func() []string {
+	out := make([]string, enqueueChunk+1)
+	for n := 1; n <= enqueueChunk; n++ {
+		out[n] = `INSERT INTO outbox (id, site_id, ordering_key, kind, trigger_key, external_entity_id, payload,
+			scheduled_at, cause, state, next_attempt_at, created_at) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(enqueueRow+", ", n), ", ")
+	}
+	return out
+}()
+
+// qOfferHead makes a call the head of its key unless the key has one.
+const qOfferHead = `INSERT INTO outbox_heads (seq, ordering_key, ready_at) VALUES (?, ?, ?)
+	ON CONFLICT (ordering_key) DO NOTHING`
+
+func (t *writeTx) enqueueChunk(calls []application.Call) error {
+	args := make([]any, 0, 11*len(calls))
+	for _, c := range calls {
+		args = append(args, c.ID, c.SiteID, c.OrderingKey, string(c.Kind), c.TriggerKey, c.ExternalEntityID,
+			string(c.Payload), toMS(c.ScheduledAt), c.Cause, toMS(c.NextAttemptAt), toMS(c.CreatedAt))
+	}
+	res, err := t.q.ExecContext(context.Background(), enqueueSQL[len(calls)], args...)
+	if isUniqueViolation(err) {
+		return t.findConflict(calls, args)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: enqueue call %s and the next %d: %w", calls[0].ID, len(calls)-1, err)
+	}
+	last, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("sqlite: enqueue call %s: %w", calls[0].ID, err)
+	}
+	// The writer is the only writer and seq is AUTOINCREMENT: the rows of
+	// one INSERT got consecutive seqs, the last one last.
+	first := last - int64(len(calls)) + 1
+	for i, c := range calls {
+		if seenKey(calls[:i], c.OrderingKey) {
+			continue // a call of the chunk before it offered already
+		}
+		// The first pending call of a key is its head; a later one waits.
+		if _, err := t.q.ExecContext(context.Background(), qOfferHead, first+int64(i), c.OrderingKey,
+			toMS(c.NextAttemptAt)); err != nil {
+			return fmt.Errorf("sqlite: enqueue call %s: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+// findConflict names the call of a chunk whose INSERT failed on a unique
+// ID. The failed statement wrote nothing; the calls are inserted one by one
+// inside a savepoint that is then rolled back.
+func (t *writeTx) findConflict(calls []application.Call, args []any) (err error) {
+	if _, err := t.q.ExecContext(context.Background(), "SAVEPOINT enqueue_conflict"); err != nil {
+		return fmt.Errorf("sqlite: enqueue: %w", err)
+	}
+	defer func() {
+		_, rbErr := t.q.ExecContext(context.Background(), "ROLLBACK TO enqueue_conflict")
+		_, relErr := t.q.ExecContext(context.Background(), "RELEASE enqueue_conflict")
+		if rbErr != nil || relErr != nil {
+			err = fmt.Errorf("sqlite: enqueue: %w", errors.Join(err, rbErr, relErr))
+		}
+	}()
+	for i, c := range calls {
+		_, err := t.q.ExecContext(context.Background(), enqueueSQL[1], args[11*i:11*i+11]...)
 		if isUniqueViolation(err) {
 			return fmt.Errorf("enqueue: call %s: %w", c.ID, application.ErrConflict)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: enqueue call %s: %w", c.ID, err)
 		}
-		seq, err := res.LastInsertId()
-		if err != nil {
-			return fmt.Errorf("sqlite: enqueue call %s: %w", c.ID, err)
-		}
-		// The first pending call of a key is its head; a later one waits.
-		if _, err := t.q.ExecContext(ctx, `INSERT INTO outbox_heads (seq, ordering_key, ready_at) VALUES (?, ?, ?)
-			ON CONFLICT (ordering_key) DO NOTHING`, seq, c.OrderingKey, toMS(c.NextAttemptAt)); err != nil {
-			return fmt.Errorf("sqlite: enqueue call %s: %w", c.ID, err)
+	}
+	return fmt.Errorf("enqueue: call %s and the next %d: %w", calls[0].ID, len(calls)-1, application.ErrConflict)
+}
+
+// seenKey reports whether a call of calls has key. Chunks are small, so a
+// scan beats a map.
+func seenKey(calls []application.Call, key string) bool {
+	for _, c := range calls {
+		if c.OrderingKey == key {
+			return true
 		}
 	}
-	return nil
+	return false
 }
 
 // refreshHead recomputes the outbox_heads row of key after a pending call of

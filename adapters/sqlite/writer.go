@@ -166,7 +166,9 @@ func (w *writer) loop() {
 	}
 }
 
-// run executes one batch in one transaction and answers every job.
+// run executes one batch in one transaction and answers every job. A batch
+// of one job needs no savepoint: when the job fails, the whole transaction
+// rolls back.
 func (w *writer) run(batch []*job) {
 	w.batches.Add(1)
 	w.writes.Add(int64(len(batch)))
@@ -174,7 +176,8 @@ func (w *writer) run(batch []*job) {
 		w.maxSeen.Store(n) // only the writer goroutine stores
 	}
 	results := make([]error, len(batch))
-	ran := 0
+	savepoints := len(batch) > 1
+	ran, failed := 0, false
 	fatal := w.conn.execRaw("BEGIN IMMEDIATE")
 	if fatal == nil {
 		for i, j := range batch {
@@ -183,8 +186,10 @@ func (w *writer) run(batch []*job) {
 				results[i] = j.ctx.Err()
 				continue
 			}
-			if fatal = w.conn.execRaw("SAVEPOINT job"); fatal != nil {
-				break
+			if savepoints {
+				if fatal = w.conn.execRaw("SAVEPOINT job"); fatal != nil {
+					break
+				}
 			}
 			err := w.call(j)
 			if err == nil {
@@ -194,15 +199,24 @@ func (w *writer) run(batch []*job) {
 			}
 			if err != nil {
 				results[i] = err
+				if !savepoints {
+					failed = true
+					break
+				}
 				if fatal = w.conn.execRaw("ROLLBACK TO job"); fatal != nil {
 					break
 				}
 			}
-			if fatal = w.conn.execRaw("RELEASE job"); fatal != nil {
-				break
+			if savepoints {
+				if fatal = w.conn.execRaw("RELEASE job"); fatal != nil {
+					break
+				}
 			}
 		}
-		if fatal == nil {
+		switch {
+		case fatal == nil && failed:
+			fatal = w.conn.execRaw("ROLLBACK")
+		case fatal == nil:
 			fatal = w.conn.execRaw("COMMIT")
 		}
 		if fatal != nil {
