@@ -621,3 +621,91 @@ func BenchmarkScheduleAppointmentLargeDB(b *testing.B) { scheduleOn(b, 1_000_000
 // BenchmarkScheduleAppointmentSmallDB schedules with 1,000 appointments
 // stored.
 func BenchmarkScheduleAppointmentSmallDB(b *testing.B) { scheduleOn(b, 1_000) }
+
+// TestRelayDrainMillionPeakMemory drains 1,000,000 pending calls from a
+// SQLite outbox to a no-op gateway and checks that the process's peak
+// memory while draining stays under 100 MiB: the relay streams the backlog
+// in claims of ClaimLimit calls. It takes minutes, so it runs only with
+// LIFECYCLE_BIG_TESTS=1; the figures go to the test log (-v).
+func TestRelayDrainMillionPeakMemory(t *testing.T) {
+	if os.Getenv("LIFECYCLE_BIG_TESTS") != "1" {
+		t.Skip("a minutes-long test of a million calls: set LIFECYCLE_BIG_TESTS=1 to run it")
+	}
+	const n = 1_000_000
+	db := open(t)
+	enqueueReports(t, db, n)
+	runtime.GC()
+	resetPeakRSS(t)
+	var peakHeap atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peakHeap.Load() {
+				peakHeap.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	r, err := application.NewRelay(application.RelayConfig{Outbox: db, Gateway: noopGateway{},
+		RequestsPerMinute: application.NoRateLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := r.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	close(stop)
+	<-sampled
+	if got := r.Metrics().Delivered; got != n {
+		t.Fatalf("delivered %d of %d", got, n)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rss := peakRSS(t)
+	t.Logf("drained %d calls in %s (%.0f calls/s); peak Go heap %.1f MiB, Go runtime total (Sys) %.1f MiB, peak RSS since the backlog was written %.1f MiB",
+		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), mib(peakHeap.Load()), mib(ms.Sys), mib(rss))
+	if rss >= 100<<20 {
+		t.Errorf("peak RSS %.1f MiB, want under 100 MiB", mib(rss))
+	}
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// resetPeakRSS resets the kernel's high-water mark of the process's
+// resident set (Linux), so that peakRSS measures from here.
+func resetPeakRSS(t *testing.T) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Skipf("needs Linux /proc/self/clear_refs to measure peak RSS: %v", err)
+	}
+}
+
+// peakRSS reads VmHWM, the peak resident set size, from /proc/self/status.
+func peakRSS(t *testing.T) uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb uint64
+			if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb); err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}

@@ -6,6 +6,7 @@
 //	lifecycle outbox     list, show, retry, discard, count and prune queued Wix calls
 //	lifecycle triggers   the trigger catalog and the payload schemas for the Wix dashboard
 //	lifecycle wixsim     a local stand-in for Wix Automations
+//	lifecycle bench      a load generator: commands/s, latency, relay calls/s, memory
 //
 // Every flag has a LIFECYCLE_* environment equivalent (--wix-base-url is
 // LIFECYCLE_WIX_BASE_URL); secrets come only from the environment. Exit codes:
@@ -49,6 +50,7 @@ func commands() []command {
 		{"outbox", "operate the outbox: list, show, retry, discard, stats, prune", runOutbox},
 		{"triggers", "print the trigger catalog and the payload schemas for the Wix dashboard", runTriggers},
 		{"wixsim", "run a local Wix Automations simulator", runWixsim},
+		{"bench", "measure commands/s, latency and relay calls/s on this machine's disk", runBench},
 	}
 }
 
