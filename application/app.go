@@ -147,7 +147,7 @@ func (r *runner) run(ctx context.Context, command, siteID string, fn change) err
 			committed = Committed{Command: command, SiteID: siteID, At: now, Events: events, Calls: calls}
 			return nil
 		})
-		if err == nil || !errors.Is(err, ErrConflict) || attempt >= r.cfg.MaxAttempts || ctx.Err() != nil {
+		if err == nil || !errors.Is(err, ErrConflict) || errors.Is(err, ErrIDTaken) || attempt >= r.cfg.MaxAttempts || ctx.Err() != nil {
 			break
 		}
 	}

@@ -48,7 +48,7 @@ func (h EnrollHandler) Handle(ctx context.Context, cmd Enroll) (EnrollmentView, 
 	err = h.r.run(ctx, "enroll", site, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
 		if existing, err := tx.Enrollment(ctx, site, id); err == nil {
 			if existing.ClassID() != classID || existing.ParticipantID() != participant {
-				return nil, fmt.Errorf("enrollment %s exists for another class or participant: %w", id, ErrConflict)
+				return nil, fmt.Errorf("enrollment %s is for another class or participant: %w", id, ErrIDTaken)
 			}
 			out = enrollmentView(existing)
 			return nil, nil

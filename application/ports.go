@@ -3,6 +3,7 @@ package application
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/bookable/lifecycle/domain/appointment"
@@ -21,6 +22,10 @@ var (
 	// Handlers retry a command a bounded number of times on a version
 	// conflict; nothing is ever overwritten.
 	ErrConflict = errors.New("conflict")
+	// ErrIDTaken: a create named an ID that already belongs to an aggregate
+	// with other details. It is an ErrConflict (errors.Is matches both) that
+	// no retry can resolve, so handlers do not retry it.
+	ErrIDTaken = fmt.Errorf("id already used with other details: %w", ErrConflict)
 )
 
 // Store is the unit of work port. A command runs in one Update: everything

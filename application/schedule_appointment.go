@@ -42,7 +42,7 @@ func (h ScheduleAppointmentHandler) Handle(ctx context.Context, cmd ScheduleAppo
 		switch {
 		case err == nil:
 			if !sameAppointment(existing, cmd) {
-				return nil, fmt.Errorf("appointment %s exists with other details: %w", id, ErrConflict)
+				return nil, fmt.Errorf("appointment %s: %w", id, ErrIDTaken)
 			}
 			out = appointmentView(existing)
 			return nil, nil
@@ -68,5 +68,5 @@ func (h ScheduleAppointmentHandler) Handle(ctx context.Context, cmd ScheduleAppo
 func sameAppointment(a *appointment.Appointment, cmd ScheduleAppointment) bool {
 	contact, err := domain.ParseID("contactId", cmd.ContactID)
 	return err == nil && a.ContactID() == contact && a.Title() == cmd.Title &&
-		a.Start().Equal(cmd.StartsAt) && a.End().Equal(cmd.EndsAt)
+		a.Start().Equal(domain.Instant(cmd.StartsAt)) && a.End().Equal(domain.Instant(cmd.EndsAt))
 }

@@ -40,9 +40,9 @@ func (h ScheduleClassHandler) Handle(ctx context.Context, cmd ScheduleClass) (Cl
 		existing, err := tx.Class(ctx, site, id)
 		switch {
 		case err == nil:
-			if existing.Title() != cmd.Title || !existing.Start().Equal(cmd.StartsAt) || !existing.End().Equal(cmd.EndsAt) ||
+			if existing.Title() != cmd.Title || !existing.Start().Equal(domain.Instant(cmd.StartsAt)) || !existing.End().Equal(domain.Instant(cmd.EndsAt)) ||
 				existing.Capacity() != cmd.Capacity || existing.Waitlist() != cmd.Waitlist {
-				return nil, fmt.Errorf("class %s exists with other details: %w", id, ErrConflict)
+				return nil, fmt.Errorf("class %s: %w", id, ErrIDTaken)
 			}
 			out = classView(existing)
 			return nil, nil

@@ -38,6 +38,11 @@ func ParseSiteID(s string) (string, error) {
 	return ParseID("siteId", s)
 }
 
+// Instant normalizes a time to what lifecycle keeps: UTC, at millisecond
+// precision. Stores keep milliseconds, and a payload's date-time must equal
+// the stored time exactly, so every time enters the domain through it.
+func Instant(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
 // CheckSpan validates a start and end time against now: the start must lie
 // in the future and the end after the start. Fields are named startsAt and
 // endsAt, as callers of the API name them.

@@ -72,7 +72,8 @@ type Appointment struct {
 	events                []domain.Event
 }
 
-// New is what Schedule needs to book an appointment.
+// New is what Schedule needs to book an appointment. Times are kept in UTC
+// at millisecond precision (see domain.Instant).
 type New struct {
 	ID        string // a UUID chosen by the caller (the externalEntityId at Wix)
 	SiteID    string
@@ -100,12 +101,13 @@ func Schedule(n New, at time.Time) (*Appointment, error) {
 	if err := domain.CheckText("title", n.Title, MaxTitleLen); err != nil {
 		return nil, err
 	}
-	if err := domain.CheckSpan(n.Start, n.End, at); err != nil {
+	start, end := domain.Instant(n.Start), domain.Instant(n.End)
+	if err := domain.CheckSpan(start, end, at); err != nil {
 		return nil, err
 	}
 	a := &Appointment{
 		id: id, siteID: site, contactID: contact, title: n.Title,
-		start: n.Start.UTC(), end: n.End.UTC(),
+		start: start, end: end,
 		machine: domain.NewMachine("appointment", StateScheduled.name, Transitions),
 	}
 	a.record(Scheduled{a.header(at)})
@@ -118,6 +120,7 @@ func (a *Appointment) Reschedule(start, end, at time.Time) error {
 	if !a.machine.Can(eventReschedule) {
 		return a.machine.Fire(a.id, eventReschedule)
 	}
+	start, end = domain.Instant(start), domain.Instant(end)
 	if err := domain.CheckSpan(start, end, at); err != nil {
 		return err
 	}
@@ -125,7 +128,7 @@ func (a *Appointment) Reschedule(start, end, at time.Time) error {
 	if err := a.machine.Fire(a.id, eventReschedule); err != nil {
 		return err
 	}
-	a.start, a.end = start.UTC(), end.UTC()
+	a.start, a.end = start, end
 	a.record(Rescheduled{Header: a.header(at), PreviousStart: oldStart, PreviousEnd: oldEnd})
 	return nil
 }

@@ -76,7 +76,9 @@ func TestTransitionsFromEachState(t *testing.T) {
 	start := now.Add(24 * time.Hour)
 	after := start.Add(time.Minute)
 	commands := map[string]func(a *appointment.Appointment) error{
-		"reschedule":   func(a *appointment.Appointment) error { return a.Reschedule(after.Add(time.Hour), after.Add(2*time.Hour), after) },
+		"reschedule": func(a *appointment.Appointment) error {
+			return a.Reschedule(after.Add(time.Hour), after.Add(2*time.Hour), after)
+		},
 		"cancel":       func(a *appointment.Appointment) error { return a.Cancel("", after) },
 		"complete":     func(a *appointment.Appointment) error { return a.Complete(after) },
 		"mark_no_show": func(a *appointment.Appointment) error { return a.MarkNoShow(after) },
@@ -129,4 +131,13 @@ func TestCopiesDoNotShareTheMachine(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.Cancel("", now))
 	assert.Equal(t, appointment.StateScheduled, a.State())
+}
+
+func TestTimesAreKeptAtMillisecondPrecision(t *testing.T) {
+	start := now.Add(24*time.Hour + 1500*time.Microsecond)
+	a, err := appointment.Schedule(appointment.New{ID: apptI, SiteID: site, ContactID: who,
+		Start: start.In(time.FixedZone("CET", 3600)), End: start.Add(time.Hour)}, now)
+	require.NoError(t, err)
+	assert.Equal(t, now.Add(24*time.Hour+time.Millisecond), a.Start(), "UTC, truncated to the millisecond that stores keep")
+	assert.Equal(t, time.UTC, a.Start().Location())
 }

@@ -104,7 +104,8 @@ func Schedule(n New, at time.Time) (*Class, error) {
 	if err := domain.CheckText("title", n.Title, MaxTitleLen); err != nil {
 		return nil, err
 	}
-	if err := domain.CheckSpan(n.Start, n.End, at); err != nil {
+	start, end := domain.Instant(n.Start), domain.Instant(n.End)
+	if err := domain.CheckSpan(start, end, at); err != nil {
 		return nil, err
 	}
 	if n.Capacity < 1 {
@@ -114,7 +115,7 @@ func Schedule(n New, at time.Time) (*Class, error) {
 		return nil, domain.Invalid("capacity", fmt.Sprintf("must be at most %d", MaxCapacity))
 	}
 	c := &Class{
-		id: id, siteID: site, title: n.Title, start: n.Start.UTC(), end: n.End.UTC(),
+		id: id, siteID: site, title: n.Title, start: start, end: end,
 		capacity: n.Capacity, waitlist: n.Waitlist,
 		machine: domain.NewMachine("class", StateScheduled.name, Transitions),
 	}
@@ -129,6 +130,7 @@ func (c *Class) Reschedule(start, end, at time.Time) error {
 	if !c.machine.Can(eventReschedule) {
 		return c.machine.Fire(c.id, eventReschedule)
 	}
+	start, end = domain.Instant(start), domain.Instant(end)
 	if err := domain.CheckSpan(start, end, at); err != nil {
 		return err
 	}
@@ -136,7 +138,7 @@ func (c *Class) Reschedule(start, end, at time.Time) error {
 	if err := c.machine.Fire(c.id, eventReschedule); err != nil {
 		return err
 	}
-	c.start, c.end = start.UTC(), end.UTC()
+	c.start, c.end = start, end
 	c.record(Rescheduled{Header: c.header(at), PreviousStart: prev})
 	return nil
 }

@@ -19,7 +19,7 @@ var (
 	site = "5e000000-0000-4000-8000-000000000001"
 )
 
-func id(n int) string { return fmt.Sprintf("e0000000-0000-4000-8000-%012d", n) }
+func id(n int) string  { return fmt.Sprintf("e0000000-0000-4000-8000-%012d", n) }
 func pid(n int) string { return fmt.Sprintf("9a000000-0000-4000-8000-%012d", n) }
 
 func newClass(t *testing.T, capacity int, waitlist bool) *class.Class {
