@@ -202,7 +202,7 @@ func TestRefusedCommandsChangeNothing(t *testing.T) {
 				_, err := w.app.Leave.Handle(w.ctx, application.Leave{SiteID: OtherSite, EnrollmentID: f.e1.ID})
 				return err
 			}},
-		{name: "reuse an appointment ID with other details", is: application.ErrConflict,
+		{name: "reuse an appointment ID with other details", is: application.ErrIDTaken,
 			do: func(w *world, f refusalFixture) error {
 				_, err := w.app.ScheduleAppointment.Handle(w.ctx, application.ScheduleAppointment{SiteID: Site, ID: appointmentID(1), ContactID: contactID(7), StartsAt: at(day), EndsAt: at(day + time.Hour)})
 				return err
