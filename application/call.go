@@ -90,6 +90,7 @@ type CallError struct {
 	Message string `json:"message,omitempty"` // never contains a secret or token
 }
 
+// Error implements error.
 func (e *CallError) Error() string {
 	switch {
 	case e.Status != 0 && e.Code != "":

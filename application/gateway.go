@@ -43,6 +43,7 @@ type GatewayError struct {
 	RetryAfter time.Duration // from Retry-After, when Wix sent one
 }
 
+// Error implements error.
 func (e *GatewayError) Error() string {
 	kind := "retryable"
 	if e.Permanent {

@@ -31,6 +31,7 @@ type ValidationError struct {
 	Reason string // what is wrong, in words fit for an API response
 }
 
+// Error implements error.
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("invalid %s: %s", e.Field, e.Reason)
 }
@@ -52,6 +53,7 @@ type TransitionNotAllowedError struct {
 	Event     string // the refused event, e.g. "cancel"
 }
 
+// Error implements error.
 func (e *TransitionNotAllowedError) Error() string {
 	return fmt.Sprintf("%s %s: cannot %s when %s", e.Aggregate, e.ID, e.Event, e.State)
 }
@@ -66,6 +68,7 @@ type ClassFullError struct {
 	Capacity int
 }
 
+// Error implements error.
 func (e *ClassFullError) Error() string {
 	return fmt.Sprintf("class %s is full (capacity %d)", e.ClassID, e.Capacity)
 }
@@ -81,6 +84,7 @@ type AlreadyEnrolledError struct {
 	EnrollmentID  string // the active enrollment
 }
 
+// Error implements error.
 func (e *AlreadyEnrolledError) Error() string {
 	return fmt.Sprintf("participant %s already holds enrollment %s in class %s", e.ParticipantID, e.EnrollmentID, e.ClassID)
 }
@@ -96,6 +100,7 @@ type ClassNotOpenError struct {
 	Started bool
 }
 
+// Error implements error.
 func (e *ClassNotOpenError) Error() string {
 	if e.Started {
 		return fmt.Sprintf("class %s has already started", e.ClassID)
