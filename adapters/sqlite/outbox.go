@@ -26,7 +26,7 @@ const (
 	// planner on the seq order of outbox_heads: the scan stops after limit
 	// ready heads and skips only heads that are in flight or backing off,
 	// however large the backlog.
-	qClaimHeads = `SELECT seq FROM outbox_heads WHERE +ready_at <= ? ORDER BY seq LIMIT ?`
+	qClaimHeads = `SELECT seq FROM outbox_heads WHERE +ready_at <= ?1 AND leased_until <= ?1 ORDER BY seq LIMIT ?2`
 	// qHeadOfKey finds the pending call of a key with the lowest seq.
 	qHeadOfKey = `SELECT seq, next_attempt_at, lease_until FROM outbox
 		WHERE ordering_key = ? AND state = 'pending' ORDER BY seq LIMIT 1`
@@ -37,8 +37,13 @@ const (
 	// qPrune deletes one chunk of old settled calls.
 	qPrune = `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox
 		WHERE state IN ('delivered', 'discarded') AND settled_at < ? LIMIT ?)`
-	// qNextDue is the earliest time a head may be claimed.
-	qNextDue = `SELECT min(ready_at) FROM outbox_heads`
+	// qLeaseHeads leases the due heads until ?3; qClaimedCalls then reads
+	// their calls (a JSON array of seqs) that are still pending.
+	qLeaseHeads   = `UPDATE outbox_heads SET leased_until = ?3 WHERE seq IN (` + qClaimHeads + `) RETURNING seq`
+	qClaimedCalls = `SELECT ` + callCols + ` FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'pending'`
+	// qNextDue walks the heads by ready_at; NextDue stops as soon as no later
+	// head can be claimed earlier than one already seen.
+	qNextDue = `SELECT ready_at, leased_until FROM outbox_heads ORDER BY ready_at`
 )
 
 const callCols = `seq, id, site_id, ordering_key, kind, trigger_key, external_entity_id, payload, scheduled_at,
@@ -220,7 +225,8 @@ func seenKey(calls []application.Call, key string) bool {
 }
 
 // refreshHead recomputes the outbox_heads row of key after a pending call of
-// it changed.
+// it changed. A head that stays the head keeps its ready_at, which holds its
+// lease: callers that changed the head itself delete its row first.
 func refreshHead(c *writeConn, key string) error {
 	var seq, next, lease int64
 	err := c.QueryRowContext(context.Background(), qHeadOfKey, key).Scan(&seq, &next, &lease)
@@ -232,43 +238,61 @@ func refreshHead(c *writeConn, key string) error {
 		return err
 	}
 	_, err = c.ExecContext(context.Background(), `INSERT INTO outbox_heads (seq, ordering_key, ready_at) VALUES (?, ?, ?)
-		ON CONFLICT (ordering_key) DO UPDATE SET seq = excluded.seq, ready_at = excluded.ready_at`,
+		ON CONFLICT (ordering_key) DO UPDATE SET seq = excluded.seq,
+			ready_at = CASE WHEN seq = excluded.seq THEN ready_at ELSE excluded.ready_at END,
+			leased_until = CASE WHEN seq = excluded.seq THEN leased_until ELSE 0 END`,
 		seq, key, max(next, lease))
 	return err
 }
 
-// Claim implements application.Outbox. It runs in the writer, so a claim
-// never waits behind commands for a lock.
+// Claim implements application.Outbox. The lease runs in the writer, so a
+// claim never waits behind commands for a lock, and it writes only the
+// heads' leased_until: the outbox rows are not rewritten. The claimed calls
+// are read after the lease committed, on a read connection, so that reading
+// and decoding them does not hold up the writer. A call discarded in
+// between is left out.
 func (db *DB) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]application.Call, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	out := []application.Call{}
+	var seqs []int64
 	err := db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
+		seqs = seqs[:0]
 		nowMS, until := toMS(now), toMS(now.Add(lease))
-		const heads = qClaimHeads
-		rows, err := c.QueryContext(ctx, `UPDATE outbox SET lease_until = ? WHERE seq IN (`+heads+`) RETURNING `+callCols,
-			until, nowMS, limit)
-		if err != nil {
+		return queryEach(c, qLeaseHeads, []any{nowMS, limit, max(until, nowMS)}, func(r *sql.Rows) error {
+			var seq int64
+			err := r.Scan(&seq)
+			seqs = append(seqs, seq)
 			return err
-		}
-		for rows.Next() {
-			call, err := scanCall(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			out = append(out, call)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return err
-		}
-		_, err = c.ExecContext(ctx, `UPDATE outbox_heads SET ready_at = ? WHERE seq IN (`+heads+`)`,
-			max(until, nowMS), nowMS, limit)
-		return err
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim: %w", err)
+	}
+	out := make([]application.Call, 0, len(seqs))
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	seqJSON, err := json.Marshal(seqs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim: %w", err)
+	}
+	// The leases are taken: read the calls even if ctx ends now, or they
+	// would wait for their lease to run out.
+	rows, err := db.read.QueryContext(context.WithoutCancel(ctx), qClaimedCalls, string(seqJSON))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim: read calls: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		call, err := scanCall(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: claim: %w", err)
+		}
+		out = append(out, call)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: claim: read calls: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out, nil
@@ -279,11 +303,14 @@ func (db *DB) Claim(ctx context.Context, now time.Time, limit int, lease time.Du
 // pending while in flight (discarded) keeps its state; its history still
 // records the outcome.
 //
-// Outcomes that share everything but their call (a request's delivered
-// calls) are applied together: one UPDATE sets their calls, one INSERT
-// writes their history; then the heads of only the keys whose head was
-// settled are recomputed in two statements (qSettleGroup, qSettleHistory,
-// qSettleHeads, qNewHeads).
+// Outcomes of pending calls that share everything but their call (a
+// request's delivered calls) are applied together: one UPDATE sets their
+// calls and one INSERT writes their history; then the heads of the keys
+// whose head was settled are recomputed in two statements (qSettleGroup,
+// qSettleHistory, qSettleHeads, qNewHeads). A delivery writes no history row:
+// Get shows it from the call's state and settled_at (delivery_unlogged).
+// Outcomes of calls that are no longer pending are rare and are applied one
+// by one (settleStale).
 func (db *DB) Settle(ctx context.Context, outcomes []application.Outcome) error {
 	for _, o := range outcomes {
 		switch o.State {
@@ -298,9 +325,17 @@ func (db *DB) Settle(ctx context.Context, outcomes []application.Outcome) error 
 	if hasDuplicateID(outcomes) {
 		// The same call twice in one write: apply the outcomes in order, one
 		// by one, as the port says.
+		steps := make([][]*settleGroup, len(outcomes))
+		for i, o := range outcomes {
+			g, err := settleGroups(outcomes[i : i+1])
+			if err != nil {
+				return fmt.Errorf("sqlite: settle %s: %w", o.ID, err)
+			}
+			steps[i] = g
+		}
 		return db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
-			for _, o := range outcomes {
-				if err := settleOne(ctx, c, o); err != nil {
+			for _, g := range steps {
+				if err := settleBulk(c, g); err != nil {
 					return err
 				}
 			}
@@ -317,32 +352,39 @@ func (db *DB) Settle(ctx context.Context, outcomes []application.Outcome) error 
 }
 
 // The statements of a bulk settle. Their last argument is a JSON array of
-// the call IDs, seqs or ordering keys concerned.
+// the call IDs or seqs concerned, or a JSON object of ordering keys.
 const (
-	// qSettleGroup applies one outcome to calls. In SET, state is the state
-	// before the update: only a pending call changes state.
+	// qSettleGroup applies one outcome to those of calls that are pending.
 	qSettleGroup = `UPDATE outbox SET
 			attempts = attempts + ?1,
 			lease_until = 0,
-			state = CASE WHEN state = 'pending' THEN ?2 ELSE state END,
-			next_attempt_at = CASE WHEN state = 'pending' AND ?2 = 'pending' THEN ?3 ELSE next_attempt_at END,
-			settled_at = CASE WHEN state = 'pending' AND ?2 <> 'pending' THEN ?4 ELSE settled_at END,
-			last_error_status = CASE WHEN state = 'pending' AND ?5 THEN ?6 ELSE last_error_status END,
-			last_error_code = CASE WHEN state = 'pending' AND ?5 THEN ?7 ELSE last_error_code END,
-			last_error_message = CASE WHEN state = 'pending' AND ?5 THEN ?8 ELSE last_error_message END
-		WHERE id IN (SELECT value FROM json_each(?9))
+			state = ?2,
+			next_attempt_at = CASE WHEN ?2 = 'pending' THEN ?3 ELSE next_attempt_at END,
+			settled_at = CASE WHEN ?2 = 'pending' THEN settled_at ELSE ?4 END,
+			delivery_unlogged = ?2 = 'delivered',
+			last_error_status = CASE WHEN ?5 THEN ?6 ELSE last_error_status END,
+			last_error_code = CASE WHEN ?5 THEN ?7 ELSE last_error_code END,
+			last_error_message = CASE WHEN ?5 THEN ?8 ELSE last_error_message END
+		WHERE id IN (SELECT value FROM json_each(?9)) AND +state = 'pending'
 		RETURNING id, seq`
 	// qSettleHistory records one outcome of calls in their history.
 	qSettleHistory = `INSERT INTO outbox_attempts (call_id, at, state, error_status, error_code, error_message)
 		SELECT value, ?, ?, ?, ?, ? FROM json_each(?)`
 	// qSettleHeads removes the heads that were settled (a call no longer the
-	// head of its key, e.g. discarded in flight, changes no head).
-	qSettleHeads = `DELETE FROM outbox_heads WHERE seq IN (SELECT value FROM json_each(?)) RETURNING ordering_key`
-	// qNewHeads makes the lowest pending call of each key the key's head.
+	// head of its key changes no head).
+	qSettleHeads = `DELETE FROM outbox_heads WHERE seq IN (SELECT value FROM json_each(?)) RETURNING ordering_key, seq`
+	// qNewHeads makes the lowest pending call of each key the key's head. Its
+	// argument maps each key to the seq of its settled head: the new head is
+	// that call (left pending) or one after it.
 	qNewHeads = `INSERT INTO outbox_heads (seq, ordering_key, ready_at)
 		SELECT o.seq, o.ordering_key, max(o.next_attempt_at, o.lease_until)
 		FROM json_each(?) AS k JOIN outbox AS o ON o.seq = (SELECT h.seq FROM outbox AS h
-			WHERE h.ordering_key = k.value AND h.state = 'pending' ORDER BY h.seq LIMIT 1)`
+			WHERE h.ordering_key = k.key AND h.seq >= k.value AND h.state = 'pending' ORDER BY h.seq LIMIT 1)`
+	// qStaleCall reads a call that was not pending when an outcome came.
+	qStaleCall = `SELECT settled_at, delivery_unlogged FROM outbox WHERE id = ?`
+	// qStaleSettle counts the attempt of an outcome that came for a call no
+	// longer pending, and notes that its delivery (if any) is now logged.
+	qStaleSettle = `UPDATE outbox SET attempts = attempts + ?, lease_until = 0, delivery_unlogged = 0 WHERE id = ?`
 )
 
 // settleGroup is outcomes that differ only by their call: the arguments of
@@ -416,9 +458,15 @@ func hasDuplicateID(outcomes []application.Outcome) bool {
 }
 
 // settleBulk applies groups of outcomes of distinct calls: two statements
-// per group, two for the heads.
+// per group (one for a delivery), two for the heads, and a few for each
+// call that was no longer pending.
 func settleBulk(c *writeConn, groups []*settleGroup) error {
 	var seqs []int64
+	type stale struct {
+		id    string
+		shape settleShape
+	}
+	var rest []stale
 	for _, g := range groups {
 		sh := g.shape
 		status, code, message := sh.errArgs()
@@ -436,32 +484,62 @@ func settleBulk(c *writeConn, groups []*settleGroup) error {
 		}); err != nil {
 			return fmt.Errorf("settle: %w", err)
 		}
+		settled := g.json
 		if len(found) < len(g.ids) {
+			var ids []string
 			for _, id := range g.ids {
-				if !found[id] {
-					return fmt.Errorf("settle %s: %w", id, application.ErrNotFound)
+				if found[id] {
+					ids = append(ids, id)
+				} else {
+					rest = append(rest, stale{id, sh})
 				}
 			}
+			b, err := json.Marshal(ids)
+			if err != nil {
+				return err
+			}
+			settled = string(b)
+		}
+		if sh.state == string(application.StateDelivered) || len(found) == 0 {
+			continue // a delivery's entry comes from the call itself
 		}
 		if _, err := c.ExecContext(context.Background(), qSettleHistory, sh.at, sh.state, status, code, message,
-			g.json); err != nil {
+			settled); err != nil {
 			return fmt.Errorf("settle: history: %w", err)
 		}
+	}
+	if err := settleHeads(c, seqs); err != nil {
+		return fmt.Errorf("settle: heads: %w", err)
+	}
+	for _, s := range rest {
+		if err := settleStale(c, s.id, s.shape); err != nil {
+			return fmt.Errorf("settle %s: %w", s.id, err)
+		}
+	}
+	return nil
+}
+
+// settleHeads removes the heads among the settled calls seqs and makes the
+// next pending call of each of their keys its head.
+func settleHeads(c *writeConn, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
 	}
 	seqJSON, err := json.Marshal(seqs)
 	if err != nil {
 		return err
 	}
-	var keys []string
+	keys := map[string]int64{}
 	if err := queryEach(c, qSettleHeads, []any{string(seqJSON)}, func(r *sql.Rows) error {
 		var key string
-		if err := r.Scan(&key); err != nil {
+		var seq int64
+		if err := r.Scan(&key, &seq); err != nil {
 			return err
 		}
-		keys = append(keys, key)
+		keys[key] = seq
 		return nil
 	}); err != nil {
-		return fmt.Errorf("settle: heads: %w", err)
+		return err
 	}
 	if len(keys) == 0 {
 		return nil
@@ -470,10 +548,37 @@ func settleBulk(c *writeConn, groups []*settleGroup) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.ExecContext(context.Background(), qNewHeads, string(keyJSON)); err != nil {
-		return fmt.Errorf("settle: heads: %w", err)
+	_, err = c.ExecContext(context.Background(), qNewHeads, string(keyJSON))
+	return err
+}
+
+// settleStale records an outcome for a call that is no longer pending (it
+// was discarded in flight, or another relay settled it after its lease): the
+// call keeps its state, its attempt counts, and its history gets the outcome,
+// after the call's delivery if that was not logged yet.
+func settleStale(c *writeConn, id string, sh settleShape) error {
+	var settled int64
+	var unlogged bool
+	err := c.QueryRowContext(context.Background(), qStaleCall, id).Scan(&settled, &unlogged)
+	if errors.Is(err, sql.ErrNoRows) {
+		return application.ErrNotFound
 	}
-	return nil
+	if err != nil {
+		return err
+	}
+	if unlogged {
+		if err := addHistory(c, id, fromMS(settled), application.StateDelivered, nil); err != nil {
+			return err
+		}
+	}
+	if _, err := c.ExecContext(context.Background(), qStaleSettle, sh.attempted, id); err != nil {
+		return err
+	}
+	var e *application.CallError
+	if sh.hasErr {
+		e = &application.CallError{Status: sh.status, Code: sh.code, Message: sh.message}
+	}
+	return addHistory(c, id, fromMS(sh.at), application.CallState(sh.state), e)
 }
 
 // queryEach runs a query on the writer's connection and calls fn for each
@@ -490,47 +595,6 @@ func queryEach(c *writeConn, query string, args []any, fn func(*sql.Rows) error)
 		}
 	}
 	return errors.Join(rows.Err(), rows.Close())
-}
-
-func settleOne(ctx context.Context, c *writeConn, o application.Outcome) error {
-	attempted := 0
-	if o.Attempted {
-		attempted = 1
-	}
-	hasErr := o.Err != nil
-	status, code, message := errorArgs(o.Err)
-	var settled, next int64
-	if o.State == application.StatePending {
-		next = toMS(o.NextAttemptAt)
-	} else {
-		settled = toMS(o.At)
-	}
-	var key, state string
-	err := c.QueryRowContext(ctx, `UPDATE outbox SET
-			attempts = attempts + ?1,
-			lease_until = 0,
-			state = CASE WHEN state = 'pending' THEN ?2 ELSE state END,
-			next_attempt_at = CASE WHEN state = 'pending' AND ?2 = 'pending' THEN ?3 ELSE next_attempt_at END,
-			settled_at = CASE WHEN state = 'pending' AND ?2 <> 'pending' THEN ?4 ELSE settled_at END,
-			last_error_status = CASE WHEN state = 'pending' AND ?5 THEN ?6 ELSE last_error_status END,
-			last_error_code = CASE WHEN state = 'pending' AND ?5 THEN ?7 ELSE last_error_code END,
-			last_error_message = CASE WHEN state = 'pending' AND ?5 THEN ?8 ELSE last_error_message END
-		WHERE id = ?9
-		RETURNING ordering_key, state`,
-		attempted, string(o.State), next, settled, hasErr, status, code, message, o.ID).Scan(&key, &state)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("settle %s: %w", o.ID, application.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("settle %s: %w", o.ID, err)
-	}
-	if err := addHistory(c, o.ID, o.At, o.State, o.Err); err != nil {
-		return fmt.Errorf("settle %s: %w", o.ID, err)
-	}
-	if err := refreshHead(c, key); err != nil {
-		return fmt.Errorf("settle %s: %w", o.ID, err)
-	}
-	return nil
 }
 
 func addHistory(c *writeConn, id string, at time.Time, state application.CallState, e *application.CallError) error {
@@ -663,14 +727,28 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (int, error) {
 // NextDue implements application.Outbox: the earliest time a head of an
 // ordering key may be claimed (its next attempt, or its lease if later).
 func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
-	var at sql.NullInt64
-	if err := db.read.QueryRowContext(ctx, qNextDue).Scan(&at); err != nil {
+	rows, err := db.read.QueryContext(ctx, qNextDue)
+	if err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlite: next due: %w", err)
 	}
-	if !at.Valid {
-		return time.Time{}, false, nil
+	defer rows.Close()
+	best, found := int64(0), false
+	for rows.Next() {
+		var ready, leased int64
+		if err := rows.Scan(&ready, &leased); err != nil {
+			return time.Time{}, false, fmt.Errorf("sqlite: next due: %w", err)
+		}
+		if found && ready >= best {
+			break // every later head is ready no sooner
+		}
+		if at := max(ready, leased); !found || at < best {
+			best, found = at, true
+		}
 	}
-	return fromMS(at.Int64), true, nil
+	if err := rows.Err(); err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlite: next due: %w", err)
+	}
+	return fromMS(best), found, nil
 }
 
 // List implements application.Outbox.
@@ -686,6 +764,10 @@ func (db *DB) List(ctx context.Context, f application.Filter) ([]application.Cal
 	}
 	if f.State != "" {
 		where, args = append(where, "state = ?"), append(args, string(f.State))
+		if f.State != application.StateDelivered {
+			// The condition of outbox_open, written out so that SQLite uses it.
+			where = append(where, openCalls)
+		}
 	}
 	where, args = append(where, "seq > ?"), append(args, f.After, limit)
 	rows, err := db.read.QueryContext(ctx, `SELECT `+callCols+` FROM outbox WHERE `+strings.Join(where, " AND ")+
@@ -747,24 +829,56 @@ func (db *DB) Get(ctx context.Context, siteID, id string) (application.CallDetai
 	if err := rows.Err(); err != nil {
 		return application.CallDetail{}, fmt.Errorf("sqlite: get call %s: %w", id, err)
 	}
+	if c.State == application.StateDelivered {
+		// A delivery is logged only when something came after it; the last
+		// entry is otherwise the call's own state and time.
+		var unlogged bool
+		if err := tx.QueryRowContext(ctx, `SELECT delivery_unlogged FROM outbox WHERE seq = ?`, c.Seq).
+			Scan(&unlogged); err != nil {
+			return application.CallDetail{}, fmt.Errorf("sqlite: get call %s: %w", id, err)
+		}
+		if unlogged {
+			d.History = append(d.History, application.Attempt{At: c.SettledAt, State: application.StateDelivered})
+		}
+	}
 	return d, nil
 }
 
+// openCalls is the condition of the partial index outbox_open: every call
+// that is not delivered. A query uses that index only if its WHERE clause
+// contains this very term.
+const openCalls = `state <> 'delivered'`
+
 // Stats implements application.Outbox: every state is present, zero or not.
+// Delivered calls, the bulk of the table, are not in outbox_open: they are
+// counted as all the calls less the others, both counts read from an index
+// alone.
 func (db *DB) Stats(ctx context.Context, siteID string) (map[application.CallState]int, error) {
-	q, args := `SELECT state, count(*) FROM outbox GROUP BY state`, []any(nil)
+	open, total := `SELECT state, count(*) FROM outbox WHERE `+openCalls+` GROUP BY state`, `SELECT count(*) FROM outbox`
+	var args []any
 	if siteID != "" {
-		q, args = `SELECT state, count(*) FROM outbox WHERE site_id = ? GROUP BY state`, []any{siteID}
+		open = `SELECT state, count(*) FROM outbox WHERE site_id = ? AND ` + openCalls + ` GROUP BY state`
+		total, args = `SELECT count(*) FROM outbox WHERE site_id = ?`, []any{siteID}
 	}
-	rows, err := db.read.QueryContext(ctx, q, args...)
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: outbox stats: %w", err)
 	}
-	defer rows.Close()
+	defer tx.Rollback() //nolint:errcheck // read-only
 	out := make(map[application.CallState]int, len(application.CallStates))
 	for _, st := range application.CallStates {
 		out[st] = 0
 	}
+	var all int
+	if err := tx.QueryRowContext(ctx, total, args...).Scan(&all); err != nil {
+		return nil, fmt.Errorf("sqlite: outbox stats: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, open, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: outbox stats: %w", err)
+	}
+	defer rows.Close()
+	delivered := all
 	for rows.Next() {
 		var state string
 		var n int
@@ -772,9 +886,11 @@ func (db *DB) Stats(ctx context.Context, siteID string) (map[application.CallSta
 			return nil, fmt.Errorf("sqlite: outbox stats: %w", err)
 		}
 		out[application.CallState(state)] = n
+		delivered -= n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: outbox stats: %w", err)
 	}
+	out[application.StateDelivered] = delivered
 	return out, nil
 }

@@ -1,0 +1,136 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/storetest"
+)
+
+// TestUpgradeFromVersion1 opens a database written by schema version 1 (a
+// delivered call with its logged delivery, a dead call, a head leased the
+// old way in outbox.lease_until and outbox_heads.ready_at, and a key waiting
+// behind it) and checks that the upgraded adapter keeps every history as it
+// was, honors the old lease, and goes on delivering.
+func TestUpgradeFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	t0 := storetest.T0
+	ms := func(d time.Duration) int64 { return t0.Add(d).UnixMilli() }
+	site := storetest.SiteA
+
+	raw, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	conn, err := raw.Conn(ctx)
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+		applied_at INTEGER NOT NULL)`)
+	require.NoError(t, err)
+	body, err := migrationFS.ReadFile("migrations/0001_init.sql")
+	require.NoError(t, err)
+	require.NoError(t, applyMigration(ctx, conn, 1, "0001_init.sql", string(body), t0))
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		// Call 1 delivered, logged; call 2 dead; call 3 pending, leased until
+		// +2m (the old way); call 4 waits behind call 3 on the same key.
+		{`INSERT INTO outbox (seq, id, site_id, ordering_key, kind, trigger_key, external_entity_id, state, attempts,
+			next_attempt_at, lease_until, created_at, settled_at) VALUES
+			(1, 'c1', ?1, 'k1', 'report', 't', 'e1', 'delivered', 1, ?2, 0, ?2, ?3),
+			(2, 'c2', ?1, 'k2', 'report', 't', 'e2', 'dead', 1, ?2, 0, ?2, ?3),
+			(3, 'c3', ?1, 'k3', 'report', 't', 'e3', 'pending', 0, ?2, ?4, ?2, 0),
+			(4, 'c4', ?1, 'k3', 'cancel', 't', 'e3', 'pending', 0, ?2, 0, ?2, 0)`,
+			[]any{site, ms(0), ms(time.Second), ms(2 * time.Minute)}},
+		{`INSERT INTO outbox_attempts (call_id, at, state, error_status) VALUES ('c1', ?1, 'delivered', NULL),
+			('c2', ?1, 'dead', 400)`, []any{ms(time.Second)}},
+		{`INSERT INTO outbox_heads (seq, ordering_key, ready_at) VALUES (3, 'k3', ?)`, []any{ms(2 * time.Minute)}},
+	} {
+		_, err := conn.ExecContext(ctx, q.sql, q.args...)
+		require.NoError(t, err)
+	}
+	require.NoError(t, conn.Close())
+	require.NoError(t, raw.Close())
+
+	db, err := Open(ctx, path)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+
+	d, err := db.Get(ctx, site, "c1")
+	require.NoError(t, err)
+	assert.Equal(t, []application.Attempt{{At: t0.Add(time.Second), State: application.StateDelivered}}, d.History,
+		"a delivery logged by version 1 is shown once")
+	stats, err := db.Stats(ctx, site)
+	require.NoError(t, err)
+	assert.Equal(t, map[application.CallState]int{application.StateDelivered: 1, application.StateDead: 1,
+		application.StatePending: 2, application.StateExpired: 0, application.StateDiscarded: 0}, stats)
+
+	got, err := db.Claim(ctx, t0.Add(time.Minute), 10, time.Minute)
+	require.NoError(t, err)
+	assert.Empty(t, got, "the lease taken by version 1 still holds")
+	at, ok, err := db.NextDue(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.True(t, at.Equal(t0.Add(2*time.Minute)), "next due at the old lease's end, got %v", at)
+
+	got, err = db.Claim(ctx, t0.Add(2*time.Minute), 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, "c3", got[0].ID)
+	require.NoError(t, db.Settle(ctx, []application.Outcome{{ID: "c3", State: application.StateDelivered,
+		Attempted: true, At: t0.Add(3 * time.Minute)}}))
+	got, err = db.Claim(ctx, t0.Add(3*time.Minute), 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, "c4", got[0].ID, "the key goes on after the upgrade")
+	d, err = db.Get(ctx, site, "c3")
+	require.NoError(t, err)
+	assert.Equal(t, []application.Attempt{{At: t0.Add(3 * time.Minute), State: application.StateDelivered}}, d.History)
+
+	require.NoError(t, db.Retry(ctx, site, "c2", t0.Add(4*time.Minute)))
+	d, err = db.Get(ctx, site, "c2")
+	require.NoError(t, err)
+	require.Len(t, d.History, 2)
+	assert.Equal(t, application.StateDead, d.History[0].State)
+	assert.Equal(t, application.StatePending, d.History[1].State)
+}
+
+// TestLateOutcomeAfterDeliveryKeepsHistoryOrder settles a call delivered,
+// then reports a second outcome for it, as a relay whose lease ran out
+// would: the delivery, not logged when it happened, comes first in the
+// history, and is shown once.
+func TestLateOutcomeAfterDeliveryKeepsHistoryOrder(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "late.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	t0 := storetest.T0
+	c := application.Call{ID: storetest.ID("d0000000", 1), SiteID: storetest.SiteA, OrderingKey: "k",
+		Kind: application.KindReport, TriggerKey: "t", ExternalEntityID: "e", CreatedAt: t0}
+	require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
+		return tx.Enqueue(ctx, []application.Call{c})
+	}))
+	_, err = db.Claim(ctx, t0, 10, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, db.Settle(ctx, []application.Outcome{{ID: c.ID, State: application.StateDelivered,
+		Attempted: true, At: t0.Add(time.Second)}}))
+	late := &application.CallError{Status: 503, Message: "unavailable"}
+	require.NoError(t, db.Settle(ctx, []application.Outcome{{ID: c.ID, State: application.StatePending,
+		Attempted: true, NextAttemptAt: t0.Add(time.Hour), Err: late, At: t0.Add(2 * time.Second)}}))
+
+	d, err := db.Get(ctx, storetest.SiteA, c.ID)
+	require.NoError(t, err)
+	assert.Equal(t, application.StateDelivered, d.State, "a late outcome does not change a delivered call")
+	assert.Equal(t, 2, d.Attempts)
+	assert.Equal(t, []application.Attempt{
+		{At: t0.Add(time.Second), State: application.StateDelivered},
+		{At: t0.Add(2 * time.Second), State: application.StatePending, Err: late},
+	}, d.History)
+}
