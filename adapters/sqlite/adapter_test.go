@@ -20,24 +20,13 @@ import (
 
 var errRefused = errors.New("refused by the command")
 
-// holdWriter runs an Update that keeps the writer busy until the returned
-// release function is called, so that the writes started meanwhile queue up
-// and are gathered into one batch.
+// holdWriter keeps the writer busy until the returned release function is
+// called, so that the writes started meanwhile queue up and are gathered
+// into one batch.
 func holdWriter(t *testing.T, db *sqlite.DB) (release func()) {
 	t.Helper()
-	started, unblock, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- db.Update(context.Background(), func(context.Context, application.Tx) error {
-			close(started)
-			<-unblock
-			return nil
-		})
-	}()
-	<-started
-	return func() {
-		close(unblock)
-		require.NoError(t, <-done)
-	}
+	held := sqlite.HoldWriter(db)
+	return func() { require.NoError(t, held()) }
 }
 
 // waitQueued waits until n writes are waiting for the writer.
@@ -47,10 +36,18 @@ func waitQueued(t *testing.T, db *sqlite.DB, n int64) {
 }
 
 func TestGroupCommitIsolatesEachCommand(t *testing.T) {
+	// Commands run their function on their own goroutine, so a refused or
+	// panicking command never reaches the writer. A command whose writes
+	// fail when applied (here: its second write inserts an appointment that
+	// exists) must roll back alone, with its first write, while the rest of
+	// its batch commits.
 	db := open(t)
 	ctx := context.Background()
+	taken := storetest.NewAppointment(t, storetest.SiteA, 1000)
+	require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error { return tx.SaveAppointment(ctx, taken) }))
 	const n = 40
 	release := holdWriter(t, db)
+	before := db.WriterStats()
 
 	results := make([]error, n)
 	var wg sync.WaitGroup
@@ -65,7 +62,9 @@ func TestGroupCommitIsolatesEachCommand(t *testing.T) {
 				}
 				switch {
 				case i%5 == 1:
-					return errRefused // after writing: its savepoint must roll back
+					return errRefused // after writing: nothing of it may be kept
+				case i%5 == 3:
+					return tx.SaveAppointment(ctx, storetest.NewAppointment(t, storetest.SiteA, 1000))
 				case i == 7:
 					panic("boom")
 				}
@@ -73,13 +72,16 @@ func TestGroupCommitIsolatesEachCommand(t *testing.T) {
 			})
 		}()
 	}
-	waitQueued(t, db, n)
+	refused, panicked, conflicting := n/5, 1, n/5
+	waitQueued(t, db, int64(n-refused-panicked))
 	release()
 	wg.Wait()
 
 	stats := db.WriterStats()
 	assert.Greater(t, stats.MaxBatch, int64(1), "queued writes were gathered into one transaction")
-	assert.Equal(t, int64(n+1), stats.Writes)
+	// Every write set, and a second run in the writer of each command whose
+	// writes conflicted (the held write was counted before).
+	assert.Equal(t, int64(n-refused-panicked+conflicting), stats.Writes-before.Writes)
 
 	err := db.View(ctx, func(ctx context.Context, tx application.ReadTx) error {
 		for i := range n {
@@ -88,6 +90,9 @@ func TestGroupCommitIsolatesEachCommand(t *testing.T) {
 			case i%5 == 1:
 				assert.ErrorIs(t, results[i], errRefused, "command %d", i)
 				assert.ErrorIs(t, getErr, application.ErrNotFound, "refused command %d was rolled back", i)
+			case i%5 == 3:
+				assert.ErrorIs(t, results[i], application.ErrConflict, "command %d", i)
+				assert.ErrorIs(t, getErr, application.ErrNotFound, "conflicting command %d was rolled back", i)
 			case i == 7:
 				var p *sqlite.PanicError
 				require.ErrorAs(t, results[i], &p, "command %d", i)
@@ -104,9 +109,10 @@ func TestGroupCommitIsolatesEachCommand(t *testing.T) {
 }
 
 func TestGroupCommitSeesEarlierCommandsOfItsBatch(t *testing.T) {
-	// Commands of one batch run one after the other on the same
-	// transaction: the second sees the first's write, so optimistic
-	// versions hold inside a batch too.
+	// Ten commands read the same version of one appointment and their
+	// writes meet in one batch: the first applies, the version check
+	// refuses the others inside the batch, and each of them runs again in
+	// the writer on top of the previous one. None fails, none is lost.
 	db := open(t)
 	ctx := context.Background()
 	a := storetest.NewAppointment(t, storetest.SiteA, 1)
@@ -145,6 +151,94 @@ func TestGroupCommitSeesEarlierCommandsOfItsBatch(t *testing.T) {
 		assert.Equal(t, int64(1+n), got.Version(), "every reschedule saved on top of the previous one")
 		return nil
 	}))
+}
+
+func TestGroupCommitAppliesWriteSetsTogether(t *testing.T) {
+	// Write sets of one batch are applied without a savepoint each and
+	// their calls go to the outbox together. A write set refused by its
+	// first write fails alone; a duplicate call ID makes the writer apply
+	// them again one by one, and only its owner fails. Either way each key
+	// gets its right head.
+	for _, tc := range []struct {
+		name      string
+		duplicate int // the command that enqueues a call ID already taken; -1: none
+	}{
+		{"conflicts on the first write only", -1},
+		{"a duplicate call ID", 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := open(t)
+			ctx := context.Background()
+			shared := storetest.ID("e0000000", 999)
+			first := newCall(storetest.SiteA, 1, shared, application.KindReport, "t")
+			taken := storetest.NewAppointment(t, storetest.SiteA, 1000)
+			require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
+				if err := tx.SaveAppointment(ctx, taken); err != nil {
+					return err
+				}
+				return tx.Enqueue(ctx, []application.Call{first})
+			}))
+
+			const n = 12
+			refused := func(i int) bool { return i%4 == 2 }
+			release := holdWriter(t, db)
+			results := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					results[i] = db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
+						// The calls go first: a refused write set must
+						// drop the calls it staged before its refused save.
+						calls := []application.Call{
+							newCall(storetest.SiteA, 100+2*i, shared, application.KindReport, "t"),
+							newCall(storetest.SiteA, 101+2*i, storetest.ID("e0000000", i), application.KindReport, "t"),
+						}
+						if i == tc.duplicate {
+							calls = append(calls, first)
+						}
+						if err := tx.Enqueue(ctx, calls); err != nil {
+							return err
+						}
+						a := storetest.NewAppointment(t, storetest.SiteA, i)
+						if refused(i) {
+							a = storetest.NewAppointment(t, storetest.SiteA, 1000)
+						}
+						return tx.SaveAppointment(ctx, a)
+					})
+				}()
+			}
+			waitQueued(t, db, n)
+			release()
+			wg.Wait()
+
+			wantCalls, wantHeads := []string{first.ID}, []string{first.ID}
+			for i := range n {
+				if refused(i) || i == tc.duplicate {
+					assert.ErrorIs(t, results[i], application.ErrConflict, "command %d", i)
+					continue
+				}
+				require.NoError(t, results[i], "command %d", i)
+				wantCalls = append(wantCalls, storetest.ID("d0000000", 100+2*i), storetest.ID("d0000000", 101+2*i))
+				wantHeads = append(wantHeads, storetest.ID("d0000000", 101+2*i))
+			}
+			for i := range n {
+				if refused(i) || i == tc.duplicate {
+					assertNoAppointment(t, db, storetest.ID("a1000000", i))
+				}
+			}
+			all, err := db.List(ctx, application.Filter{Limit: 1000})
+			require.NoError(t, err)
+			assert.ElementsMatch(t, wantCalls, ids(all), "the calls of the committed commands, and only those")
+			for i := 1; i < len(all); i++ {
+				assert.Greater(t, all[i].Seq, all[i-1].Seq)
+			}
+			heads, err := db.Claim(ctx, storetest.T0, 1000, time.Minute)
+			require.NoError(t, err)
+			assert.ElementsMatch(t, wantHeads, ids(heads), "one head per key: its first call")
+		})
+	}
 }
 
 func TestCanceledWhileQueuedWritesNothing(t *testing.T) {

@@ -51,8 +51,9 @@ var (
 type DB struct {
 	path  string
 	cfg   config
-	write *sql.DB // one connection, owned by the writer goroutine
-	read  *sql.DB // read-only pool for View and the outbox queries
+	write *sql.DB    // one connection, owned by the writer goroutine
+	read  *sql.DB    // read-only pool for View and the outbox queries
+	reads *readStmts // the reads of Update's snapshots, prepared once on read
 	w     *writer
 }
 
@@ -151,7 +152,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db.write, db.read = write, read
+	reads, err := prepareReads(ctx, read, aggregateReads)
+	if err != nil {
+		read.Close()
+		conn.Close()
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.write, db.read, db.reads = write, read, reads
 	db.w = startWriter(conn, cfg.maxBatch)
 	return db, nil
 }
@@ -189,7 +197,7 @@ func (db *DB) Close() error {
 	if !db.w.stop() {
 		return nil
 	}
-	return errors.Join(db.read.Close(), db.write.Close())
+	return errors.Join(db.reads.close(), db.read.Close(), db.write.Close())
 }
 
 // WriterStats describes the work of the writer goroutine so far.

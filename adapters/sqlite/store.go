@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/domain/appointment"
@@ -23,17 +24,106 @@ type querier interface {
 // errTxDone is returned by a transaction used after its function returned.
 var errTxDone = errors.New("sqlite: transaction used after its function returned")
 
-// Update runs fn in the writer goroutine, inside its own savepoint of a
-// transaction that may hold other concurrent commands too. It returns fn's
-// error (nothing of fn is written) or nil once the commit is durable. fn must
-// not call Update or View on the same DB, and must not keep or share tx:
-// it runs while every other write of the process waits.
+// Update runs fn as one transaction and returns fn's error (nothing of fn
+// is written) or nil once its writes are committed and durable.
+//
+// fn runs on the caller's goroutine, not in the writer: its reads see one
+// consistent snapshot of the database (a read transaction begun at its first
+// read) together with its own saves, and its saves and enqueues are only
+// recorded. When fn returns nil, the writer applies the recorded writes in
+// the next group commit, with the usual optimistic checks: an update of an
+// aggregate whose version moved since the snapshot, or an insert of an ID
+// that exists, is a conflict. A conflict is not returned at once: fn runs a
+// second time inside the writer, where no other write can come in between
+// its reads and its writes, and what that run meets (ErrConflict only if fn
+// itself saves a stale or duplicate aggregate) is returned. So a command on
+// a contended aggregate costs one more run, not a failure, and fn may run
+// twice, as the Store port allows.
+//
+// A save sets the aggregate's version to the one it will write; when the
+// transaction does not commit, every saved aggregate gets its version back.
+// A panic in fn becomes a *PanicError for this caller only.
+//
+// Context: a ctx canceled during fn, or before the writer takes the writes,
+// returns ctx.Err() and writes nothing. Once the writer has applied them, a
+// canceled ctx still rolls them back and returns ctx.Err(). So a nil error
+// always means durable and an error always means nothing was written.
+//
+// fn must not call Update or View on the same DB, and must not keep or
+// share tx.
 func (db *DB) Update(ctx context.Context, fn func(ctx context.Context, tx application.Tx) error) error {
-	return db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
-		t := &writeTx{readTx: readTx{q: c}, db: db}
+	if db.w.closed() {
+		return ErrClosed
+	}
+	conflict, err := db.updateStaged(ctx, fn)
+	if !conflict {
+		return err
+	}
+	return db.updateInWriter(ctx, fn)
+}
+
+// updateStaged runs fn against a snapshot on the caller's goroutine and
+// hands its write set to the writer. conflict reports that the writes met
+// a changed or existing aggregate when applied.
+func (db *DB) updateStaged(ctx context.Context, fn func(ctx context.Context, tx application.Tx) error) (conflict bool, err error) {
+	var read *sql.Tx
+	t := &stageTx{db: db, open: func(ctx context.Context) (querier, error) {
+		tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		read = tx
+		return snapshot{tx: tx, stmts: db.reads}, nil
+	}}
+	err = callUpdate(ctx, fn, t)
+	t.end()
+	if read != nil {
+		_ = read.Rollback() // a read-only transaction has nothing to keep
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		t.rollbackVersions()
+		return false, err
+	}
+	if len(t.ops) == 0 {
+		return false, nil // nothing to write: the snapshot was committed, hence durable
+	}
+	if err := db.w.apply(ctx, t.ops); err != nil {
+		t.rollbackVersions()
+		return errors.Is(err, application.ErrConflict), err
+	}
+	return false, nil
+}
+
+// updateInWriter runs fn inside the writer, reading and writing on the
+// writer's connection: no other write comes between its reads and its
+// writes.
+func (db *DB) updateInWriter(ctx context.Context, fn func(ctx context.Context, tx application.Tx) error) error {
+	var t *stageTx
+	err := db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
+		t = &stageTx{readTx: readTx{q: c}, db: db}
 		defer t.end()
-		return fn(ctx, t)
+		if err := fn(ctx, t); err != nil {
+			return err
+		}
+		return applyOps(c, t.ops)
 	})
+	if err != nil && t != nil {
+		t.rollbackVersions()
+	}
+	return err
+}
+
+// callUpdate runs fn, turning a panic into a *PanicError.
+func callUpdate(ctx context.Context, fn func(ctx context.Context, tx application.Tx) error, t *stageTx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return fn(ctx, t)
 }
 
 // View runs fn on a consistent snapshot of the database, on a read-only
@@ -51,6 +141,23 @@ func (db *DB) View(ctx context.Context, fn func(ctx context.Context, tx applicat
 	defer t.end()
 	return fn(ctx, t)
 }
+
+// The reads of aggregates. Update's snapshots run them as statements
+// prepared once (readStmts).
+const (
+	qAppointment      = `SELECT ` + appointmentCols + ` FROM appointments WHERE site_id = ? AND id = ?`
+	qClass            = `SELECT ` + classCols + ` FROM classes WHERE site_id = ? AND id = ?`
+	qEnrollment       = `SELECT ` + enrollmentCols + ` FROM enrollments WHERE site_id = ? AND id = ?`
+	qActiveEnrollment = `SELECT ` + enrollmentCols + ` FROM enrollments
+		WHERE site_id = ? AND class_id = ? AND participant_id = ? AND state IN ('enrolled', 'waitlisted')`
+	qActiveEnrollments = `SELECT ` + enrollmentCols + ` FROM enrollments
+		WHERE site_id = ? AND class_id = ? AND state IN ('enrolled', 'waitlisted') ORDER BY position`
+	qOldestWaitlisted = `SELECT ` + enrollmentCols + ` FROM enrollments
+		WHERE site_id = ? AND class_id = ? AND state = 'waitlisted' ORDER BY position LIMIT 1`
+)
+
+// aggregateReads lists them.
+var aggregateReads = []string{qAppointment, qClass, qEnrollment, qActiveEnrollment, qActiveEnrollments, qOldestWaitlisted}
 
 // readTx implements application.ReadTx.
 type readTx struct {
@@ -84,8 +191,7 @@ func (t *readTx) Appointment(ctx context.Context, siteID, id string) (*appointme
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	a, err := scanAppointment(t.q.QueryRowContext(ctx,
-		`SELECT `+appointmentCols+` FROM appointments WHERE site_id = ? AND id = ?`, siteID, id))
+	a, err := scanAppointment(t.q.QueryRowContext(ctx, qAppointment, siteID, id))
 	return a, notFound(err, "appointment", id)
 }
 
@@ -107,8 +213,7 @@ func (t *readTx) Class(ctx context.Context, siteID, id string) (*class.Class, er
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	c, err := scanClass(t.q.QueryRowContext(ctx,
-		`SELECT `+classCols+` FROM classes WHERE site_id = ? AND id = ?`, siteID, id))
+	c, err := scanClass(t.q.QueryRowContext(ctx, qClass, siteID, id))
 	return c, notFound(err, "class", id)
 }
 
@@ -129,8 +234,7 @@ func (t *readTx) Enrollment(ctx context.Context, siteID, id string) (*enrollment
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	e, err := scanEnrollment(t.q.QueryRowContext(ctx,
-		`SELECT `+enrollmentCols+` FROM enrollments WHERE site_id = ? AND id = ?`, siteID, id))
+	e, err := scanEnrollment(t.q.QueryRowContext(ctx, qEnrollment, siteID, id))
 	return e, notFound(err, "enrollment", id)
 }
 
@@ -139,9 +243,7 @@ func (t *readTx) ActiveEnrollment(ctx context.Context, siteID, classID, particip
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	e, err := scanEnrollment(t.q.QueryRowContext(ctx, `SELECT `+enrollmentCols+` FROM enrollments
-		WHERE site_id = ? AND class_id = ? AND participant_id = ? AND state IN ('enrolled', 'waitlisted')`,
-		siteID, classID, participantID))
+	e, err := scanEnrollment(t.q.QueryRowContext(ctx, qActiveEnrollment, siteID, classID, participantID))
 	return e, notFound(err, "active enrollment of participant "+participantID+" in class", classID)
 }
 
@@ -150,9 +252,7 @@ func (t *readTx) ActiveEnrollments(ctx context.Context, siteID, classID string) 
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := t.q.QueryContext(ctx, `SELECT `+enrollmentCols+` FROM enrollments
-		WHERE site_id = ? AND class_id = ? AND state IN ('enrolled', 'waitlisted') ORDER BY position`,
-		siteID, classID)
+	rows, err := t.q.QueryContext(ctx, qActiveEnrollments, siteID, classID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: active enrollments of class %s: %w", classID, err)
 	}
@@ -176,9 +276,7 @@ func (t *readTx) OldestWaitlisted(ctx context.Context, siteID, classID string) (
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	e, err := scanEnrollment(t.q.QueryRowContext(ctx, `SELECT `+enrollmentCols+` FROM enrollments
-		WHERE site_id = ? AND class_id = ? AND state = 'waitlisted' ORDER BY position LIMIT 1`,
-		siteID, classID))
+	e, err := scanEnrollment(t.q.QueryRowContext(ctx, qOldestWaitlisted, siteID, classID))
 	return e, notFound(err, "waitlisted enrollment of class", classID)
 }
 
@@ -194,111 +292,9 @@ func notFound(err error, what, id string) error {
 	return fmt.Errorf("sqlite: read %s %s: %w", what, id, err)
 }
 
-// writeTx implements application.Tx inside the writer's transaction.
+// writeTx runs outbox writes on the writer's connection (see Enqueue in
+// outbox.go).
 type writeTx struct {
 	readTx
 	db *DB
-}
-
-// SaveAppointment implements application.Tx.
-func (t *writeTx) SaveAppointment(ctx context.Context, a *appointment.Appointment) error {
-	if err := t.check(ctx); err != nil {
-		return err
-	}
-	s := a.Snapshot()
-	var err error
-	if s.Version == 0 {
-		_, err = t.q.ExecContext(ctx, `INSERT INTO appointments (`+appointmentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-			s.SiteID, s.ID, s.ContactID, s.Title, toMS(s.Start), toMS(s.End), s.State, s.CancelReason)
-	} else {
-		err = t.updated(t.q.ExecContext(ctx, `UPDATE appointments SET contact_id = ?, title = ?, start_at = ?, end_at = ?,
-			state = ?, cancel_reason = ?, version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`,
-			s.ContactID, s.Title, toMS(s.Start), toMS(s.End), s.State, s.CancelReason, s.SiteID, s.ID, s.Version))
-	}
-	if err := saved(err, "appointment", s.ID, s.Version); err != nil {
-		return err
-	}
-	a.SetVersion(s.Version + 1)
-	return nil
-}
-
-// SaveClass implements application.Tx.
-func (t *writeTx) SaveClass(ctx context.Context, c *class.Class) error {
-	if err := t.check(ctx); err != nil {
-		return err
-	}
-	s := c.Snapshot()
-	var err error
-	if s.Version == 0 {
-		_, err = t.q.ExecContext(ctx, `INSERT INTO classes (`+classCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-			s.SiteID, s.ID, s.Title, toMS(s.Start), toMS(s.End), s.Capacity, s.Waitlist, s.Enrolled, s.Waitlisted,
-			s.Admissions, s.State, s.CancelReason)
-	} else {
-		err = t.updated(t.q.ExecContext(ctx, `UPDATE classes SET title = ?, start_at = ?, end_at = ?, capacity = ?,
-			waitlist = ?, enrolled = ?, waitlisted = ?, admissions = ?, state = ?, cancel_reason = ?,
-			version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`,
-			s.Title, toMS(s.Start), toMS(s.End), s.Capacity, s.Waitlist, s.Enrolled, s.Waitlisted, s.Admissions,
-			s.State, s.CancelReason, s.SiteID, s.ID, s.Version))
-	}
-	if err := saved(err, "class", s.ID, s.Version); err != nil {
-		return err
-	}
-	c.SetVersion(s.Version + 1)
-	return nil
-}
-
-// SaveEnrollment implements application.Tx. A second active enrollment of
-// the same participant in the same class violates a unique index and is
-// ErrConflict.
-func (t *writeTx) SaveEnrollment(ctx context.Context, e *enrollment.Enrollment) error {
-	if err := t.check(ctx); err != nil {
-		return err
-	}
-	s := e.Snapshot()
-	var err error
-	if s.Version == 0 {
-		_, err = t.q.ExecContext(ctx, `INSERT INTO enrollments (`+enrollmentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, 1)`,
-			s.SiteID, s.ID, s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), s.State)
-	} else {
-		err = t.updated(t.q.ExecContext(ctx, `UPDATE enrollments SET class_id = ?, participant_id = ?, position = ?,
-			enrolled_at = ?, state = ?, version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`,
-			s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), s.State, s.SiteID, s.ID, s.Version))
-	}
-	if err := saved(err, "enrollment", s.ID, s.Version); err != nil {
-		return err
-	}
-	e.SetVersion(s.Version + 1)
-	return nil
-}
-
-// errStale marks an optimistic update that matched no row.
-var errStale = errors.New("stale version")
-
-// updated turns an UPDATE that matched no row into errStale.
-func (t *writeTx) updated(res sql.Result, err error) error {
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errStale
-	}
-	return nil
-}
-
-// saved maps the outcome of a Save to the port's errors.
-func saved(err error, what, id string, version int64) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errStale):
-		return fmt.Errorf("save %s %s: version %d is no longer current (or it does not exist): %w",
-			what, id, version, application.ErrConflict)
-	case isUniqueViolation(err):
-		return fmt.Errorf("save %s %s: %v: %w", what, id, err, application.ErrConflict)
-	}
-	return fmt.Errorf("sqlite: save %s %s: %w", what, id, err)
 }

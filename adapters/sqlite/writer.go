@@ -8,11 +8,16 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+
+	"github.com/bookable/lifecycle/application"
 )
 
-// PanicError is returned to the caller whose write function panicked. The
-// panic is confined to that caller: its savepoint is rolled back and the
-// other writes of the batch commit.
+// PanicError is returned to the caller whose function panicked: an Update's
+// function (which runs on the caller's goroutine, or in the writer when it
+// runs again after a conflict) or a write run in the writer. The panic is
+// confined to that caller: nothing of its transaction is written, and in
+// the writer its savepoint is rolled back and the other writes of the batch
+// commit.
 type PanicError struct {
 	Value any    // what was passed to panic
 	Stack []byte // the goroutine's stack at the panic
@@ -22,11 +27,13 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("sqlite: write function panicked: %v\n%s", e.Value, e.Stack)
 }
 
-// job is one write waiting for the writer: a command's Update or an outbox
-// operation.
+// job is one write waiting for the writer: either a function to run (an
+// outbox operation, or an Update running in the writer) or the write set of
+// an Update staged on its caller's goroutine.
 type job struct {
 	ctx   context.Context
-	fn    func(ctx context.Context, q *writeConn) error
+	fn    func(ctx context.Context, q *writeConn) error // nil for a write set
+	ops   []writeOp                                     // the write set
 	done  chan error
 	state atomic.Int32 // jobQueued, then jobTaken by the writer or jobAbandoned by the caller
 }
@@ -78,10 +85,21 @@ func startWriter(conn *sql.Conn, maxBatch int) *writer {
 // batch and returns ctx.Err() with fn's writes rolled back. So a nil error
 // always means durable, and an error always means nothing of fn was written.
 func (w *writer) do(ctx context.Context, fn func(ctx context.Context, q *writeConn) error) error {
+	return w.submit(&job{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// apply applies a staged write set in the writer, with the same answers as
+// do: a nil error once it is durable, an error when nothing of it was
+// written. A conflict (a changed version, an existing ID) is ErrConflict.
+func (w *writer) apply(ctx context.Context, ops []writeOp) error {
+	return w.submit(&job{ctx: ctx, ops: ops, done: make(chan error, 1)})
+}
+
+func (w *writer) submit(j *job) error {
+	ctx := j.ctx
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	w.sending.RLock()
 	if w.closing {
 		w.sending.RUnlock()
@@ -168,7 +186,9 @@ func (w *writer) loop() {
 
 // run executes one batch in one transaction and answers every job. A batch
 // of one job needs no savepoint: when the job fails, the whole transaction
-// rolls back.
+// rolls back. In a larger batch each function job runs in its own
+// savepoint, and consecutive write sets are applied together (see
+// applyWriteSets).
 func (w *writer) run(batch []*job) {
 	w.batches.Add(1)
 	w.writes.Add(int64(len(batch)))
@@ -179,51 +199,49 @@ func (w *writer) run(batch []*job) {
 	savepoints := len(batch) > 1
 	ran, failed := 0, false
 	fatal := w.conn.execRaw("BEGIN IMMEDIATE")
-	if fatal == nil {
-		for i, j := range batch {
-			ran = i + 1
-			if err := j.ctx.Err(); err != nil || !j.state.CompareAndSwap(jobQueued, jobTaken) {
-				results[i] = j.ctx.Err()
-				continue
+	for ran < len(batch) && fatal == nil && !failed {
+		j := batch[ran]
+		if j.fn == nil && savepoints {
+			end := ran + 1
+			for end < len(batch) && batch[end].fn == nil {
+				end++
 			}
-			if savepoints {
-				if fatal = w.conn.execRaw("SAVEPOINT job"); fatal != nil {
-					break
-				}
-			}
-			err := w.call(j)
-			if err == nil {
-				// A caller that gave up while its function ran gets its
-				// context's error, so the error always means "not written".
-				err = j.ctx.Err()
-			}
-			if err != nil {
-				results[i] = err
-				if !savepoints {
-					failed = true
-					break
-				}
-				if fatal = w.conn.execRaw("ROLLBACK TO job"); fatal != nil {
-					break
-				}
-			}
-			if savepoints {
-				if fatal = w.conn.execRaw("RELEASE job"); fatal != nil {
-					break
-				}
+			fatal = w.applyWriteSets(batch[ran:end], results[ran:end])
+			ran = end
+			continue
+		}
+		ran++
+		if !take(j) {
+			results[ran-1] = j.ctx.Err()
+			continue
+		}
+		if !savepoints {
+			results[ran-1] = w.runJob(j)
+			failed = results[ran-1] != nil
+			continue
+		}
+		if fatal = w.conn.execRaw("SAVEPOINT job"); fatal != nil {
+			break
+		}
+		if err := w.runJob(j); err != nil {
+			results[ran-1] = err
+			if fatal = w.conn.execRaw("ROLLBACK TO job"); fatal != nil {
+				break
 			}
 		}
-		switch {
-		case fatal == nil && failed:
+		fatal = w.conn.execRaw("RELEASE job")
+	}
+	if fatal == nil {
+		if failed {
 			fatal = w.conn.execRaw("ROLLBACK")
-		case fatal == nil:
+		} else {
 			fatal = w.conn.execRaw("COMMIT")
 		}
-		if fatal != nil {
-			// SQLite may already have rolled back (disk full, I/O error);
-			// a failing ROLLBACK then only says so.
-			_ = w.conn.execRaw("ROLLBACK")
-		}
+	}
+	if fatal != nil {
+		// SQLite may already have rolled back (disk full, I/O error);
+		// a failing ROLLBACK then only says so.
+		_ = w.conn.execRaw("ROLLBACK")
 	}
 	for i, j := range batch {
 		err := results[i]
@@ -232,6 +250,106 @@ func (w *writer) run(batch []*job) {
 		}
 		j.done <- err
 	}
+}
+
+// take claims a job for running; it fails when the caller gave up first.
+func take(j *job) bool {
+	return j.ctx.Err() == nil && j.state.CompareAndSwap(jobQueued, jobTaken)
+}
+
+// runJob runs a job taken by the writer: its function, or its write set
+// applied one write after the other. A caller that gave up meanwhile gets
+// its context's error, so the error always means "not written".
+func (w *writer) runJob(j *job) error {
+	var err error
+	if j.fn != nil {
+		err = w.call(j)
+	} else {
+		err = applyOps(w.conn, j.ops)
+	}
+	if err == nil {
+		err = j.ctx.Err()
+	}
+	return err
+}
+
+// applyWriteSets applies consecutive write sets of a batch in one
+// savepoint, without one savepoint each: their writes are known in advance,
+// so a write set that fails can be applied again. Each write set's
+// aggregate writes run in order; a conflict on its first aggregate write
+// wrote nothing and fails that write set alone. Then the calls of every
+// write set that succeeded go to the outbox in a few multi-row INSERTs
+// (insertCalls). Anything else (a conflict after a write set already wrote,
+// a failing INSERT of calls, a caller that gave up meanwhile) rolls the
+// savepoint back and applies the write sets again one savepoint each.
+func (w *writer) applyWriteSets(jobs []*job, results []error) (fatal error) {
+	taken := make([]bool, len(jobs))
+	for i, j := range jobs {
+		if taken[i] = take(j); !taken[i] {
+			results[i] = j.ctx.Err()
+		}
+	}
+	if fatal = w.conn.execRaw("SAVEPOINT writes"); fatal != nil {
+		return fatal
+	}
+	if w.applyTogether(jobs, taken, results) {
+		return w.conn.execRaw("RELEASE writes")
+	}
+	if fatal = w.conn.execRaw("ROLLBACK TO writes"); fatal != nil {
+		return fatal
+	}
+	for i, j := range jobs {
+		if !taken[i] {
+			continue
+		}
+		if fatal = w.conn.execRaw("SAVEPOINT job"); fatal != nil {
+			return fatal
+		}
+		if results[i] = w.runJob(j); results[i] != nil {
+			if fatal = w.conn.execRaw("ROLLBACK TO job"); fatal != nil {
+				return fatal
+			}
+		}
+		if fatal = w.conn.execRaw("RELEASE job"); fatal != nil {
+			return fatal
+		}
+	}
+	return w.conn.execRaw("RELEASE writes")
+}
+
+// applyTogether is the fast way of applyWriteSets. It reports false when
+// the write sets must be applied again one by one.
+func (w *writer) applyTogether(jobs []*job, taken []bool, results []error) bool {
+	var calls []application.Call
+	for i, j := range jobs {
+		if !taken[i] {
+			continue
+		}
+		mark, wrote := len(calls), false
+		for _, op := range j.ops {
+			if c, ok := op.(callsWrite); ok {
+				calls = append(calls, c...)
+				continue
+			}
+			if err := op.apply(w.conn); err != nil {
+				if wrote || !errors.Is(err, application.ErrConflict) {
+					return false
+				}
+				results[i], calls = err, calls[:mark]
+				break
+			}
+			wrote = true
+		}
+	}
+	if err := insertCalls(w.conn, calls); err != nil {
+		return false
+	}
+	for i, j := range jobs {
+		if taken[i] && results[i] == nil && j.ctx.Err() != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // call runs one job's function, turning a panic into a *PanicError.

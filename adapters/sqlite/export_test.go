@@ -1,0 +1,22 @@
+package sqlite
+
+import "context"
+
+// HoldWriter occupies the writer with a write that waits until release is
+// called, so that the writes started meanwhile queue up and are gathered
+// into one batch. release returns the held write's result.
+func HoldWriter(db *DB) (release func() error) {
+	started, unblock, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- db.w.do(context.Background(), func(context.Context, *writeConn) error {
+			close(started)
+			<-unblock
+			return nil
+		})
+	}()
+	<-started
+	return func() error {
+		close(unblock)
+		return <-done
+	}
+}
