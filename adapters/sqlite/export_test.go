@@ -20,3 +20,7 @@ func HoldWriter(db *DB) (release func() error) {
 		return <-done
 	}
 }
+
+// StageAlways makes every Update of db run its function on the caller's
+// goroutine against a snapshot, even when the writer is idle.
+func StageAlways(db *DB) { db.stageAlways = true }

@@ -54,7 +54,9 @@ type DB struct {
 	write *sql.DB    // one connection, owned by the writer goroutine
 	read  *sql.DB    // read-only pool for View and the outbox queries
 	reads *readStmts // the reads of Update's snapshots, prepared once on read
-	w     *writer
+	// stageAlways makes Update stage even when the writer is idle (tests).
+	stageAlways bool
+	w           *writer
 }
 
 type config struct {

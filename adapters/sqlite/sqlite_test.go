@@ -29,6 +29,17 @@ func TestStoreContract(t *testing.T) {
 	})
 }
 
+// TestStoreContractStaged runs the contract with every Update staged on
+// its caller's goroutine (one caller at a time would otherwise run in the
+// idle writer).
+func TestStoreContractStaged(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Harness {
+		db := open(t)
+		sqlite.StageAlways(db)
+		return storetest.Harness{Store: db, Outbox: db}
+	})
+}
+
 func TestOutboxContract(t *testing.T) {
 	outboxtest.Run(t, func(t *testing.T) (application.Store, application.Outbox) {
 		db := open(t)

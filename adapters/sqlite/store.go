@@ -49,11 +49,18 @@ var errTxDone = errors.New("sqlite: transaction used after its function returned
 // canceled ctx still rolls them back and returns ctx.Err(). So a nil error
 // always means durable and an error always means nothing was written.
 //
+// When the writer is idle (one caller at a time), fn runs in the writer
+// straight away instead: there is no other work to overlap with, and its
+// reads then need no snapshot of their own.
+//
 // fn must not call Update or View on the same DB, and must not keep or
 // share tx.
 func (db *DB) Update(ctx context.Context, fn func(ctx context.Context, tx application.Tx) error) error {
 	if db.w.closed() {
 		return ErrClosed
+	}
+	if !db.stageAlways && db.w.idle() {
+		return db.updateInWriter(ctx, fn)
 	}
 	conflict, err := db.updateStaged(ctx, fn)
 	if !conflict {

@@ -65,6 +65,7 @@ type writer struct {
 	closing bool
 
 	batches, writes, maxSeen atomic.Int64
+	running                  atomic.Bool // a batch is being run
 }
 
 func startWriter(conn *sql.Conn, maxBatch int) *writer {
@@ -148,6 +149,10 @@ func (w *writer) stop() bool {
 	return first
 }
 
+// idle reports whether the writer has nothing to do: no batch running and
+// none waiting.
+func (w *writer) idle() bool { return !w.running.Load() && len(w.jobs) == 0 }
+
 // closed reports whether stop has begun.
 func (w *writer) closed() bool {
 	w.sending.RLock()
@@ -179,7 +184,9 @@ func (w *writer) loop() {
 				break gather
 			}
 		}
+		w.running.Store(true)
 		w.run(batch)
+		w.running.Store(false)
 		clear(batch)
 	}
 }
