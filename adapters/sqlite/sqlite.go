@@ -6,8 +6,10 @@
 // WAL mode with synchronous=FULL by default, so a command is acknowledged
 // only once its commit is on disk. Every write of the process goes through
 // one writer goroutine that owns the only write connection and commits
-// concurrent commands together (group commit), each in its own savepoint;
-// reads use a separate pool of read-only connections.
+// concurrent commands together (group commit), each refused or failing one
+// rolled back alone. Under concurrency a command runs on its caller's
+// goroutine against a read snapshot and hands the writer only its writes
+// (see DB.Update). Reads use a separate pool of read-only connections.
 //
 // Times are stored as INTEGER unix milliseconds in UTC (0 means unset) and
 // come back as UTC time.Time values truncated to the millisecond.
