@@ -32,8 +32,12 @@ var (
 // it saves and every call it enqueues commit together, or nothing does.
 //
 // The function passed to Update must be free of side effects other than the
-// transaction: adapters may run it again (the application retries on
-// ErrConflict), and it runs while the write lock is held.
+// transaction: adapters may run it more than once (the application retries
+// on ErrConflict, and an adapter may re-run it itself), and it may run either
+// under the write lock or, as the SQLite adapter does under load, on a
+// consistent read snapshot whose writes are applied with the optimistic
+// version checks afterwards. Either way no update is lost: every write is
+// checked against the version that was read.
 type Store interface {
 	// Update runs fn in a read-write transaction. It commits when fn returns
 	// nil and rolls back when fn returns an error, which Update returns.

@@ -97,43 +97,6 @@ func errorArgs(e *application.CallError) (status, code, message any) {
 	return e.Status, e.Code, e.Message
 }
 
-// Enqueue implements application.Tx: it appends calls in order, each pending
-// and due at its NextAttemptAt (its CreatedAt when unset). A call ID that is
-// already in the outbox is ErrConflict.
-//
-// Calls go in multi-row INSERTs of up to enqueueChunk rows, and only the
-// first call of each ordering key in the chunk offers itself as the key's
-// head: a class cancel of a thousand participants is a few dozen statements.
-func (t *writeTx) Enqueue(ctx context.Context, calls []application.Call) error {
-	if err := t.check(ctx); err != nil {
-		return err
-	}
-	rows := make([]application.Call, len(calls))
-	for i, c := range calls {
-		if c.ID == "" || c.SiteID == "" || c.OrderingKey == "" || c.TriggerKey == "" {
-			return fmt.Errorf("enqueue: call %q is missing its ID, site, ordering key or trigger key", c.ID)
-		}
-		if _, err := application.ParseCallKind(string(c.Kind)); err != nil {
-			return fmt.Errorf("enqueue: call %s: %w", c.ID, err)
-		}
-		if c.CreatedAt.IsZero() {
-			c.CreatedAt = t.db.cfg.clock.Now()
-		}
-		if c.NextAttemptAt.IsZero() {
-			c.NextAttemptAt = c.CreatedAt
-		}
-		rows[i] = c
-	}
-	for len(rows) > 0 {
-		n := min(len(rows), enqueueChunk)
-		if err := t.enqueueChunk(rows[:n]); err != nil {
-			return err
-		}
-		rows = rows[n:]
-	}
-	return nil
-}
-
 // enqueueChunk bounds the rows of one INSERT (11 parameters each).
 const enqueueChunk = 50
 
