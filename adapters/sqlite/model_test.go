@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,7 +39,10 @@ func TestOutboxMatchesMemoryModel(t *testing.T) {
 		require.NoError(rt, err)
 		defer os.Remove(path)
 		defer db.Close()
-		m := &model{db: db, mem: memory.New(), now: storetest.T0}
+		raw, err := sql.Open("sqlite", path)
+		require.NoError(rt, err)
+		defer raw.Close()
+		m := &model{db: db, raw: raw, mem: memory.New(), now: storetest.T0}
 		rt.Repeat(map[string]func(*rapid.T){
 			"enqueue": m.enqueue,
 			"claim":   m.claim,
@@ -56,6 +60,7 @@ func TestOutboxMatchesMemoryModel(t *testing.T) {
 
 type model struct {
 	db      *sqlite.DB
+	raw     *sql.DB // the same file, to check outbox_heads itself
 	mem     *memory.Store
 	now     time.Time
 	ids     []string // every call enqueued
@@ -166,6 +171,17 @@ func (m *model) prune(rt *rapid.T) {
 // check compares everything an operator or the relay can observe.
 func (m *model) check(rt *rapid.T) {
 	ctx := context.Background()
+	// No index keeps one head per key (schema version 3): every head is the
+	// lowest pending call of its key, and every key with a pending call has
+	// a head.
+	var wrongHeads, heads, pendingKeys int
+	require.NoError(rt, m.raw.QueryRowContext(ctx, `SELECT count(*) FROM outbox_heads AS h WHERE h.seq IS NOT
+		(SELECT min(o.seq) FROM outbox AS o WHERE o.ordering_key = h.ordering_key AND o.state = 'pending')`).
+		Scan(&wrongHeads))
+	require.Zero(rt, wrongHeads, "heads that are not the lowest pending call of their key")
+	require.NoError(rt, m.raw.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM outbox_heads),
+		(SELECT count(DISTINCT ordering_key) FROM outbox WHERE state = 'pending')`).Scan(&heads, &pendingKeys))
+	require.Equal(rt, pendingKeys, heads, "one head per key with pending calls")
 	for _, site := range append([]string{""}, modelSites...) {
 		want, err := m.mem.Stats(ctx, site)
 		require.NoError(rt, err)

@@ -113,9 +113,21 @@ var enqueueSQL = func() []string {
 	return out
 }()
 
-// qOfferHead makes a call the head of its key unless the key has one.
-const qOfferHead = `INSERT INTO outbox_heads (seq, ordering_key, ready_at) VALUES (?, ?, ?)
-	ON CONFLICT (ordering_key) DO NOTHING`
+// qOfferHead makes a call the head of its key unless the key has one: that
+// is, unless an earlier call of the key is pending (it is then the head or
+// queued behind it). outbox_heads has no index on ordering_key (schema
+// version 3), so the question goes to outbox_by_key.
+const qOfferHead = `INSERT INTO outbox_heads (seq, ordering_key, ready_at) ` + offerSelect + `(?, ?, ?))` + offerWhere
+
+// offerSelect and offerWhere wrap a VALUES list of (seq, ordering_key,
+// ready_at) into a head offer: each row becomes a head unless its key has
+// an earlier pending call. The calls offered are already inserted, so of
+// several offers of one key only the earliest passes.
+const (
+	offerSelect = `SELECT v.column1, v.column2, v.column3 FROM (VALUES `
+	offerWhere  = ` AS v WHERE NOT EXISTS (SELECT 1 FROM outbox AS o
+		WHERE o.ordering_key = v.column2 AND o.seq < v.column1 AND o.state = 'pending')`
+)
 
 func (t *writeTx) enqueueChunk(calls []application.Call) error {
 	args := make([]any, 0, 11*len(calls))
@@ -187,26 +199,33 @@ func seenKey(calls []application.Call, key string) bool {
 	return false
 }
 
-// refreshHead recomputes the outbox_heads row of key after a pending call of
-// it changed. A head that stays the head keeps its ready_at, which holds its
-// lease: callers that changed the head itself delete its row first.
+// refreshHead makes the outbox_heads row of key agree with its pending calls
+// after one of them changed: the lowest pending call is the head, and no
+// other call of the key is. A head that stays the head keeps its row, and so
+// its ready_at and its lease. outbox_heads has no index on ordering_key: the
+// key's calls are found in outbox_by_key and their heads by seq.
 func refreshHead(c *writeConn, key string) error {
 	var seq, next, lease int64
 	err := c.QueryRowContext(context.Background(), qHeadOfKey, key).Scan(&seq, &next, &lease)
-	if errors.Is(err, sql.ErrNoRows) {
-		_, err = c.ExecContext(context.Background(), `DELETE FROM outbox_heads WHERE ordering_key = ?`, key)
+	none := errors.Is(err, sql.ErrNoRows)
+	if err != nil && !none {
 		return err
 	}
-	if err != nil {
+	if _, err := c.ExecContext(context.Background(), qDropHeadsOfKey, key, seq); err != nil {
 		return err
+	}
+	if none {
+		return nil
 	}
 	_, err = c.ExecContext(context.Background(), `INSERT INTO outbox_heads (seq, ordering_key, ready_at) VALUES (?, ?, ?)
-		ON CONFLICT (ordering_key) DO UPDATE SET seq = excluded.seq,
-			ready_at = CASE WHEN seq = excluded.seq THEN ready_at ELSE excluded.ready_at END,
-			leased_until = CASE WHEN seq = excluded.seq THEN leased_until ELSE 0 END`,
-		seq, key, max(next, lease))
+		ON CONFLICT (seq) DO NOTHING`, seq, key, max(next, lease))
 	return err
 }
+
+// qDropHeadsOfKey deletes the heads of a key's calls but one (seq ?2; 0
+// for none).
+const qDropHeadsOfKey = `DELETE FROM outbox_heads WHERE seq IN (SELECT seq FROM outbox WHERE ordering_key = ?1)
+	AND seq <> ?2`
 
 // Claim implements application.Outbox. The lease runs in the writer, so a
 // claim never waits behind commands for a lock, and it writes only the

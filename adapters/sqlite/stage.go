@@ -439,9 +439,8 @@ const offerChunk = 100
 var offerSQL = func() []string {
 	out := make([]string, offerChunk+1)
 	for n := 1; n <= offerChunk; n++ {
-		out[n] = `INSERT INTO outbox_heads (seq, ordering_key, ready_at) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ") +
-			` ON CONFLICT (ordering_key) DO NOTHING`
+		out[n] = `INSERT INTO outbox_heads (seq, ordering_key, ready_at) ` + offerSelect +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ") + `)` + offerWhere
 	}
 	return out
 }()
