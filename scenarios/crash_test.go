@@ -166,8 +166,8 @@ func (m crashMetrics) add(o crashMetrics) crashMetrics {
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(envCrashChild)
 	if dir == "" {
-		t.Skip("child half of TestCrashSafety: runs only when the parent test starts it as a subprocess (" +
-			envCrashChild + " set)")
+		t.Skip(envCrashChild + " not set: this is the child half of TestCrashSafety, which runs only " +
+			"when the parent test starts it as a subprocess")
 	}
 	env, err := crashChildEnvFrom(dir)
 	if err != nil {

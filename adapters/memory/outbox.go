@@ -167,11 +167,21 @@ func (s *Store) Get(ctx context.Context, siteID, id string) (application.CallDet
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	r, ok := s.calls[id]
-	if !ok || r.call.SiteID != siteID {
-		return application.CallDetail{}, fmt.Errorf("call %s: %w", id, application.ErrNotFound)
+	r, err := s.siteCall(siteID, id)
+	if err != nil {
+		return application.CallDetail{}, err
 	}
 	return application.CallDetail{Call: copyCall(r.call), History: append([]application.Attempt(nil), r.history...)}, nil
+}
+
+// siteCall returns a call of a site; another site's call is not found.
+// The caller holds s.mu.
+func (s *Store) siteCall(siteID, id string) (*record, error) {
+	r, ok := s.calls[id]
+	if !ok || r.call.SiteID != siteID {
+		return nil, fmt.Errorf("call %s: %w", id, application.ErrNotFound)
+	}
+	return r, nil
 }
 
 // Retry re-queues a dead or expired call at the tail of its key.
@@ -181,9 +191,9 @@ func (s *Store) Retry(ctx context.Context, siteID, id string, now time.Time) err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.calls[id]
-	if !ok || r.call.SiteID != siteID {
-		return fmt.Errorf("call %s: %w", id, application.ErrNotFound)
+	r, err := s.siteCall(siteID, id)
+	if err != nil {
+		return err
 	}
 	if r.call.State != application.StateDead && r.call.State != application.StateExpired {
 		return fmt.Errorf("retry call %s in state %s: %w", id, r.call.State, application.ErrCallState)
@@ -216,9 +226,9 @@ func (s *Store) Discard(ctx context.Context, siteID, id string, now time.Time) e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.calls[id]
-	if !ok || r.call.SiteID != siteID {
-		return fmt.Errorf("call %s: %w", id, application.ErrNotFound)
+	r, err := s.siteCall(siteID, id)
+	if err != nil {
+		return err
 	}
 	switch r.call.State {
 	case application.StatePending:

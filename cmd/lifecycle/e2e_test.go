@@ -82,7 +82,7 @@ func lifecycleBinary(t *testing.T) string {
 	built.once.Do(func() {
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			built.skip = "end-to-end tests need the go toolchain to build cmd/lifecycle; `go` is not in PATH: " + err.Error()
+			built.skip = "go toolchain absent (`go` is not in PATH); end-to-end tests need it to build cmd/lifecycle: " + err.Error()
 			return
 		}
 		if built.dir, built.err = os.MkdirTemp("", "lifecycle-e2e-"); built.err != nil {

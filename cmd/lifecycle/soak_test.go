@@ -150,7 +150,7 @@ func soakServe(t *testing.T, wixURL string) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("the soak test needs the go toolchain to build cmd/lifecycle: " + err.Error())
+		t.Skip("go toolchain absent; the soak test needs it to build cmd/lifecycle: " + err.Error())
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "lifecycle")
