@@ -135,7 +135,13 @@ type Filter struct {
 
 // Outcome is what happened to one claimed call.
 type Outcome struct {
-	ID    string
+	ID string
+	// Seq is the call's Seq when it was claimed, or 0. It is a hint: a
+	// store may find the call by it, which can be cheaper than by ID, but
+	// the outcome is for the call ID names. When that call no longer has
+	// this Seq (an operator retried it meanwhile) or Seq names another
+	// call, the store finds the call by ID.
+	Seq   int64
 	State CallState // delivered, pending (retry later), dead or expired
 	// NextAttemptAt is when a call left pending is due again.
 	NextAttemptAt time.Time

@@ -346,7 +346,7 @@ func (s *run) claim(ctx context.Context) error {
 			continue
 		}
 		if at, ok := s.deferral(c, now); ok {
-			settle = append(settle, Outcome{ID: c.ID, State: StatePending, NextAttemptAt: at, Err: c.LastError, At: now})
+			settle = append(settle, Outcome{ID: c.ID, Seq: c.Seq, State: StatePending, NextAttemptAt: at, Err: c.LastError, At: now})
 			continue
 		}
 		s.enqueue(c)
@@ -567,7 +567,7 @@ func (s *run) stop(ctx context.Context) error {
 	now := r.cfg.Clock.Now()
 	var back []Outcome
 	release := func(c Call) {
-		back = append(back, Outcome{ID: c.ID, State: StatePending, NextAttemptAt: c.NextAttemptAt, Err: c.LastError, At: now})
+		back = append(back, Outcome{ID: c.ID, Seq: c.Seq, State: StatePending, NextAttemptAt: c.NextAttemptAt, Err: c.LastError, At: now})
 	}
 	for _, b := range s.queue {
 		for _, c := range b.calls {
@@ -691,7 +691,7 @@ func (r *Relay) send(ctx context.Context, g *batch, calls []Call) ([]error, erro
 
 // outcome decides a sent call's fate from its result.
 func (r *Relay) outcome(c Call, err error, stopped bool, at time.Time) Outcome {
-	o := Outcome{ID: c.ID, Attempted: true, At: at}
+	o := Outcome{ID: c.ID, Seq: c.Seq, Attempted: true, At: at}
 	if err == nil {
 		o.State = StateDelivered
 		return o
@@ -733,7 +733,7 @@ func isExpired(c Call, now time.Time) bool {
 }
 
 func expiredOutcome(c Call, now time.Time) Outcome {
-	return Outcome{ID: c.ID, State: StateExpired, At: now, Err: &CallError{
+	return Outcome{ID: c.ID, Seq: c.Seq, State: StateExpired, At: now, Err: &CallError{
 		Message: fmt.Sprintf("scheduled for %s, which had passed when the report came due", c.ScheduledAt.UTC().Format(time.RFC3339)),
 	}}
 }

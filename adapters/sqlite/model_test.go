@@ -42,7 +42,7 @@ func TestOutboxMatchesMemoryModel(t *testing.T) {
 		raw, err := sql.Open("sqlite", path)
 		require.NoError(rt, err)
 		defer raw.Close()
-		m := &model{db: db, raw: raw, mem: memory.New(), now: storetest.T0}
+		m := &model{db: db, raw: raw, mem: memory.New(), now: storetest.T0, seqs: map[string]int64{}}
 		rt.Repeat(map[string]func(*rapid.T){
 			"enqueue": m.enqueue,
 			"claim":   m.claim,
@@ -63,8 +63,9 @@ type model struct {
 	raw     *sql.DB // the same file, to check outbox_heads itself
 	mem     *memory.Store
 	now     time.Time
-	ids     []string // every call enqueued
-	claimed []string // every call ever claimed
+	ids     []string         // every call enqueued
+	claimed []string         // every call ever claimed
+	seqs    map[string]int64 // each claimed call's Seq at its last claim
 }
 
 var (
@@ -109,6 +110,7 @@ func (m *model) claim(rt *rapid.T) {
 	require.Equal(rt, want, got)
 	for _, c := range got {
 		m.claimed = append(m.claimed, c.ID)
+		m.seqs[c.ID] = c.Seq
 	}
 }
 
@@ -124,6 +126,15 @@ func (m *model) settle(rt *rapid.T) {
 			State:     rapid.SampledFrom(application.CallStates[:4]).Draw(rt, "state"),
 			Attempted: rapid.Bool().Draw(rt, "attempted"),
 			At:        m.now,
+		}
+		// Seq is a hint the outcome must be right without: its claimed
+		// seq (stale if an operator retried the call since), none, or
+		// another call's.
+		switch rapid.IntRange(0, 3).Draw(rt, "seq") {
+		case 0, 1:
+			o.Seq = m.seqs[o.ID]
+		case 2:
+			o.Seq = m.seqs[rapid.SampledFrom(m.claimed).Draw(rt, "seq of")]
 		}
 		if o.State == application.StatePending {
 			o.NextAttemptAt = m.now.Add(time.Duration(rapid.IntRange(0, 3).Draw(rt, "backoff")) * time.Second)
@@ -179,6 +190,13 @@ func (m *model) check(rt *rapid.T) {
 		(SELECT min(o.seq) FROM outbox AS o WHERE o.ordering_key = h.ordering_key AND o.state = 'pending')`).
 		Scan(&wrongHeads))
 	require.Zero(rt, wrongHeads, "heads that are not the lowest pending call of their key")
+	// A head that says no call waits behind it (schema version 4) must be
+	// right, or the next call of its key would never be sent.
+	var blind int
+	require.NoError(rt, m.raw.QueryRowContext(ctx, `SELECT count(*) FROM outbox_heads AS h WHERE h.more = 0 AND
+		EXISTS (SELECT 1 FROM outbox AS o WHERE o.ordering_key = h.ordering_key AND o.seq > h.seq AND o.state = 'pending')`).
+		Scan(&blind))
+	require.Zero(rt, blind, "heads with more = 0 and a pending call behind them")
 	require.NoError(rt, m.raw.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM outbox_heads),
 		(SELECT count(DISTINCT ordering_key) FROM outbox WHERE state = 'pending')`).Scan(&heads, &pendingKeys))
 	require.Equal(rt, pendingKeys, heads, "one head per key with pending calls")

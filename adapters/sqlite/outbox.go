@@ -113,21 +113,69 @@ var enqueueSQL = func() []string {
 	return out
 }()
 
-// qOfferHead makes a call the head of its key unless the key has one: that
-// is, unless an earlier call of the key is pending (it is then the head or
-// queued behind it). outbox_heads has no index on ordering_key (schema
-// version 3), so the question goes to outbox_by_key.
-const qOfferHead = `INSERT INTO outbox_heads (seq, ordering_key, ready_at) ` + offerSelect + `(?, ?, ?))` + offerWhere
-
 // offerSelect and offerWhere wrap a VALUES list of (seq, ordering_key,
-// ready_at) into a head offer: each row becomes a head unless its key has
-// an earlier pending call. The calls offered are already inserted, so of
-// several offers of one key only the earliest passes.
+// ready_at, more) into a head offer: each row becomes a head unless its key
+// has an earlier pending call (it is then the head or queued behind it).
+// outbox_heads has no index on ordering_key (schema version 3), so the
+// question goes to outbox_by_key. The calls offered are already inserted,
+// so of several offers of one key only the earliest passes. more is 1 when
+// the caller knows of a later call of the key.
 const (
-	offerSelect = `SELECT v.column1, v.column2, v.column3 FROM (VALUES `
-	offerWhere  = ` AS v WHERE NOT EXISTS (SELECT 1 FROM outbox AS o
+	offerSelect = `INSERT INTO outbox_heads (seq, ordering_key, ready_at, more)
+		SELECT v.column1, v.column2, v.column3, v.column4 FROM (VALUES `
+	offerWhere = ` AS v WHERE NOT EXISTS (SELECT 1 FROM outbox AS o
 		WHERE o.ordering_key = v.column2 AND o.seq < v.column1 AND o.state = 'pending')`
 )
+
+// markSelect and markWhere wrap the same VALUES list into the other half of
+// an offer: the head of each key whose offer failed learns that a call now
+// waits behind it. That head is the key's lowest pending call, which is
+// earlier than the call offered.
+const (
+	markSelect = `UPDATE outbox_heads SET more = 1 WHERE more = 0 AND seq IN (SELECT (SELECT o.seq FROM outbox AS o
+		WHERE o.ordering_key = v.column2 AND o.seq < v.column1 AND o.state = 'pending' ORDER BY o.seq LIMIT 1)
+		FROM (VALUES `
+	markWhere = ` AS v)`
+)
+
+// offerChunk bounds the rows of one head offer (4 parameters each).
+const offerChunk = 100
+
+// offerSQL[n] offers n calls as the heads of their keys; markSQL[n], run
+// with the same arguments when fewer than n offers passed, marks the heads
+// that the others queue behind.
+var offerSQL, markSQL = func() (offer, mark []string) {
+	offer, mark = make([]string, offerChunk+1), make([]string, offerChunk+1)
+	for n := 1; n <= offerChunk; n++ {
+		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", n), ", ") + `)`
+		offer[n] = offerSelect + values + offerWhere
+		mark[n] = markSelect + values + markWhere
+	}
+	return offer, mark
+}()
+
+// offerHeads offers calls as the heads of their keys: args holds (seq,
+// ordering_key, ready_at, more) for each, at most one call per key.
+func offerHeads(c querier, args []any) error {
+	for len(args) > 0 {
+		n := min(len(args)/4, offerChunk)
+		res, err := c.ExecContext(context.Background(), offerSQL[n], args[:4*n]...)
+		if err != nil {
+			return fmt.Errorf("offer heads: %w", err)
+		}
+		passed, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("offer heads: %w", err)
+		}
+		if passed < int64(n) {
+			if _, err := c.ExecContext(context.Background(), markSQL[n], args[:4*n]...); err != nil {
+				return fmt.Errorf("offer heads: mark the heads with calls behind them: %w", err)
+			}
+		}
+		args = args[4*n:]
+	}
+	return nil
+}
 
 func (t *writeTx) enqueueChunk(calls []application.Call) error {
 	args := make([]any, 0, 11*len(calls))
@@ -149,15 +197,16 @@ func (t *writeTx) enqueueChunk(calls []application.Call) error {
 	// The writer is the only writer and seq is AUTOINCREMENT: the rows of
 	// one INSERT got consecutive seqs, the last one last.
 	first := last - int64(len(calls)) + 1
+	heads := make([]any, 0, 4*len(calls))
 	for i, c := range calls {
 		if seenKey(calls[:i], c.OrderingKey) {
 			continue // a call of the chunk before it offered already
 		}
 		// The first pending call of a key is its head; a later one waits.
-		if _, err := t.q.ExecContext(context.Background(), qOfferHead, first+int64(i), c.OrderingKey,
-			toMS(c.NextAttemptAt)); err != nil {
-			return fmt.Errorf("sqlite: enqueue call %s: %w", c.ID, err)
-		}
+		heads = append(heads, first+int64(i), c.OrderingKey, toMS(c.NextAttemptAt), seenKey(calls[i+1:], c.OrderingKey))
+	}
+	if err := offerHeads(t.q, heads); err != nil {
+		return fmt.Errorf("sqlite: enqueue call %s and the next %d: %w", calls[0].ID, len(calls)-1, err)
 	}
 	return nil
 }
@@ -217,10 +266,16 @@ func refreshHead(c *writeConn, key string) error {
 	if none {
 		return nil
 	}
-	_, err = c.ExecContext(context.Background(), `INSERT INTO outbox_heads (seq, ordering_key, ready_at) VALUES (?, ?, ?)
-		ON CONFLICT (seq) DO NOTHING`, seq, key, max(next, lease))
+	_, err = c.ExecContext(context.Background(), qRefreshHead, seq, key, max(next, lease))
 	return err
 }
+
+// qRefreshHead makes call ?1 the head of key ?2, due at ?3 unless it was
+// the head already (it keeps its ready_at and lease), and says whether
+// calls of the key wait behind it.
+const qRefreshHead = `INSERT INTO outbox_heads (seq, ordering_key, ready_at, more) VALUES (?1, ?2, ?3,
+	EXISTS (SELECT 1 FROM outbox AS m WHERE m.ordering_key = ?2 AND m.seq > ?1 AND m.state = 'pending'))
+	ON CONFLICT (seq) DO UPDATE SET more = excluded.more`
 
 // qDropHeadsOfKey deletes the heads of a key's calls but one (seq ?2; 0
 // for none).
@@ -333,33 +388,43 @@ func (db *DB) Settle(ctx context.Context, outcomes []application.Outcome) error 
 	})
 }
 
+// settleSet is what an outcome writes to its call.
+const settleSet = `
+	attempts = attempts + ?1,
+	lease_until = 0,
+	state = ?2,
+	next_attempt_at = CASE WHEN ?2 = 'pending' THEN ?3 ELSE next_attempt_at END,
+	settled_at = CASE WHEN ?2 = 'pending' THEN settled_at ELSE ?4 END,
+	delivery_unlogged = ?2 = 'delivered',
+	last_error_status = CASE WHEN ?5 THEN ?6 ELSE last_error_status END,
+	last_error_code = CASE WHEN ?5 THEN ?7 ELSE last_error_code END,
+	last_error_message = CASE WHEN ?5 THEN ?8 ELSE last_error_message END`
+
 // The statements of a bulk settle. Their last argument is a JSON array of
 // the call IDs or seqs concerned, or a JSON object of ordering keys.
 const (
-	// qSettleGroup applies one outcome to those of calls that are pending.
-	qSettleGroup = `UPDATE outbox SET
-			attempts = attempts + ?1,
-			lease_until = 0,
-			state = ?2,
-			next_attempt_at = CASE WHEN ?2 = 'pending' THEN ?3 ELSE next_attempt_at END,
-			settled_at = CASE WHEN ?2 = 'pending' THEN settled_at ELSE ?4 END,
-			delivery_unlogged = ?2 = 'delivered',
-			last_error_status = CASE WHEN ?5 THEN ?6 ELSE last_error_status END,
-			last_error_code = CASE WHEN ?5 THEN ?7 ELSE last_error_code END,
-			last_error_message = CASE WHEN ?5 THEN ?8 ELSE last_error_message END
-		WHERE id IN (SELECT value FROM json_each(?9)) AND +state = 'pending'
-		RETURNING id, seq`
+	// qSettleGroup applies one outcome to those of calls (IDs) that are
+	// pending; qSettleGroupBySeq to those of calls given as [seq, id] pairs
+	// that still have that seq and are pending. A seq finds the row by
+	// rowid, in the order the calls were enqueued; an ID searches the
+	// random positions of the id index.
+	qSettleGroup      = `UPDATE outbox SET ` + settleSet + ` WHERE id IN (SELECT value FROM json_each(?9)) AND +state = 'pending' RETURNING id, seq`
+	qSettleGroupBySeq = `UPDATE outbox SET ` + settleSet + `
+		FROM (SELECT value ->> 0 AS s, value ->> 1 AS i FROM json_each(?9)) AS j
+		WHERE outbox.seq = j.s AND outbox.id = j.i AND +outbox.state = 'pending' RETURNING id, seq`
 	// qSettleHistory records one outcome of calls in their history.
 	qSettleHistory = `INSERT INTO outbox_attempts (call_id, at, state, error_status, error_code, error_message)
 		SELECT value, ?, ?, ?, ?, ? FROM json_each(?)`
 	// qSettleHeads removes the heads that were settled (a call no longer the
 	// head of its key changes no head).
-	qSettleHeads = `DELETE FROM outbox_heads WHERE seq IN (SELECT value FROM json_each(?)) RETURNING ordering_key, seq`
+	qSettleHeads = `DELETE FROM outbox_heads WHERE seq IN (SELECT value FROM json_each(?)) RETURNING ordering_key, seq, more`
 	// qNewHeads makes the lowest pending call of each key the key's head. Its
 	// argument maps each key to the seq of its settled head: the new head is
-	// that call (left pending) or one after it.
-	qNewHeads = `INSERT INTO outbox_heads (seq, ordering_key, ready_at)
-		SELECT o.seq, o.ordering_key, max(o.next_attempt_at, o.lease_until)
+	// that call (left pending) or one after it. It is run only for the keys
+	// whose settled head had calls behind it or stayed pending.
+	qNewHeads = `INSERT INTO outbox_heads (seq, ordering_key, ready_at, more)
+		SELECT o.seq, o.ordering_key, max(o.next_attempt_at, o.lease_until), EXISTS (SELECT 1 FROM outbox AS m
+			WHERE m.ordering_key = o.ordering_key AND m.seq > o.seq AND m.state = 'pending')
 		FROM json_each(?) AS k JOIN outbox AS o ON o.seq = (SELECT h.seq FROM outbox AS h
 			WHERE h.ordering_key = k.key AND h.seq >= k.value AND h.state = 'pending' ORDER BY h.seq LIMIT 1)`
 	// qStaleCall reads a call that was not pending when an outcome came.
@@ -375,6 +440,10 @@ type settleGroup struct {
 	shape settleShape
 	ids   []string
 	json  string
+	// pairs holds [seq, id] for the outcomes that give a Seq, as JSON;
+	// empty when none does.
+	pairs string
+	seqs  []int64 // each outcome's Seq, as ids
 }
 
 // settleShape is an outcome without its call.
@@ -409,6 +478,7 @@ func settleGroups(outcomes []application.Outcome) ([]*settleGroup, error) {
 			groups = append(groups, g)
 		}
 		g.ids = append(g.ids, o.ID)
+		g.seqs = append(g.seqs, o.Seq)
 	}
 	for _, g := range groups {
 		b, err := json.Marshal(g.ids)
@@ -416,6 +486,18 @@ func settleGroups(outcomes []application.Outcome) ([]*settleGroup, error) {
 			return nil, err
 		}
 		g.json = string(b)
+		var pairs []any
+		for i, seq := range g.seqs {
+			if seq > 0 {
+				pairs = append(pairs, [2]any{seq, g.ids[i]})
+			}
+		}
+		if len(pairs) > 0 {
+			if b, err = json.Marshal(pairs); err != nil {
+				return nil, err
+			}
+			g.pairs = string(b)
+		}
 	}
 	return groups, nil
 }
@@ -439,11 +521,13 @@ func hasDuplicateID(outcomes []application.Outcome) bool {
 	return false
 }
 
-// settleBulk applies groups of outcomes of distinct calls: two statements
-// per group (one for a delivery), two for the heads, and a few for each
-// call that was no longer pending.
+// settleBulk applies groups of outcomes of distinct calls: one or two
+// statements per group to find the calls (by seq, then by ID for those
+// the seqs missed), one for the history (none for a delivery), two for the
+// heads, and a few for each call that was no longer pending.
 func settleBulk(c *writeConn, groups []*settleGroup) error {
 	var seqs []int64
+	stayed := map[int64]bool{} // settled calls left pending
 	type stale struct {
 		id    string
 		shape settleShape
@@ -453,8 +537,7 @@ func settleBulk(c *writeConn, groups []*settleGroup) error {
 		sh := g.shape
 		status, code, message := sh.errArgs()
 		found := make(map[string]bool, len(g.ids))
-		if err := queryEach(c, qSettleGroup, []any{sh.attempted, sh.state, sh.next, sh.settled, sh.hasErr,
-			status, code, message, g.json}, func(r *sql.Rows) error {
+		collect := func(r *sql.Rows) error {
 			var id string
 			var seq int64
 			if err := r.Scan(&id, &seq); err != nil {
@@ -462,9 +545,35 @@ func settleBulk(c *writeConn, groups []*settleGroup) error {
 			}
 			found[id] = true
 			seqs = append(seqs, seq)
+			if sh.state == string(application.StatePending) {
+				stayed[seq] = true
+			}
 			return nil
-		}); err != nil {
-			return fmt.Errorf("settle: %w", err)
+		}
+		args := []any{sh.attempted, sh.state, sh.next, sh.settled, sh.hasErr, status, code, message}
+		if g.pairs != "" {
+			if err := queryEach(c, qSettleGroupBySeq, append(args, g.pairs), collect); err != nil {
+				return fmt.Errorf("settle: %w", err)
+			}
+		}
+		if len(found) < len(g.ids) {
+			byID := g.json
+			if len(found) > 0 {
+				var ids []string
+				for _, id := range g.ids {
+					if !found[id] {
+						ids = append(ids, id)
+					}
+				}
+				b, err := json.Marshal(ids)
+				if err != nil {
+					return err
+				}
+				byID = string(b)
+			}
+			if err := queryEach(c, qSettleGroup, append(args, byID), collect); err != nil {
+				return fmt.Errorf("settle: %w", err)
+			}
 		}
 		settled := g.json
 		if len(found) < len(g.ids) {
@@ -490,7 +599,7 @@ func settleBulk(c *writeConn, groups []*settleGroup) error {
 			return fmt.Errorf("settle: history: %w", err)
 		}
 	}
-	if err := settleHeads(c, seqs); err != nil {
+	if err := settleHeads(c, seqs, stayed); err != nil {
 		return fmt.Errorf("settle: heads: %w", err)
 	}
 	for _, s := range rest {
@@ -502,8 +611,10 @@ func settleBulk(c *writeConn, groups []*settleGroup) error {
 }
 
 // settleHeads removes the heads among the settled calls seqs and makes the
-// next pending call of each of their keys its head.
-func settleHeads(c *writeConn, seqs []int64) error {
+// next pending call of each of their keys its head: the call itself when it
+// stayed pending, else the first call behind it, if its head said it had
+// one (outbox_heads.more).
+func settleHeads(c *writeConn, seqs []int64, stayed map[int64]bool) error {
 	if len(seqs) == 0 {
 		return nil
 	}
@@ -515,10 +626,13 @@ func settleHeads(c *writeConn, seqs []int64) error {
 	if err := queryEach(c, qSettleHeads, []any{string(seqJSON)}, func(r *sql.Rows) error {
 		var key string
 		var seq int64
-		if err := r.Scan(&key, &seq); err != nil {
+		var more bool
+		if err := r.Scan(&key, &seq, &more); err != nil {
 			return err
 		}
-		keys[key] = seq
+		if more || stayed[seq] {
+			keys[key] = seq
+		}
 		return nil
 	}); err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/domain/appointment"
@@ -391,7 +390,13 @@ func insertCalls(c *writeConn, calls []application.Call) error {
 	if len(calls) == 0 {
 		return nil
 	}
-	heads := make([]any, 0, 3*len(calls))
+	heads := make([]any, 0, 4*len(calls))
+	// left counts the calls of each key not yet inserted: a head offered
+	// while its key has more has calls behind it.
+	left := make(map[string]int, len(calls))
+	for _, c := range calls {
+		left[c.OrderingKey]++
+	}
 	seen := make(map[string]struct{}, len(calls))
 	args := make([]any, 0, 11*enqueueChunk)
 	for rows := calls; len(rows) > 0; {
@@ -413,37 +418,20 @@ func insertCalls(c *writeConn, calls []application.Call) error {
 		// of one INSERT got consecutive seqs, the last one last.
 		first := last - int64(n) + 1
 		for i, c := range rows[:n] {
+			left[c.OrderingKey]--
 			if _, ok := seen[c.OrderingKey]; ok {
 				continue
 			}
 			seen[c.OrderingKey] = struct{}{}
-			heads = append(heads, first+int64(i), c.OrderingKey, toMS(c.NextAttemptAt))
+			heads = append(heads, first+int64(i), c.OrderingKey, toMS(c.NextAttemptAt), left[c.OrderingKey] > 0)
 		}
 		rows = rows[n:]
 	}
-	for len(heads) > 0 {
-		n := min(len(heads)/3, offerChunk)
-		if _, err := c.ExecContext(context.Background(), offerSQL[n], heads[:3*n]...); err != nil {
-			return fmt.Errorf("sqlite: offer heads: %w", err)
-		}
-		heads = heads[3*n:]
+	if err := offerHeads(c, heads); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	return nil
 }
-
-// offerChunk bounds the rows of one head offer (3 parameters each).
-const offerChunk = 100
-
-// offerSQL[n] makes each of n calls the head of its key unless the key has
-// one (a multi-row qOfferHead).
-var offerSQL = func() []string {
-	out := make([]string, offerChunk+1)
-	for n := 1; n <= offerChunk; n++ {
-		out[n] = `INSERT INTO outbox_heads (seq, ordering_key, ready_at) ` + offerSelect +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ") + `)` + offerWhere
-	}
-	return out
-}()
 
 // The statements of the writes.
 const (

@@ -47,6 +47,7 @@ func Run(t *testing.T, newAdapter func(t *testing.T) (application.Store, applica
 		{"claim respects due time, lease and limit", testClaimDueLeaseLimit},
 		{"settle delivered advances the key", testSettleDelivered},
 		{"settle retry keeps the key waiting", testSettleRetry},
+		{"an outcome's Seq is only a hint", testSettleSeqHint},
 		{"dead call keeps its error and the key goes on", testSettleDead},
 		{"expired call is not sent", testSettleExpired},
 		{"retry re-queues dead and expired calls at the tail", testRetry},
@@ -165,6 +166,42 @@ func testSettleDelivered(t *testing.T, s application.Store, o application.Outbox
 	assert.Equal(t, id("d0000000", 2), next[0].ID, "the key goes on with its next call")
 	assert.Equal(t, application.KindCancel, next[0].Kind)
 	assert.Empty(t, next[0].Payload)
+}
+
+func testSettleSeqHint(t *testing.T, s application.Store, o application.Outbox) {
+	enqueue(t, s, report(SiteA, 1, 1), report(SiteA, 2, 2), report(SiteA, 3, 3))
+	got := claim(t, o, T0, 10)
+	require.Len(t, got, 3)
+	at := T0.Add(time.Second)
+	// The right seq, another pending call's seq, and one no call has: each
+	// outcome settles the call its ID names, and only that call.
+	right, wrong, none := delivered(got[0], at), delivered(got[1], at), delivered(got[2], at)
+	right.Seq, wrong.Seq, none.Seq = got[0].Seq, got[2].Seq, got[2].Seq+1000
+	settle(t, o, right)
+	settle(t, o, wrong)
+	assert.Equal(t, application.StateDelivered, get(t, o, SiteA, got[1].ID).State)
+	assert.Equal(t, application.StatePending, get(t, o, SiteA, got[2].ID).State, "a wrong seq settles nothing else")
+	settle(t, o, none)
+	for _, c := range got {
+		d := get(t, o, SiteA, c.ID)
+		assert.Equal(t, application.StateDelivered, d.State, c.ID)
+		assert.Equal(t, 1, d.Attempts, c.ID)
+	}
+	// A retried call has a new seq: an outcome with its old one still
+	// finds it by ID.
+	enqueue(t, s, report(SiteA, 4, 4))
+	c := claim(t, o, at, 10)
+	require.Len(t, c, 1)
+	settle(t, o, application.Outcome{ID: c[0].ID, Seq: c[0].Seq, State: application.StateDead, Attempted: true,
+		Err: &application.CallError{Status: 400}, At: at})
+	require.NoError(t, o.Retry(context.Background(), SiteA, c[0].ID, at))
+	again := claim(t, o, at, 10)
+	require.Len(t, again, 1)
+	assert.Greater(t, again[0].Seq, c[0].Seq)
+	stale := delivered(c[0], at.Add(time.Second))
+	stale.Seq = c[0].Seq
+	settle(t, o, stale)
+	assert.Equal(t, application.StateDelivered, get(t, o, SiteA, c[0].ID).State)
 }
 
 func testSettleRetry(t *testing.T, s application.Store, o application.Outbox) {
