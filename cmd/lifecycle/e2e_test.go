@@ -63,7 +63,7 @@ var built struct {
 	once sync.Once
 	dir  string
 	bin  string
-	skip string
+	noGo error // the go toolchain is absent: the tests skip
 	err  error
 }
 
@@ -82,7 +82,7 @@ func lifecycleBinary(t *testing.T) string {
 	built.once.Do(func() {
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			built.skip = "go toolchain absent (`go` is not in PATH); end-to-end tests need it to build cmd/lifecycle: " + err.Error()
+			built.noGo = err
 			return
 		}
 		if built.dir, built.err = os.MkdirTemp("", "lifecycle-e2e-"); built.err != nil {
@@ -99,8 +99,8 @@ func lifecycleBinary(t *testing.T) string {
 			built.err = fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
 	})
-	if built.skip != "" {
-		t.Skip(built.skip)
+	if built.noGo != nil {
+		t.Skipf("go toolchain absent (`go` is not in PATH); end-to-end tests need it to build cmd/lifecycle: %v", built.noGo)
 	}
 	require.NoError(t, built.err)
 	return built.bin
