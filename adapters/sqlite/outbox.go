@@ -502,6 +502,22 @@ func settleGroups(outcomes []application.Outcome) ([]*settleGroup, error) {
 	return groups, nil
 }
 
+// idsWhere returns, as a JSON array, the group's IDs whose found[id] is
+// want: the group's own array when that is all of them.
+func (g *settleGroup) idsWhere(found map[string]bool, want bool) (string, error) {
+	var ids []string
+	for _, id := range g.ids {
+		if found[id] == want {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == len(g.ids) {
+		return g.json, nil
+	}
+	b, err := json.Marshal(ids)
+	return string(b), err
+}
+
 // args returns the error columns of the shape: NULL without an error.
 func (sh settleShape) errArgs() (status, code, message any) {
 	if !sh.hasErr {
@@ -557,42 +573,25 @@ func settleBulk(c *writeConn, groups []*settleGroup) error {
 			}
 		}
 		if len(found) < len(g.ids) {
-			byID := g.json
-			if len(found) > 0 {
-				var ids []string
-				for _, id := range g.ids {
-					if !found[id] {
-						ids = append(ids, id)
-					}
-				}
-				b, err := json.Marshal(ids)
-				if err != nil {
-					return err
-				}
-				byID = string(b)
+			byID, err := g.idsWhere(found, false)
+			if err != nil {
+				return err
 			}
 			if err := queryEach(c, qSettleGroup, append(args, byID), collect); err != nil {
 				return fmt.Errorf("settle: %w", err)
 			}
 		}
-		settled := g.json
-		if len(found) < len(g.ids) {
-			var ids []string
-			for _, id := range g.ids {
-				if found[id] {
-					ids = append(ids, id)
-				} else {
-					rest = append(rest, stale{id, sh})
-				}
+		for _, id := range g.ids {
+			if !found[id] {
+				rest = append(rest, stale{id, sh})
 			}
-			b, err := json.Marshal(ids)
-			if err != nil {
-				return err
-			}
-			settled = string(b)
 		}
 		if sh.state == string(application.StateDelivered) || len(found) == 0 {
 			continue // a delivery's entry comes from the call itself
+		}
+		settled, err := g.idsWhere(found, true)
+		if err != nil {
+			return err
 		}
 		if _, err := c.ExecContext(context.Background(), qSettleHistory, sh.at, sh.state, status, code, message,
 			settled); err != nil {
