@@ -11,6 +11,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 // raw connection writes.
 func openFloor(b *testing.B) (*sqlite.DB, *sql.DB) {
 	b.Helper()
-	path := b.TempDir() + "/floor.db"
+	path := filepath.Join(b.TempDir(), "floor.db")
 	db, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		b.Fatal(err)
