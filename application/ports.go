@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bookable/lifecycle/application/outbox"
 	"time"
 
 	"github.com/bookable/lifecycle/domain/appointment"
@@ -15,8 +16,12 @@ import (
 // errors.Is.
 var (
 	// ErrNotFound: no such aggregate or call on this site. Another site's
-	// aggregate is not found either: nothing crosses sites.
-	ErrNotFound = errors.New("not found")
+	// aggregate is not found either: nothing crosses sites. It is
+	// outbox.ErrNotFound, so one errors.Is matches both.
+	ErrNotFound = outbox.ErrNotFound
+	// ErrCallState: an outbox operation does not apply to the call's state
+	// (see outbox.ErrCallState).
+	ErrCallState = outbox.ErrCallState
 	// ErrConflict: the aggregate changed since it was loaded (optimistic
 	// version check), or an aggregate with the same ID already exists.
 	// Handlers retry a command a bounded number of times on a version
@@ -63,6 +68,9 @@ type ReadTx interface {
 	// OldestWaitlisted returns the waitlisted enrollment of a class with the
 	// lowest position.
 	OldestWaitlisted(ctx context.Context, siteID, classID string) (*enrollment.Enrollment, error)
+	// Histories reads what lifecycle believes is live at Wix, from the
+	// outbox, in the same view as the aggregates.
+	outbox.Histories
 }
 
 // Tx is a read-write transaction.
@@ -82,74 +90,6 @@ type Tx interface {
 	// Seq is assigned by the adapter, increasing in commit order; its State
 	// is pending and NextAttemptAt its CreatedAt.
 	Enqueue(ctx context.Context, calls []Call) error
-}
-
-// Outbox is the port the relay and the operators use to read and settle
-// queued Wix calls. Every adapter of Store that enqueues calls provides it.
-type Outbox interface {
-	// Claim leases at most limit head calls that are due at now: for each
-	// ordering key only its pending call with the lowest Seq, and only when
-	// its NextAttemptAt is not after now and it holds no unexpired lease. A
-	// claimed call is leased until now+lease, so that it is not claimed
-	// again while in flight; Settle ends the lease. Claimed calls are
-	// returned by Seq.
-	Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Call, error)
-	// Settle records the outcome of delivery attempts, all in one write.
-	Settle(ctx context.Context, outcomes []Outcome) error
-	// NextDue returns the earliest NextAttemptAt of a pending call, so the
-	// relay can sleep until then. ok is false when nothing is pending.
-	NextDue(ctx context.Context) (at time.Time, ok bool, err error)
-
-	// List returns calls matching f, by Seq.
-	List(ctx context.Context, f Filter) ([]Call, error)
-	// Get returns one call of a site with its attempt history, or ErrNotFound.
-	Get(ctx context.Context, siteID, id string) (CallDetail, error)
-	// Retry puts a dead or expired call of a site back to pending, due at
-	// now, at the tail of its ordering key (it gets a new Seq, so it cannot
-	// overtake calls committed after it that were already delivered). Any
-	// other state is ErrCallState, and so is retrying a cancel when a report
-	// of the same trigger key and entity was enqueued after it: the cancel
-	// would remove that newer event.
-	Retry(ctx context.Context, siteID, id string, now time.Time) error
-	// Discard gives up a pending, dead or expired call of a site: it becomes
-	// discarded and is never sent. Any other state is ErrCallState.
-	Discard(ctx context.Context, siteID, id string, now time.Time) error
-	// Stats counts calls by state, for one site or, with siteID "", all.
-	Stats(ctx context.Context, siteID string) (map[CallState]int, error)
-	// Prune deletes delivered and discarded calls settled before cutoff,
-	// and returns how many it deleted.
-	Prune(ctx context.Context, before time.Time) (int, error)
-}
-
-// ErrCallState: an outbox operation does not apply to the call's state (for
-// example, retrying a delivered call).
-var ErrCallState = errors.New("operation not allowed in the call's state")
-
-// Filter selects outbox calls for List.
-type Filter struct {
-	SiteID string    // "" means every site (operators only)
-	State  CallState // zero means every state
-	After  int64     // only calls with Seq > After (paging)
-	Limit  int       // at most this many; 0 means 100
-}
-
-// Outcome is what happened to one claimed call.
-type Outcome struct {
-	ID string
-	// Seq is the call's Seq when it was claimed, or 0. It is a hint: a
-	// store may find the call by it, which can be cheaper than by ID, but
-	// the outcome is for the call ID names. When that call no longer has
-	// this Seq (an operator retried it meanwhile) or Seq names another
-	// call, the store finds the call by ID.
-	Seq   int64
-	State CallState // delivered, pending (retry later), dead or expired
-	// NextAttemptAt is when a call left pending is due again.
-	NextAttemptAt time.Time
-	// Attempted is true when a request was sent (it counts in Attempts);
-	// false for calls expired without sending.
-	Attempted bool
-	Err       *CallError // the failure, for pending, dead and expired
-	At        time.Time  // when the outcome was decided
 }
 
 // Clock tells the time. Inject one so that tests are deterministic.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bookable/lifecycle/application/outbox"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -97,6 +98,7 @@ type RelayConfig struct {
 // a scheduled report's time passed, and within each site's rate limit. It
 // works over any Outbox and Gateway. See docs/relay.md.
 type Relay struct {
+	id      string // the relay's identity in claims and renewals
 	cfg     RelayConfig
 	limiter *RateLimiter // nil without a rate limit
 	log     *slog.Logger
@@ -151,7 +153,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Relay{cfg: cfg, log: log, running: make(chan struct{}, 1)}
+	r := &Relay{id: UUIDv7{}.NewID(), cfg: cfg, log: log, running: make(chan struct{}, 1)}
 	if cfg.RequestsPerMinute > 0 {
 		r.limiter = NewRateLimiter(cfg.RequestsPerMinute, cfg.Burst, cfg.Clock.Now)
 	}
@@ -289,11 +291,12 @@ type run struct {
 	plans        map[string]*sitePlan // throttled sites' deferred requests
 	retryAt      time.Time            // earliest retry this run settled, to wake for it
 	nextDue      time.Time            // earliest due time the outbox reported, if in the future
+	standby      time.Time            // another relay holds the store until then
 	errs         []error              // settle errors, reported by Drain
 }
 
 func (s *run) idle() bool {
-	return s.inFlight == 0 && len(s.queue) == 0 && len(s.parked) == 0 && !s.dirty
+	return s.inFlight == 0 && len(s.queue) == 0 && len(s.parked) == 0 && !s.dirty && s.standby.IsZero()
 }
 
 // roomToClaim: the relay holds fewer calls than ClaimLimit, and either has
@@ -323,7 +326,15 @@ func (s *run) claim(ctx context.Context) error {
 	if !s.retryAt.After(now) {
 		s.retryAt = time.Time{}
 	}
-	calls, err := r.cfg.Outbox.Claim(ctx, now, limit, r.cfg.Lease)
+	calls, err := r.cfg.Outbox.Claim(ctx, outbox.ClaimRequest{Relay: r.id, Now: now, Limit: limit, Lease: r.cfg.Lease})
+	var standby *outbox.StandbyError
+	if errors.As(err, &standby) {
+		// Another relay is active on this store: stand by until its lease
+		// ends, then try to take over.
+		s.standby, s.dirty = standby.Until, false
+		return nil
+	}
+	s.standby = time.Time{}
 	if err != nil {
 		return fmt.Errorf("relay: claim: %w", err)
 	}
@@ -346,7 +357,7 @@ func (s *run) claim(ctx context.Context) error {
 			continue
 		}
 		if at, ok := s.deferral(c, now); ok {
-			settle = append(settle, Outcome{ID: c.ID, Seq: c.Seq, State: StatePending, NextAttemptAt: at, Err: c.LastError, At: now})
+			settle = append(settle, Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: StatePending, NextAttemptAt: at, Err: c.LastError, At: now})
 			continue
 		}
 		s.enqueue(c)
@@ -502,6 +513,9 @@ func (s *run) wait(ctx context.Context, tokenWait time.Duration, throttled bool)
 	if throttled {
 		consider(tokenWait)
 	}
+	if !s.standby.IsZero() {
+		consider(s.standby.Sub(r.cfg.Clock.Now()))
+	}
 	if !s.drain {
 		consider(r.cfg.PollInterval)
 		now := r.cfg.Clock.Now()
@@ -567,7 +581,7 @@ func (s *run) stop(ctx context.Context) error {
 	now := r.cfg.Clock.Now()
 	var back []Outcome
 	release := func(c Call) {
-		back = append(back, Outcome{ID: c.ID, Seq: c.Seq, State: StatePending, NextAttemptAt: c.NextAttemptAt, Err: c.LastError, At: now})
+		back = append(back, Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: StatePending, NextAttemptAt: c.NextAttemptAt, Err: c.LastError, At: now})
 	}
 	for _, b := range s.queue {
 		for _, c := range b.calls {
@@ -691,7 +705,7 @@ func (r *Relay) send(ctx context.Context, g *batch, calls []Call) ([]error, erro
 
 // outcome decides a sent call's fate from its result.
 func (r *Relay) outcome(c Call, err error, stopped bool, at time.Time) Outcome {
-	o := Outcome{ID: c.ID, Seq: c.Seq, Attempted: true, At: at}
+	o := Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, Attempted: true, At: at}
 	if err == nil {
 		o.State = StateDelivered
 		return o
@@ -733,7 +747,7 @@ func isExpired(c Call, now time.Time) bool {
 }
 
 func expiredOutcome(c Call, now time.Time) Outcome {
-	return Outcome{ID: c.ID, Seq: c.Seq, State: StateExpired, At: now, Err: &CallError{
+	return Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: StateExpired, At: now, Err: &CallError{
 		Message: fmt.Sprintf("scheduled for %s, which had passed when the report came due", c.ScheduledAt.UTC().Format(time.RFC3339)),
 	}}
 }

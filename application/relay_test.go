@@ -16,6 +16,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/memory"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
+	"github.com/bookable/lifecycle/application/outbox"
 )
 
 var relayT0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -164,7 +165,7 @@ func TestRelayDrainDeliversAndReturnsWhenNothingIsDue(t *testing.T) {
 	a, b := e.entities.NewID(), e.entities.NewID()
 	e.enqueue(
 		e.call("site-1", a, application.KindReport, "appointment_scheduled"),
-		e.call("site-1", a, application.KindCancel, "appointment_scheduled"),
+		e.call("site-1", a, application.KindCancel, "appointment_starting"),
 		e.call("site-1", b, application.KindReport, "appointment_scheduled"),
 	)
 	e.drain(r)
@@ -200,7 +201,9 @@ func nonZero(m map[application.CallState]int) map[application.CallState]int {
 func TestRelayKeepsOrderPerKeyUnderParallelWorkersAndRetries(t *testing.T) {
 	e := newRelayEnv(t)
 	const keys, perKey = 40, 6
-	triggers := []string{"t_a", "t_b", "t_c"}
+	// Every call of a key has a trigger of its own, so that none
+	// supersedes another: this is about order.
+	triggers := []string{"t_a", "t_b", "t_c", "t_d", "t_e", "t_f"}
 	var all []application.Call
 	for k := range keys {
 		site := fmt.Sprintf("site-%d", k%3)
@@ -354,7 +357,7 @@ func TestRelayDeadLettersKeepTheErrorAndTheKeyGoesOn(t *testing.T) {
 	e.enqueue(
 		refused,
 		e.call("site-1", good, application.KindReport, "appointment_scheduled"),
-		e.call("site-1", bad, application.KindCancel, "appointment_scheduled"),
+		e.call("site-1", bad, application.KindCancel, "appointment_starting"),
 		e.call("site-1", bad, application.KindReport, "appointment_canceled"),
 	)
 	e.gw.FailEntity(bad, 1, &application.GatewayError{Status: 400, Code: "INVALID_PAYLOAD",
@@ -591,7 +594,7 @@ func TestRelayDecidesEachItemOfABatchByItsOwnResult(t *testing.T) {
 		entities = append(entities, entity)
 		e.enqueue(
 			e.call("site-1", entity, application.KindReport, "participant_enrolled_in_class"),
-			e.call("site-1", entity, application.KindCancel, "participant_enrolled_in_class"),
+			e.call("site-1", entity, application.KindCancel, "class_starting"),
 		)
 	}
 	flaky, refused := entities[3], entities[5]
@@ -628,8 +631,8 @@ type claimSpy struct {
 	empty chan struct{}
 }
 
-func (s *claimSpy) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]application.Call, error) {
-	calls, err := s.Outbox.Claim(ctx, now, limit, lease)
+func (s *claimSpy) Claim(ctx context.Context, req outbox.ClaimRequest) ([]application.Call, error) {
+	calls, err := s.Outbox.Claim(ctx, req)
 	if err == nil && len(calls) == 0 {
 		select {
 		case s.empty <- struct{}{}:
@@ -711,7 +714,7 @@ func TestRelayStopsGracefullyAndLosesNothing(t *testing.T) {
 
 	assert.Equal(t, map[application.CallState]int{application.StateDelivered: 2, application.StatePending: n - 2}, nonZero(e.states()))
 	// The calls held but not sent were handed back: claimable at once.
-	claimed, err := e.store.Claim(context.Background(), e.clock.Now(), n, time.Minute)
+	claimed, err := e.store.Claim(context.Background(), outbox.ClaimRequest{Relay: "test", Now: e.clock.Now(), Limit: n, Lease: time.Minute})
 	require.NoError(t, err)
 	assert.Len(t, claimed, n-2)
 	e.clock.Advance(2 * time.Minute) // past that lease

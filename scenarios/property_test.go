@@ -19,6 +19,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
+	"github.com/bookable/lifecycle/application/outbox"
 )
 
 // The property test searches for a history after which Wix is not true to
@@ -658,7 +659,7 @@ func (w *propWorld) dyingRelay() {
 	n := rapid.IntRange(1, 5).Draw(w.t, "claimed")
 	sent := rapid.IntRange(0, n).Draw(w.t, "sent before dying")
 	now := w.clock.Now()
-	calls, err := w.db.Claim(w.ctx, now, n, time.Minute)
+	calls, err := w.db.Claim(w.ctx, outbox.ClaimRequest{Relay: "test", Now: now, Limit: n, Lease: time.Minute})
 	if err != nil {
 		w.t.Fatalf("claim: %v", err)
 	}

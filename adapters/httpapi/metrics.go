@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/outbox"
 )
 
 // MetricsSource returns a snapshot of the relay's counters (typically
@@ -81,7 +82,7 @@ func writeCommands(w io.Writer, counts map[[2]string]uint64) {
 
 func writeOutbox(w io.Writer, stats map[application.CallState]int) {
 	header(w, "lifecycle_outbox_calls", "gauge", "Calls in the outbox, by state, across all sites.")
-	for _, st := range application.CallStates {
+	for _, st := range outbox.States() {
 		sample(w, "lifecycle_outbox_calls", labels("state", string(st)), float64(stats[st]))
 	}
 	header(w, "lifecycle_outbox_depth", "gauge", "Calls waiting to be delivered (pending), across all sites.")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/outbox"
 )
 
 // MaxListLimit caps the limit query parameter of GET .../outbox.
@@ -112,7 +113,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) (int, any, er
 		}
 	}
 	if v := q.Get("state"); v != "" {
-		st, err := application.ParseCallState(v)
+		st, err := outbox.ParseState(v)
 		if err != nil {
 			c.add("state", "must be one of pending, delivered, dead, expired, discarded")
 		}
@@ -215,8 +216,8 @@ func (s *Server) callStats(w http.ResponseWriter, r *http.Request) (int, any, er
 	if err != nil {
 		return 0, nil, err
 	}
-	out := CallStats{SiteID: site, Calls: make(map[string]int, len(application.CallStates))}
-	for _, st := range application.CallStates {
+	out := CallStats{SiteID: site, Calls: make(map[string]int, len(outbox.States()))}
+	for _, st := range outbox.States() {
 		out.Calls[string(st)] = stats[st]
 	}
 	return http.StatusOK, out, nil

@@ -10,21 +10,22 @@ import (
 
 	"github.com/bookable/lifecycle/adapters/httpapi"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/outbox"
 )
 
 // kill settles the call as Wix refusing it for good, as the relay would.
 func (h *harness) kill(id string) {
 	h.t.Helper()
 	ctx := context.Background()
-	claimed, err := h.store.Claim(ctx, h.clock.Now(), 100, time.Minute)
+	claimed, err := h.store.Claim(ctx, outbox.ClaimRequest{Relay: "test", Now: h.clock.Now(), Limit: 100, Lease: time.Minute})
 	require.NoError(h.t, err)
 	var outcomes []application.Outcome
 	for _, c := range claimed {
 		if c.ID == id {
-			outcomes = append(outcomes, application.Outcome{ID: id, State: application.StateDead, Attempted: true,
+			outcomes = append(outcomes, application.Outcome{ID: id, Token: c.Lease.Token, State: application.StateDead, Attempted: true,
 				Err: &application.CallError{Status: 400, Code: "INVALID_PAYLOAD", Message: "bad payload"}, At: h.clock.Now()})
 		} else {
-			outcomes = append(outcomes, application.Outcome{ID: c.ID, State: application.StatePending, NextAttemptAt: h.clock.Now(), At: h.clock.Now()})
+			outcomes = append(outcomes, application.Outcome{ID: c.ID, Token: c.Lease.Token, State: application.StatePending, NextAttemptAt: h.clock.Now(), At: h.clock.Now()})
 		}
 	}
 	require.NoError(h.t, h.store.Settle(ctx, outcomes))
@@ -52,16 +53,22 @@ func TestOutboxListPagingAndFilter(t *testing.T) {
 	}
 	assert.Equal(t, all, paged)
 
-	h.kill(all[0].ID)
+	// The cancel came before the relay ran: the two reports of the booking
+	// were superseded and will never be sent.
+	superseded := ok[httpapi.CallList](t, h.do("GET", "/v1/sites/"+site+"/outbox?state=superseded", nil), 200)
+	require.Len(t, superseded.Calls, 2)
+	assert.Equal(t, []string{all[0].ID, all[1].ID}, []string{superseded.Calls[0].ID, superseded.Calls[1].ID})
+
+	h.kill(all[2].ID)
 	dead := ok[httpapi.CallList](t, h.do("GET", "/v1/sites/"+site+"/outbox?state=dead", nil), 200)
 	require.Len(t, dead.Calls, 1)
-	assert.Equal(t, all[0].ID, dead.Calls[0].ID)
+	assert.Equal(t, all[2].ID, dead.Calls[0].ID)
 	assert.Equal(t, &httpapi.CallError{Status: 400, Code: "INVALID_PAYLOAD", Message: "bad payload"}, dead.Calls[0].LastError)
 	assert.Empty(t, dead.Calls[0].NextAttemptAt, "only pending calls have a next attempt")
 	assert.NotEmpty(t, dead.Calls[0].SettledAt)
 
 	pending := ok[httpapi.CallList](t, h.do("GET", "/v1/sites/"+site+"/outbox?state=pending", nil), 200)
-	assert.Len(t, pending.Calls, 4)
+	assert.Len(t, pending.Calls, 2)
 	empty := ok[httpapi.CallList](t, h.do("GET", "/v1/sites/"+site+"/outbox?state=delivered", nil), 200)
 	assert.NotNil(t, empty.Calls, "an empty list is [], not null")
 	assert.Empty(t, empty.Calls)
@@ -88,7 +95,7 @@ func TestOutboxShowRetryDiscardStats(t *testing.T) {
 	h.kill(report.ID)
 	stats := ok[httpapi.CallStats](t, h.do("GET", "/v1/sites/"+site+"/outbox/stats", nil), 200)
 	assert.Equal(t, httpapi.CallStats{SiteID: site, Calls: map[string]int{
-		"pending": 1, "delivered": 0, "dead": 1, "expired": 0, "discarded": 0}}, stats)
+		"pending": 1, "delivered": 0, "dead": 1, "expired": 0, "discarded": 0, "superseded": 0}}, stats)
 
 	h.clock.Advance(time.Minute)
 	retried := ok[httpapi.Call](t, h.do("POST", "/v1/sites/"+site+"/outbox/"+report.ID+"/retry", nil), 200)
@@ -112,7 +119,7 @@ func TestOutboxShowRetryDiscardStats(t *testing.T) {
 	assert.Equal(t, before, h.calls())
 
 	stats = ok[httpapi.CallStats](t, h.do("GET", "/v1/sites/"+site+"/outbox/stats", nil), 200)
-	assert.Equal(t, map[string]int{"pending": 1, "delivered": 0, "dead": 0, "expired": 0, "discarded": 1}, stats.Calls)
+	assert.Equal(t, map[string]int{"pending": 1, "delivered": 0, "dead": 0, "expired": 0, "discarded": 1, "superseded": 0}, stats.Calls)
 }
 
 // Retrying a dead cancel is refused when a newer report of the same
@@ -124,13 +131,14 @@ func TestOutboxRetryRefusesACancelThatWouldKillANewerReport(t *testing.T) {
 		map[string]string{"startsAt": at(2 * day), "endsAt": at(2*day + time.Hour)}), 200)
 	calls := h.apiCalls(site, 0)
 	require.Equal(t, step{"cancel", "appointment_starting", a.ID}, steps(calls)[2])
-	// Deliver the two reports, then let the cancel die.
+	// The reschedule superseded the first reminder before it was sent:
+	// deliver the confirmation, then let the cancel die.
 	ctx := context.Background()
-	for range 2 {
-		claimed, err := h.store.Claim(ctx, h.clock.Now(), 100, time.Minute)
+	for range 1 {
+		claimed, err := h.store.Claim(ctx, outbox.ClaimRequest{Relay: "test", Now: h.clock.Now(), Limit: 100, Lease: time.Minute})
 		require.NoError(t, err)
 		require.Len(t, claimed, 1)
-		require.NoError(t, h.store.Settle(ctx, []application.Outcome{{ID: claimed[0].ID, State: application.StateDelivered,
+		require.NoError(t, h.store.Settle(ctx, []application.Outcome{{ID: claimed[0].ID, Token: claimed[0].Lease.Token, State: application.StateDelivered,
 			Attempted: true, At: h.clock.Now()}}))
 	}
 	h.kill(calls[2].ID)

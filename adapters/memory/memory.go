@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/enrollment"
@@ -25,8 +26,14 @@ type Store struct {
 	data  state
 	seq   int64
 	calls map[string]*record
-	// pending holds, per ordering key, its pending calls by Seq.
+	// keys holds, per ordering key, its calls; pending its pending calls
+	// by Seq (the head first); leases the key's relay lease, if any.
+	keys    map[string][]*record
 	pending map[string][]*record
+	leases  map[string]keyLease
+	token   int64 // the last lease token handed out
+	// compacted keeps what pruned calls said of Wix, per pair.
+	compacted map[outbox.Pair]outbox.Belief
 }
 
 type key struct{ site, id string }
@@ -51,8 +58,11 @@ func New() *Store {
 			classes:      map[key]class.Snapshot{},
 			enrollments:  map[key]enrollment.Snapshot{},
 		},
-		calls:   map[string]*record{},
-		pending: map[string][]*record{},
+		calls:     map[string]*record{},
+		keys:      map[string][]*record{},
+		pending:   map[string][]*record{},
+		leases:    map[string]keyLease{},
+		compacted: map[outbox.Pair]outbox.Belief{},
 	}
 }
 
@@ -94,13 +104,7 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx appl
 	for k, v := range tx.staged.enrollments {
 		s.data.enrollments[k] = v
 	}
-	for _, c := range tx.calls {
-		s.seq++
-		c.Seq = s.seq
-		r := &record{call: c}
-		s.calls[c.ID] = r
-		s.pending[c.OrderingKey] = append(s.pending[c.OrderingKey], r)
-	}
+	s.enqueueLocked(tx.calls)
 	return nil
 }
 
@@ -223,6 +227,11 @@ func (r *readTx) ActiveEnrollments(ctx context.Context, siteID, classID string) 
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// Beliefs implements outbox.Histories on what this transaction sees.
+func (r *readTx) Beliefs(ctx context.Context, siteID string, entityIDs []string) ([]outbox.Belief, error) {
+	return r.s.beliefs(siteID, entityIDs), nil
 }
 
 func (r *readTx) OldestWaitlisted(ctx context.Context, siteID, classID string) (*enrollment.Enrollment, error) {

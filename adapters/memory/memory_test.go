@@ -17,7 +17,7 @@ func TestStoreContract(t *testing.T) {
 }
 
 func TestOutboxContract(t *testing.T) {
-	outboxtest.Run(t, func(t *testing.T) (application.Store, application.Outbox) {
+	outboxtest.Run(t, outboxtest.Features{}, func(t *testing.T) (application.Store, application.Outbox) {
 		s := memory.New()
 		return s, s
 	})

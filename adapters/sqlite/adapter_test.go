@@ -15,6 +15,7 @@ import (
 
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/application/storetest"
 )
 
@@ -192,7 +193,7 @@ func TestGroupCommitAppliesWriteSetsTogether(t *testing.T) {
 						// The calls go first: a refused write set must
 						// drop the calls it staged before its refused save.
 						calls := []application.Call{
-							newCall(storetest.SiteA, 100+2*i, shared, application.KindReport, "t"),
+							newCall(storetest.SiteA, 100+2*i, shared, application.KindReport, fmt.Sprintf("t%d", i)),
 							newCall(storetest.SiteA, 101+2*i, storetest.ID("e0000000", i), application.KindReport, "t"),
 						}
 						if i == tc.duplicate {
@@ -234,7 +235,7 @@ func TestGroupCommitAppliesWriteSetsTogether(t *testing.T) {
 			for i := 1; i < len(all); i++ {
 				assert.Greater(t, all[i].Seq, all[i-1].Seq)
 			}
-			heads, err := db.Claim(ctx, storetest.T0, 1000, time.Minute)
+			heads, err := db.Claim(ctx, outbox.ClaimRequest{Relay: "r", Now: storetest.T0, Limit: 1000, Lease: time.Minute})
 			require.NoError(t, err)
 			assert.ElementsMatch(t, wantHeads, ids(heads), "one head per key: its first call")
 		})
@@ -324,8 +325,10 @@ func TestMigrationsRecordedAndReopenKeepsData(t *testing.T) {
 	defer raw.Close()
 	var versions, names int
 	require.NoError(t, raw.QueryRow(`SELECT count(*), count(DISTINCT name) FROM schema_migrations`).Scan(&versions, &names))
-	assert.Equal(t, 4, versions, "one row per migration file")
-	assert.Equal(t, 4, names)
+	files, err := filepath.Glob("migrations/*.sql")
+	require.NoError(t, err)
+	assert.Equal(t, len(files), versions, "one row per migration file")
+	assert.Equal(t, len(files), names)
 	var mode string
 	require.NoError(t, raw.QueryRow(`PRAGMA journal_mode`).Scan(&mode))
 	assert.Equal(t, "wal", mode)
@@ -405,30 +408,32 @@ func TestHeadOfKeyOrderAndLeaseExpiry(t *testing.T) {
 	require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error { return tx.Enqueue(ctx, calls) }))
 
 	now := storetest.T0
-	got, err := db.Claim(ctx, now, 10, time.Minute)
+	got, err := db.Claim(ctx, outbox.ClaimRequest{Relay: "r", Now: now, Limit: 10, Lease: time.Minute})
 	require.NoError(t, err)
 	assert.Equal(t, []string{calls[0].ID, calls[1].ID}, ids(got), "one head per key, by seq")
 
-	got, err = db.Claim(ctx, now.Add(30*time.Second), 10, time.Minute)
+	got, err = db.Claim(ctx, outbox.ClaimRequest{Relay: "r", Now: now.Add(30 * time.Second), Limit: 10, Lease: time.Minute})
 	require.NoError(t, err)
 	assert.Empty(t, got, "heads in flight are not claimed again")
 	due, ok, err := db.NextDue(ctx)
 	require.NoError(t, err)
 	require.True(t, ok)
-	assert.Equal(t, now.Add(time.Minute), due, "next due is the end of the leases")
+	assert.Equal(t, now.Add(90*time.Second), due, "next due is the end of the relay's lease, which its last claim extended")
 
-	// The relay died: after the lease the same heads come back.
-	got, err = db.Claim(ctx, now.Add(time.Minute), 10, time.Minute)
+	// The relay died: after its lease another relay gets the same heads.
+	_, err = db.Claim(ctx, outbox.ClaimRequest{Relay: "r2", Now: now.Add(time.Minute), Limit: 10, Lease: time.Minute})
+	assert.ErrorIs(t, err, outbox.ErrStandby, "not before")
+	got, err = db.Claim(ctx, outbox.ClaimRequest{Relay: "r2", Now: now.Add(90 * time.Second), Limit: 10, Lease: time.Minute})
 	require.NoError(t, err)
 	assert.Equal(t, []string{calls[0].ID, calls[1].ID}, ids(got))
 
 	later := now.Add(2 * time.Minute)
 	require.NoError(t, db.Settle(ctx, []application.Outcome{
-		{ID: calls[0].ID, State: application.StateDelivered, Attempted: true, At: later},
-		{ID: calls[1].ID, State: application.StatePending, Attempted: true, At: later, NextAttemptAt: later.Add(time.Hour),
+		{ID: calls[0].ID, Token: got[0].Lease.Token, State: application.StateDelivered, Attempted: true, At: later},
+		{ID: calls[1].ID, Token: got[1].Lease.Token, State: application.StatePending, Attempted: true, At: later, NextAttemptAt: later.Add(time.Hour),
 			Err: &application.CallError{Status: 503, Message: "unavailable"}},
 	}))
-	got, err = db.Claim(ctx, later, 10, time.Minute)
+	got, err = db.Claim(ctx, outbox.ClaimRequest{Relay: "r2", Now: later, Limit: 10, Lease: time.Minute})
 	require.NoError(t, err)
 	assert.Equal(t, []string{calls[2].ID}, ids(got), "key 1 moved on; key 2 waits for its retry")
 
@@ -450,12 +455,12 @@ func TestPruneRemovesHistoryInChunks(t *testing.T) {
 		calls[i].CreatedAt = storetest.T0
 	}
 	require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error { return tx.Enqueue(ctx, calls) }))
-	claimed, err := db.Claim(ctx, storetest.T0, n, time.Minute)
+	claimed, err := db.Claim(ctx, outbox.ClaimRequest{Relay: "r", Now: storetest.T0, Limit: n, Lease: time.Minute})
 	require.NoError(t, err)
 	require.Len(t, claimed, n)
 	outcomes := make([]application.Outcome, n)
 	for i, c := range claimed {
-		outcomes[i] = application.Outcome{ID: c.ID, State: application.StateDelivered, Attempted: true, At: storetest.T0}
+		outcomes[i] = application.Outcome{ID: c.ID, Token: c.Lease.Token, State: application.StateDelivered, Attempted: true, At: storetest.T0}
 	}
 	require.NoError(t, db.Settle(ctx, outcomes))
 

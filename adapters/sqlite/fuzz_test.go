@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/outbox"
 )
 
 // FuzzOutboxRowDecoding stores an outbox row with arbitrary column values
@@ -84,10 +85,10 @@ func FuzzOutboxRowDecoding(f *testing.F) {
 		}
 		wellFormed := func(op string, calls ...application.Call) {
 			for _, c := range calls {
-				if _, err := application.ParseCallKind(string(c.Kind)); err != nil {
+				if _, err := outbox.ParseKind(string(c.Kind)); err != nil {
 					t.Errorf("%s decoded a call of unknown kind %q instead of an error", op, c.Kind)
 				}
-				if _, err := application.ParseCallState(string(c.State)); err != nil {
+				if _, err := outbox.ParseState(string(c.State)); err != nil {
 					t.Errorf("%s decoded a call in unknown state %q instead of an error", op, c.State)
 				}
 			}
@@ -98,7 +99,7 @@ func FuzzOutboxRowDecoding(f *testing.F) {
 		if d, err := db.Get(ctx, site, id); err == nil {
 			wellFormed("Get", d.Call)
 		}
-		if calls, err := db.Claim(ctx, time.UnixMilli(1<<40), 10, time.Minute); err == nil {
+		if calls, err := db.Claim(ctx, outbox.ClaimRequest{Relay: "fuzz", Now: time.UnixMilli(1 << 40), Limit: 10, Lease: time.Minute}); err == nil {
 			wellFormed("Claim", calls...)
 		}
 		_, _, _ = db.NextDue(ctx)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bookable/lifecycle/application/outbox"
 )
 
 // TestQueryPlans checks with EXPLAIN QUERY PLAN that every query a command
@@ -24,9 +26,9 @@ func TestQueryPlans(t *testing.T) {
 		query string
 		want  []string // each must appear in the plan
 	}{
-		{"claim: due heads in seq order", qClaimHeads, []string{"SCAN outbox_heads"}},
 		{"claim: lease the heads", qLeaseHeads,
-			[]string{"SEARCH outbox_heads USING INTEGER PRIMARY KEY (rowid=?)", "SCAN outbox_heads"}},
+			[]string{"SEARCH outbox_heads USING INTEGER PRIMARY KEY (rowid=?)", "SCAN h",
+				"SEARCH l USING PRIMARY KEY (ordering_key=?)"}},
 		{"claim: read the calls", qClaimedCalls, []string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)"}},
 		{"settle: head of a key", qHeadOfKey, []string{"SEARCH outbox USING INDEX outbox_by_key (ordering_key=?)"}},
 		{"settle: call by id", `UPDATE outbox SET state = ? WHERE id = ? RETURNING ordering_key, state`,
@@ -41,17 +43,30 @@ func TestQueryPlans(t *testing.T) {
 		{"enqueue: mark the heads a call queues behind", markSQL[2],
 			[]string{"SEARCH outbox_heads USING INTEGER PRIMARY KEY (rowid=?)",
 				"SEARCH o USING INDEX outbox_by_key (ordering_key=? AND seq<?)"}},
-		{"retry, discard: the new head", qRefreshHead,
+		{"retry, discard, supersede: the new head", qInsertHead,
 			[]string{"SEARCH m USING INDEX outbox_by_key (ordering_key=? AND seq>?)"}},
+		{"enqueue: supersede older reports", supersedeSQL[outbox.KindReport],
+			[]string{"SEARCH outbox USING INDEX outbox_by_key (ordering_key=? AND seq<?)"}},
+		{"enqueue: supersede older cancels", supersedeSQL[outbox.KindCancel],
+			[]string{"SEARCH outbox USING INDEX outbox_by_key (ordering_key=? AND seq<?)"}},
+		{"settle: newer call of a pair", qNewerOfPair,
+			[]string{"SEARCH outbox USING INDEX outbox_by_key (ordering_key=? AND seq>?)"}},
+		{"settle: release a key", qReleaseKey, []string{"SEARCH outbox_leases USING PRIMARY KEY (ordering_key=?)"}},
+		{"renew: still pending", qPendingOf, []string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)"}},
+		{"beliefs: calls of entities", qCallsOfKeys, []string{"SEARCH outbox USING INDEX outbox_by_key (ordering_key=?)"}},
+		{"beliefs: compacted", qBeliefsOf,
+			[]string{"SEARCH outbox_beliefs USING PRIMARY KEY (site_id=? AND external_entity_id=?)"}},
 		{"retry, discard: drop the heads of a key", qDropHeadsOfKey,
 			[]string{"SEARCH outbox_heads USING INTEGER PRIMARY KEY (rowid=?)",
 				"SEARCH outbox USING COVERING INDEX outbox_by_key (ordering_key=?)"}},
-		{"next due: heads by ready time", qNextDue, []string{"SCAN outbox_heads USING INDEX outbox_heads_by_ready"}},
-		{"retry: newer report", qNewerReport,
-			[]string{"SEARCH outbox USING INDEX outbox_by_key (ordering_key=? AND seq>?)"}},
-		{"prune", qPrune, []string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)",
-			"SEARCH outbox USING COVERING INDEX outbox_settled (state=? AND settled_at<?)",
+		{"next due: heads by ready time", qNextDue, []string{"SCAN h USING INDEX outbox_heads_by_ready",
+			"SEARCH l USING PRIMARY KEY (ordering_key=?)"}},
+		{"prune: a chunk", qPruneChunk, []string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)",
+			"SEARCH outbox USING COVERING INDEX outbox_settled (state=? AND settled_at<?)"}},
+		{"prune: delete", qPruneDelete, []string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)",
 			"SEARCH outbox_attempts USING COVERING INDEX outbox_attempts_by_call (call_id=?)"}},
+		{"prune: a compacted belief", qReadBelief,
+			[]string{"SEARCH outbox_beliefs USING PRIMARY KEY (site_id=? AND external_entity_id=? AND trigger_key=?)"}},
 		{"history of a call", `SELECT at FROM outbox_attempts WHERE call_id = ? ORDER BY id`,
 			[]string{"SEARCH outbox_attempts USING INDEX outbox_attempts_by_call (call_id=?)"}},
 		{"list by site and state", `SELECT ` + callCols + ` FROM outbox WHERE site_id = ? AND state = ? AND ` + openCalls +

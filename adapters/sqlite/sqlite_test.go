@@ -41,8 +41,16 @@ func TestStoreContractStaged(t *testing.T) {
 }
 
 func TestOutboxContract(t *testing.T) {
-	outboxtest.Run(t, func(t *testing.T) (application.Store, application.Outbox) {
+	outboxtest.Run(t, outboxtest.Features{SingleRelay: true}, func(t *testing.T) (application.Store, application.Outbox) {
 		db := open(t)
+		return db, db
+	})
+}
+
+func TestOutboxContractStaged(t *testing.T) {
+	outboxtest.Run(t, outboxtest.Features{SingleRelay: true}, func(t *testing.T) (application.Store, application.Outbox) {
+		db := open(t)
+		sqlite.StageAlways(db)
 		return db, db
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/enrollment"
@@ -292,7 +293,7 @@ func prepareCalls(clock application.Clock, calls []application.Call) ([]applicat
 		if c.ID == "" || c.SiteID == "" || c.OrderingKey == "" || c.TriggerKey == "" {
 			return nil, fmt.Errorf("enqueue: call %q is missing its ID, site, ordering key or trigger key", c.ID)
 		}
-		if _, err := application.ParseCallKind(string(c.Kind)); err != nil {
+		if _, err := outbox.ParseKind(string(c.Kind)); err != nil {
 			return nil, fmt.Errorf("enqueue: call %s: %w", c.ID, err)
 		}
 		if c.CreatedAt.IsZero() {
@@ -359,17 +360,7 @@ func (w enrollmentWrite) apply(c *writeConn) error {
 // callsWrite appends checked calls to the outbox.
 type callsWrite []application.Call
 
-func (w callsWrite) apply(c *writeConn) error {
-	t := &writeTx{readTx: readTx{q: c}}
-	for rows := []application.Call(w); len(rows) > 0; {
-		n := min(len(rows), enqueueChunk)
-		if err := t.enqueueChunk(rows[:n]); err != nil {
-			return err
-		}
-		rows = rows[n:]
-	}
-	return nil
-}
+func (w callsWrite) apply(c *writeConn) error { return insertCalls(c, w) }
 
 // applyOps applies a write set in order and returns the first error.
 func applyOps(c *writeConn, ops []writeOp) error {
@@ -377,58 +368,6 @@ func applyOps(c *writeConn, ops []writeOp) error {
 		if err := op.apply(c); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// insertCalls appends the checked calls of several write sets to the
-// outbox in multi-row INSERTs, then offers the first call of each ordering
-// key as the key's head in multi-row INSERTs too. It is the writes of
-// Enqueue, gathered across a batch. A duplicate call ID fails it; the
-// writer then applies each write set alone, which names the call.
-func insertCalls(c *writeConn, calls []application.Call) error {
-	if len(calls) == 0 {
-		return nil
-	}
-	heads := make([]any, 0, 4*len(calls))
-	// left counts the calls of each key not yet inserted: a head offered
-	// while its key has more has calls behind it.
-	left := make(map[string]int, len(calls))
-	for _, c := range calls {
-		left[c.OrderingKey]++
-	}
-	seen := make(map[string]struct{}, len(calls))
-	args := make([]any, 0, 11*enqueueChunk)
-	for rows := calls; len(rows) > 0; {
-		n := min(len(rows), enqueueChunk)
-		args = args[:0]
-		for _, c := range rows[:n] {
-			args = append(args, c.ID, c.SiteID, c.OrderingKey, string(c.Kind), c.TriggerKey, c.ExternalEntityID,
-				string(c.Payload), toMS(c.ScheduledAt), c.Cause, toMS(c.NextAttemptAt), toMS(c.CreatedAt))
-		}
-		res, err := c.ExecContext(context.Background(), enqueueSQL[n], args...)
-		if err != nil {
-			return fmt.Errorf("sqlite: enqueue call %s and the next %d: %w", rows[0].ID, n-1, err)
-		}
-		last, err := res.LastInsertId()
-		if err != nil {
-			return fmt.Errorf("sqlite: enqueue call %s: %w", rows[0].ID, err)
-		}
-		// The writer is the only writer and seq is AUTOINCREMENT: the rows
-		// of one INSERT got consecutive seqs, the last one last.
-		first := last - int64(n) + 1
-		for i, c := range rows[:n] {
-			left[c.OrderingKey]--
-			if _, ok := seen[c.OrderingKey]; ok {
-				continue
-			}
-			seen[c.OrderingKey] = struct{}{}
-			heads = append(heads, first+int64(i), c.OrderingKey, toMS(c.NextAttemptAt), left[c.OrderingKey] > 0)
-		}
-		rows = rows[n:]
-	}
-	if err := offerHeads(c, heads); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
 	}
 	return nil
 }

@@ -298,9 +298,3 @@ func notFound(err error, what, id string) error {
 	}
 	return fmt.Errorf("sqlite: read %s %s: %w", what, id, err)
 }
-
-// writeTx runs outbox inserts on the writer's connection (enqueueChunk in
-// outbox.go), for the write sets that stage.go hands to the writer.
-type writeTx struct {
-	readTx
-}

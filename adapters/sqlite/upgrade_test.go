@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/application/storetest"
 )
 
@@ -47,7 +48,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 			(1, 'c1', ?1, 'k1', 'report', 't', 'e1', 'delivered', 1, ?2, 0, ?2, ?3),
 			(2, 'c2', ?1, 'k2', 'report', 't', 'e2', 'dead', 1, ?2, 0, ?2, ?3),
 			(3, 'c3', ?1, 'k3', 'report', 't', 'e3', 'pending', 0, ?2, ?4, ?2, 0),
-			(4, 'c4', ?1, 'k3', 'cancel', 't', 'e3', 'pending', 0, ?2, 0, ?2, 0)`,
+			(4, 'c4', ?1, 'k3', 'cancel', 't2', 'e3', 'pending', 0, ?2, 0, ?2, 0)`,
 			[]any{site, ms(0), ms(time.Second), ms(2 * time.Minute)}},
 		{`INSERT INTO outbox_attempts (call_id, at, state, error_status) VALUES ('c1', ?1, 'delivered', NULL),
 			('c2', ?1, 'dead', 400)`, []any{ms(time.Second)}},
@@ -70,9 +71,13 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	stats, err := db.Stats(ctx, site)
 	require.NoError(t, err)
 	assert.Equal(t, map[application.CallState]int{application.StateDelivered: 1, application.StateDead: 1,
-		application.StatePending: 2, application.StateExpired: 0, application.StateDiscarded: 0}, stats)
+		application.StatePending: 2, application.StateExpired: 0, application.StateDiscarded: 0,
+		application.StateSuperseded: 0}, stats)
 
-	got, err := db.Claim(ctx, t0.Add(time.Minute), 10, time.Minute)
+	claim := func(at time.Time) ([]application.Call, error) {
+		return db.Claim(ctx, outbox.ClaimRequest{Relay: "r", Now: at, Limit: 10, Lease: time.Minute})
+	}
+	got, err := claim(t0.Add(time.Minute))
 	require.NoError(t, err)
 	assert.Empty(t, got, "the lease taken by version 1 still holds")
 	at, ok, err := db.NextDue(ctx)
@@ -80,13 +85,13 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	require.True(t, ok)
 	assert.True(t, at.Equal(t0.Add(2*time.Minute)), "next due at the old lease's end, got %v", at)
 
-	got, err = db.Claim(ctx, t0.Add(2*time.Minute), 10, time.Minute)
+	got, err = claim(t0.Add(2 * time.Minute))
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	assert.Equal(t, "c3", got[0].ID)
-	require.NoError(t, db.Settle(ctx, []application.Outcome{{ID: "c3", State: application.StateDelivered,
-		Attempted: true, At: t0.Add(3 * time.Minute)}}))
-	got, err = db.Claim(ctx, t0.Add(3*time.Minute), 10, time.Minute)
+	require.NoError(t, db.Settle(ctx, []application.Outcome{{ID: "c3", Token: got[0].Lease.Token,
+		State: application.StateDelivered, Attempted: true, At: t0.Add(3 * time.Minute)}}))
+	got, err = claim(t0.Add(3 * time.Minute))
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	assert.Equal(t, "c4", got[0].ID, "the key goes on after the upgrade")
@@ -117,12 +122,14 @@ func TestLateOutcomeAfterDeliveryKeepsHistoryOrder(t *testing.T) {
 	require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
 		return tx.Enqueue(ctx, []application.Call{c})
 	}))
-	_, err = db.Claim(ctx, t0, 10, time.Minute)
+	got, err := db.Claim(ctx, outbox.ClaimRequest{Relay: "r", Now: t0, Limit: 10, Lease: time.Minute})
 	require.NoError(t, err)
-	require.NoError(t, db.Settle(ctx, []application.Outcome{{ID: c.ID, State: application.StateDelivered,
+	require.Len(t, got, 1)
+	tok := got[0].Lease.Token
+	require.NoError(t, db.Settle(ctx, []application.Outcome{{ID: c.ID, Token: tok, State: application.StateDelivered,
 		Attempted: true, At: t0.Add(time.Second)}}))
 	late := &application.CallError{Status: 503, Message: "unavailable"}
-	require.NoError(t, db.Settle(ctx, []application.Outcome{{ID: c.ID, State: application.StatePending,
+	require.NoError(t, db.Settle(ctx, []application.Outcome{{ID: c.ID, Token: tok, State: application.StatePending,
 		Attempted: true, NextAttemptAt: t0.Add(time.Hour), Err: late, At: t0.Add(2 * time.Second)}}))
 
 	d, err := db.Get(ctx, storetest.SiteA, c.ID)
@@ -131,6 +138,7 @@ func TestLateOutcomeAfterDeliveryKeepsHistoryOrder(t *testing.T) {
 	assert.Equal(t, 2, d.Attempts)
 	assert.Equal(t, []application.Attempt{
 		{At: t0.Add(time.Second), State: application.StateDelivered},
-		{At: t0.Add(2 * time.Second), State: application.StatePending, Err: late},
+		{At: t0.Add(2 * time.Second), State: application.StatePending, Err: late,
+			Note: "not applied: the call is delivered"},
 	}, d.History)
 }

@@ -279,7 +279,7 @@ func testEnrollmentQueries(t *testing.T, h Harness) {
 func testCall(site, entity string, n int) application.Call {
 	return application.Call{
 		ID: ID("d0000000", n), SiteID: site, OrderingKey: application.OrderingKey(site, entity),
-		Kind: application.KindReport, TriggerKey: "appointment_scheduled", ExternalEntityID: entity,
+		Kind: application.KindReport, TriggerKey: fmt.Sprintf("trigger_%d", n), ExternalEntityID: entity,
 		Payload: []byte(`{"n":1}`), Cause: "test", State: application.StatePending,
 		CreatedAt: T0, NextAttemptAt: T0,
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/httpapi"
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/domain"
 )
 
@@ -62,7 +63,7 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 	}
 	var stateFilter application.CallState
 	if *state != "" {
-		s, err := application.ParseCallState(*state)
+		s, err := outbox.ParseState(*state)
 		if err != nil {
 			return usageError("--state: %v", err)
 		}
@@ -211,7 +212,7 @@ func (p printer) stats(stats map[application.CallState]int) error {
 		return p.encode(m)
 	}
 	var parts []string
-	for _, s := range application.CallStates {
+	for _, s := range outbox.States() {
 		parts = append(parts, fmt.Sprintf("%s %d", s, stats[s]))
 	}
 	fmt.Fprintln(p.out, strings.Join(parts, ", "))
