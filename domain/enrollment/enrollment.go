@@ -66,7 +66,7 @@ var table = domain.MustTable("enrollment",
 		{Event: eventClassReschedule, From: []State{StateEnrolled}, To: StateEnrolled},
 		{Event: eventClassCancel, From: []State{StateEnrolled, StateWaitlisted}, To: StateClassCanceled},
 		{Event: eventClassComplete, From: []State{StateEnrolled}, To: StateAttended},
-		{Event: eventClassComplete + "_waitlisted", From: []State{StateWaitlisted}, To: StateLeft},
+		{Event: eventClassComplete, From: []State{StateWaitlisted}, To: StateLeft},
 	})
 
 // Transitions returns a copy of the enrollment's transition table.
@@ -207,24 +207,21 @@ func (e *Enrollment) ClassCanceled(cls *class.Class, reason string, at time.Time
 	return nil
 }
 
-// ClassCompleted closes an active enrollment because cls took place: a
-// seated participant attended (records Attended), a waitlisted one leaves the
-// waitlist (records WaitlistClosed).
+// ClassCompleted closes an active enrollment because cls took place: the
+// table takes a seated participant to attended (records Attended) and a
+// waitlisted one out of the waitlist to left (records WaitlistClosed).
 func (e *Enrollment) ClassCompleted(cls *class.Class, at time.Time) error {
 	if err := e.sameClass(cls); err != nil {
 		return err
 	}
-	if e.State() == StateWaitlisted {
-		if err := e.machine.Fire(eventClassComplete + "_waitlisted"); err != nil {
-			return err
-		}
-		e.machine.Record(WaitlistClosed{Header: e.header(cls, at)})
-		return nil
-	}
 	if err := e.machine.Fire(eventClassComplete); err != nil {
 		return err
 	}
-	e.machine.Record(Attended{Header: e.header(cls, at)})
+	if e.State() == StateAttended {
+		e.machine.Record(Attended{Header: e.header(cls, at)})
+	} else {
+		e.machine.Record(WaitlistClosed{Header: e.header(cls, at)})
+	}
 	return nil
 }
 

@@ -135,3 +135,34 @@ func TestClassValidation(t *testing.T) {
 		assert.Equal(t, name, ve.Field)
 	}
 }
+
+// TestClassCompleteIsOneEventFromEitherActiveState: the table has two
+// class_complete rows (enrolled -> attended, waitlisted -> left), so a
+// refusal names the same event whatever the state.
+func TestClassCompleteIsOneEventFromEitherActiveState(t *testing.T) {
+	c := newClass(t, 1, true)
+	seated, waiting, gone := enroll(t, c, 1), enroll(t, c, 2), enroll(t, c, 3)
+	_, err := gone.Leave(c, now)
+	require.NoError(t, err)
+	require.NoError(t, c.Complete(now.Add(25*time.Hour)))
+
+	require.NoError(t, seated.ClassCompleted(c, now.Add(25*time.Hour)))
+	require.NoError(t, waiting.ClassCompleted(c, now.Add(25*time.Hour)))
+	assert.Equal(t, enrollment.StateAttended, seated.State())
+	assert.Equal(t, enrollment.StateLeft, waiting.State())
+	assert.IsType(t, enrollment.Attended{}, seated.Events()[1])
+	assert.IsType(t, enrollment.WaitlistClosed{}, waiting.Events()[1])
+
+	err = gone.ClassCompleted(c, now.Add(25*time.Hour))
+	var tna *domain.TransitionNotAllowedError
+	require.True(t, errors.As(err, &tna), "got %v", err)
+	assert.Equal(t, domain.TransitionNotAllowedError{Aggregate: "enrollment", ID: id(3), State: "left", Event: "class_complete"}, *tna)
+	err = seated.ClassCompleted(c, now.Add(25*time.Hour))
+	require.True(t, errors.As(err, &tna))
+	assert.Equal(t, "class_complete", tna.Event)
+	assert.Equal(t, "attended", tna.State)
+
+	for _, tr := range enrollment.Transitions() {
+		assert.NotContains(t, tr.Event, "waitlisted", "no made-up events in the table")
+	}
+}
