@@ -118,12 +118,6 @@ func (t *stageTx) Enrollment(ctx context.Context, siteID, id string) (*enrollmen
 	return t.readTx.Enrollment(ctx, siteID, id)
 }
 
-// activeState reports whether an enrollment state counts as active (it
-// holds a seat or a waitlist place).
-func activeState(state string) bool {
-	return state == enrollment.StateEnrolled.String() || state == enrollment.StateWaitlisted.String()
-}
-
 // ActiveEnrollment implements application.ReadTx.
 func (t *stageTx) ActiveEnrollment(ctx context.Context, siteID, classID, participantID string) (*enrollment.Enrollment, error) {
 	if err := t.reader(ctx); err != nil {
@@ -162,7 +156,7 @@ func (t *stageTx) ActiveEnrollments(ctx context.Context, siteID, classID string)
 		}
 	}
 	for k, s := range t.enrollments {
-		if k.site != siteID || s.ClassID != classID || !activeState(s.State) {
+		if k.site != siteID || s.ClassID != classID || !s.Active() {
 			continue
 		}
 		e, err := enrollment.Restore(s)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/domain/appointment"
@@ -149,19 +150,40 @@ func (db *DB) View(ctx context.Context, fn func(ctx context.Context, tx applicat
 	return fn(ctx, t)
 }
 
+// The conditions of an active enrollment and of a waitlisted one, built from
+// the domain's definition (enrollment.ActiveStates). They are also the
+// WHERE of the partial indexes enrollments_one_active,
+// enrollments_active_by_position and enrollments_waitlist, written in the
+// migrations: SQLite uses a partial index only for a query that repeats its
+// condition, and TestIndexConditionsFollowTheDomain proves the two equal.
+var (
+	activeEnrollment     = "state IN (" + sqlStrings(enrollment.ActiveStates()) + ")"
+	waitlistedEnrollment = "state = " + sqlStrings([]enrollment.State{enrollment.StateWaitlisted})
+)
+
 // The reads of aggregates. Update's snapshots run them as statements
 // prepared once (readStmts).
-const (
+var (
 	qAppointment      = `SELECT ` + appointmentCols + ` FROM appointments WHERE site_id = ? AND id = ?`
 	qClass            = `SELECT ` + classCols + ` FROM classes WHERE site_id = ? AND id = ?`
 	qEnrollment       = `SELECT ` + enrollmentCols + ` FROM enrollments WHERE site_id = ? AND id = ?`
 	qActiveEnrollment = `SELECT ` + enrollmentCols + ` FROM enrollments
-		WHERE site_id = ? AND class_id = ? AND participant_id = ? AND state IN ('enrolled', 'waitlisted')`
+		WHERE site_id = ? AND class_id = ? AND participant_id = ? AND ` + activeEnrollment
 	qActiveEnrollments = `SELECT ` + enrollmentCols + ` FROM enrollments
-		WHERE site_id = ? AND class_id = ? AND state IN ('enrolled', 'waitlisted') ORDER BY position`
+		WHERE site_id = ? AND class_id = ? AND ` + activeEnrollment + ` ORDER BY position`
 	qOldestWaitlisted = `SELECT ` + enrollmentCols + ` FROM enrollments
-		WHERE site_id = ? AND class_id = ? AND state = 'waitlisted' ORDER BY position LIMIT 1`
+		WHERE site_id = ? AND class_id = ? AND ` + waitlistedEnrollment + ` ORDER BY position LIMIT 1`
 )
+
+// sqlStrings returns the names of states as a list of SQL string literals:
+// 'enrolled', 'waitlisted'.
+func sqlStrings(states []enrollment.State) string {
+	quoted := make([]string, len(states))
+	for i, s := range states {
+		quoted[i] = "'" + strings.ReplaceAll(s.String(), "'", "''") + "'"
+	}
+	return strings.Join(quoted, ", ")
+}
 
 // aggregateReads lists them.
 var aggregateReads = []string{qAppointment, qClass, qEnrollment, qActiveEnrollment, qActiveEnrollments, qOldestWaitlisted}

@@ -272,6 +272,13 @@ type Snapshot struct {
 	Version                            int64
 }
 
+// Active reports whether the stored enrollment is active (its state is one
+// of ActiveStates), for store adapters that filter snapshots.
+func (s Snapshot) Active() bool {
+	state, err := ParseState(s.State)
+	return err == nil && state.Active()
+}
+
 // Snapshot returns the enrollment's stored form.
 func (e *Enrollment) Snapshot() Snapshot {
 	return Snapshot{

@@ -3,6 +3,7 @@ package enrollment_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -165,4 +166,18 @@ func TestClassCompleteIsOneEventFromEitherActiveState(t *testing.T) {
 	for _, tr := range enrollment.Transitions() {
 		assert.NotContains(t, tr.Event, "waitlisted", "no made-up events in the table")
 	}
+}
+
+func TestActiveIsDefinedOnce(t *testing.T) {
+	assert.Equal(t, []enrollment.State{enrollment.StateEnrolled, enrollment.StateWaitlisted}, enrollment.ActiveStates())
+	all := []enrollment.State{enrollment.StateEnrolled, enrollment.StateWaitlisted, enrollment.StateLeft,
+		enrollment.StateClassCanceled, enrollment.StateAttended}
+	for _, s := range all {
+		assert.Equal(t, slices.Contains(enrollment.ActiveStates(), s), s.Active(), s.String())
+		assert.Equal(t, s.Active(), enrollment.Snapshot{State: s.String()}.Active(), s.String())
+	}
+	assert.False(t, enrollment.Snapshot{State: "exploded"}.Active(), "an unknown state is not active")
+	states := enrollment.ActiveStates()
+	states[0] = enrollment.StateLeft
+	assert.False(t, enrollment.StateLeft.Active(), "ActiveStates returns a copy")
 }
