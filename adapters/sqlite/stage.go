@@ -308,10 +308,12 @@ func (w appointmentWrite) apply(c *writeConn) error {
 	var err error
 	if s.Version == 0 {
 		_, err = c.ExecContext(context.Background(), qInsertAppointment,
-			s.SiteID, s.ID, s.ContactID, s.Title, toMS(s.Start), toMS(s.End), s.State, s.CancelReason)
+			s.SiteID, s.ID, s.ContactID, s.Title, toMS(s.Start), toMS(s.End), s.State, s.CancelReason,
+			toMS(s.BookedAt), toMS(s.ChangedAt), toMS(s.PreviousStart), toMS(s.RescheduledAt))
 	} else {
 		err = updated(c.ExecContext(context.Background(), qUpdateAppointment,
-			s.ContactID, s.Title, toMS(s.Start), toMS(s.End), s.State, s.CancelReason, s.SiteID, s.ID, s.Version))
+			s.ContactID, s.Title, toMS(s.Start), toMS(s.End), s.State, s.CancelReason,
+			toMS(s.BookedAt), toMS(s.ChangedAt), toMS(s.PreviousStart), toMS(s.RescheduledAt), s.SiteID, s.ID, s.Version))
 	}
 	return saved(err, "appointment", s.ID, s.Version)
 }
@@ -325,11 +327,13 @@ func (w classWrite) apply(c *writeConn) error {
 	if s.Version == 0 {
 		_, err = c.ExecContext(context.Background(), qInsertClass,
 			s.SiteID, s.ID, s.Title, toMS(s.Start), toMS(s.End), s.Capacity, s.Waitlist, s.Enrolled, s.Waitlisted,
-			s.Admissions, s.State, s.CancelReason)
+			s.Admissions, s.State, s.CancelReason,
+			toMS(s.ScheduledAt), toMS(s.ChangedAt), toMS(s.PreviousStart), toMS(s.RescheduledAt))
 	} else {
 		err = updated(c.ExecContext(context.Background(), qUpdateClass,
 			s.Title, toMS(s.Start), toMS(s.End), s.Capacity, s.Waitlist, s.Enrolled, s.Waitlisted, s.Admissions,
-			s.State, s.CancelReason, s.SiteID, s.ID, s.Version))
+			s.State, s.CancelReason, toMS(s.ScheduledAt), toMS(s.ChangedAt), toMS(s.PreviousStart), toMS(s.RescheduledAt),
+			s.SiteID, s.ID, s.Version))
 	}
 	return saved(err, "class", s.ID, s.Version)
 }
@@ -342,10 +346,12 @@ func (w enrollmentWrite) apply(c *writeConn) error {
 	var err error
 	if s.Version == 0 {
 		_, err = c.ExecContext(context.Background(), qInsertEnrollment,
-			s.SiteID, s.ID, s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), s.State)
+			s.SiteID, s.ID, s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), toMS(s.SeatedAt), toMS(s.EndedAt),
+			s.State)
 	} else {
 		err = updated(c.ExecContext(context.Background(), qUpdateEnrollment,
-			s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), s.State, s.SiteID, s.ID, s.Version))
+			s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), toMS(s.SeatedAt), toMS(s.EndedAt), s.State,
+			s.SiteID, s.ID, s.Version))
 	}
 	return saved(err, "enrollment", s.ID, s.Version)
 }
@@ -429,16 +435,19 @@ func insertCalls(c *writeConn, calls []application.Call) error {
 
 // The statements of the writes.
 const (
-	qInsertAppointment = `INSERT INTO appointments (` + appointmentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)`
+	qInsertAppointment = `INSERT INTO appointments (` + appointmentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 	qUpdateAppointment = `UPDATE appointments SET contact_id = ?, title = ?, start_at = ?, end_at = ?,
-		state = ?, cancel_reason = ?, version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`
-	qInsertClass = `INSERT INTO classes (` + classCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+		state = ?, cancel_reason = ?, booked_at = ?, changed_at = ?, previous_start_at = ?, rescheduled_at = ?,
+		version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`
+	qInsertClass = `INSERT INTO classes (` + classCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 	qUpdateClass = `UPDATE classes SET title = ?, start_at = ?, end_at = ?, capacity = ?,
 		waitlist = ?, enrolled = ?, waitlisted = ?, admissions = ?, state = ?, cancel_reason = ?,
+		scheduled_at = ?, changed_at = ?, previous_start_at = ?, rescheduled_at = ?,
 		version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`
-	qInsertEnrollment = `INSERT INTO enrollments (` + enrollmentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, 1)`
+	qInsertEnrollment = `INSERT INTO enrollments (` + enrollmentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 	qUpdateEnrollment = `UPDATE enrollments SET class_id = ?, participant_id = ?, position = ?,
-		enrolled_at = ?, state = ?, version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`
+		enrolled_at = ?, seated_at = ?, ended_at = ?, state = ?, version = version + 1
+		WHERE site_id = ? AND id = ? AND version = ?`
 )
 
 // errStale marks an optimistic update that matched no row.

@@ -203,15 +203,18 @@ func (t *readTx) check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-const appointmentCols = `site_id, id, contact_id, title, start_at, end_at, state, cancel_reason, version`
+const appointmentCols = `site_id, id, contact_id, title, start_at, end_at, state, cancel_reason,
+	booked_at, changed_at, previous_start_at, rescheduled_at, version`
 
 func scanAppointment(row interface{ Scan(...any) error }) (*appointment.Appointment, error) {
 	var s appointment.Snapshot
-	var start, end int64
-	if err := row.Scan(&s.SiteID, &s.ID, &s.ContactID, &s.Title, &start, &end, &s.State, &s.CancelReason, &s.Version); err != nil {
+	var start, end, booked, changed, prevStart, rescheduled int64
+	if err := row.Scan(&s.SiteID, &s.ID, &s.ContactID, &s.Title, &start, &end, &s.State, &s.CancelReason,
+		&booked, &changed, &prevStart, &rescheduled, &s.Version); err != nil {
 		return nil, err
 	}
 	s.Start, s.End = fromMS(start), fromMS(end)
+	s.BookedAt, s.ChangedAt, s.PreviousStart, s.RescheduledAt = fromMS(booked), fromMS(changed), fromMS(prevStart), fromMS(rescheduled)
 	return appointment.Restore(s)
 }
 
@@ -224,16 +227,19 @@ func (t *readTx) Appointment(ctx context.Context, siteID, id string) (*appointme
 	return a, notFound(err, "appointment", id)
 }
 
-const classCols = `site_id, id, title, start_at, end_at, capacity, waitlist, enrolled, waitlisted, admissions, state, cancel_reason, version`
+const classCols = `site_id, id, title, start_at, end_at, capacity, waitlist, enrolled, waitlisted, admissions, state,
+	cancel_reason, scheduled_at, changed_at, previous_start_at, rescheduled_at, version`
 
 func scanClass(row interface{ Scan(...any) error }) (*class.Class, error) {
 	var s class.Snapshot
-	var start, end int64
+	var start, end, scheduled, changed, prevStart, rescheduled int64
 	if err := row.Scan(&s.SiteID, &s.ID, &s.Title, &start, &end, &s.Capacity, &s.Waitlist, &s.Enrolled,
-		&s.Waitlisted, &s.Admissions, &s.State, &s.CancelReason, &s.Version); err != nil {
+		&s.Waitlisted, &s.Admissions, &s.State, &s.CancelReason, &scheduled, &changed, &prevStart, &rescheduled,
+		&s.Version); err != nil {
 		return nil, err
 	}
 	s.Start, s.End = fromMS(start), fromMS(end)
+	s.ScheduledAt, s.ChangedAt, s.PreviousStart, s.RescheduledAt = fromMS(scheduled), fromMS(changed), fromMS(prevStart), fromMS(rescheduled)
 	return class.Restore(s)
 }
 
@@ -246,15 +252,16 @@ func (t *readTx) Class(ctx context.Context, siteID, id string) (*class.Class, er
 	return c, notFound(err, "class", id)
 }
 
-const enrollmentCols = `site_id, id, class_id, participant_id, position, enrolled_at, state, version`
+const enrollmentCols = `site_id, id, class_id, participant_id, position, enrolled_at, seated_at, ended_at, state, version`
 
 func scanEnrollment(row interface{ Scan(...any) error }) (*enrollment.Enrollment, error) {
 	var s enrollment.Snapshot
-	var at int64
-	if err := row.Scan(&s.SiteID, &s.ID, &s.ClassID, &s.ParticipantID, &s.Position, &at, &s.State, &s.Version); err != nil {
+	var at, seated, ended int64
+	if err := row.Scan(&s.SiteID, &s.ID, &s.ClassID, &s.ParticipantID, &s.Position, &at, &seated, &ended,
+		&s.State, &s.Version); err != nil {
 		return nil, err
 	}
-	s.EnrolledAt = fromMS(at)
+	s.EnrolledAt, s.SeatedAt, s.EndedAt = fromMS(at), fromMS(seated), fromMS(ended)
 	return enrollment.Restore(s)
 }
 

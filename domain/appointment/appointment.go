@@ -73,6 +73,9 @@ type Appointment struct {
 	title                 string
 	start, end            time.Time
 	cancelReason          string
+	bookedAt, changedAt   time.Time
+	previousStart         time.Time
+	rescheduledAt         time.Time
 }
 
 // New is what Schedule needs to book an appointment. Times are kept in UTC
@@ -110,7 +113,7 @@ func Schedule(n New, at time.Time) (*Appointment, error) {
 	}
 	a := &Appointment{
 		id: id, siteID: site, contactID: contact, title: n.Title,
-		start: start, end: end,
+		start: start, end: end, bookedAt: domain.Instant(at), changedAt: domain.Instant(at),
 	}
 	a.drive(table.Start(id, StateScheduled), 0)
 	a.machine.Record(Scheduled{a.header(at)})
@@ -132,6 +135,7 @@ func (a *Appointment) Reschedule(start, end, at time.Time) error {
 		return err
 	}
 	a.start, a.end = start, end
+	a.previousStart, a.rescheduledAt, a.changedAt = oldStart, domain.Instant(at), domain.Instant(at)
 	a.machine.Record(Rescheduled{Header: a.header(at), PreviousStart: oldStart, PreviousEnd: oldEnd})
 	return nil
 }
@@ -145,7 +149,7 @@ func (a *Appointment) Cancel(reason string, at time.Time) error {
 	if err := a.machine.Fire(eventCancel); err != nil {
 		return err
 	}
-	a.cancelReason = reason
+	a.cancelReason, a.changedAt = reason, domain.Instant(at)
 	a.machine.Record(Canceled{Header: a.header(at), Reason: reason})
 	return nil
 }
@@ -159,6 +163,7 @@ func (a *Appointment) Complete(at time.Time) error {
 	if err := a.machine.Fire(eventComplete); err != nil {
 		return err
 	}
+	a.changedAt = domain.Instant(at)
 	a.machine.Record(Completed{a.header(at)})
 	return nil
 }
@@ -172,6 +177,7 @@ func (a *Appointment) MarkNoShow(at time.Time) error {
 	if err := a.machine.Fire(eventNoShow); err != nil {
 		return err
 	}
+	a.changedAt = domain.Instant(at)
 	a.machine.Record(MarkedNoShow{a.header(at)})
 	return nil
 }
@@ -219,13 +225,34 @@ func (a *Appointment) End() time.Time { return a.end }
 // CancelReason returns the reason given when the appointment was canceled.
 func (a *Appointment) CancelReason() string { return a.cancelReason }
 
-// Snapshot is the stored form of an appointment, for store adapters.
+// BookedAt returns when the appointment was booked (the time Schedule ran);
+// zero for an appointment stored before lifecycle kept it.
+func (a *Appointment) BookedAt() time.Time { return a.bookedAt }
+
+// ChangedAt returns the time of the last change: schedule, reschedule,
+// cancel, complete or no-show; zero for an appointment stored before
+// lifecycle kept it.
+func (a *Appointment) ChangedAt() time.Time { return a.changedAt }
+
+// PreviousStart returns the start before the last reschedule; zero if the
+// appointment was never rescheduled.
+func (a *Appointment) PreviousStart() time.Time { return a.previousStart }
+
+// RescheduledAt returns when the appointment was last rescheduled; zero if
+// never.
+func (a *Appointment) RescheduledAt() time.Time { return a.rescheduledAt }
+
+// Snapshot is the stored form of an appointment, for store adapters. Its
+// times are UTC at millisecond precision; a zero time is unset.
 type Snapshot struct {
 	ID, SiteID, ContactID string
 	Title                 string
 	Start, End            time.Time
 	State                 string
 	CancelReason          string
+	BookedAt, ChangedAt   time.Time
+	PreviousStart         time.Time
+	RescheduledAt         time.Time
 	Version               int64
 }
 
@@ -234,13 +261,15 @@ func (a *Appointment) Snapshot() Snapshot {
 	return Snapshot{
 		ID: a.id, SiteID: a.siteID, ContactID: a.contactID, Title: a.title,
 		Start: a.start, End: a.end, State: a.State().String(), CancelReason: a.cancelReason,
+		BookedAt: a.bookedAt, ChangedAt: a.changedAt, PreviousStart: a.previousStart, RescheduledAt: a.rescheduledAt,
 		Version: a.Version(),
 	}
 }
 
 // Restore rebuilds an appointment from its stored form. It is the door for
 // store adapters only, never a constructor: it validates the snapshot but
-// records no event and applies no business rule about time.
+// records no event and applies no business rule about time. Zero times are
+// accepted: rows stored before lifecycle kept them have none.
 func Restore(s Snapshot) (*Appointment, error) {
 	m, err := table.Restore(s.ID, s.SiteID, s.State)
 	if err != nil {
@@ -249,6 +278,8 @@ func Restore(s Snapshot) (*Appointment, error) {
 	a := &Appointment{
 		id: s.ID, siteID: s.SiteID, contactID: s.ContactID, title: s.Title,
 		start: s.Start.UTC(), end: s.End.UTC(), cancelReason: s.CancelReason,
+		bookedAt: s.BookedAt.UTC(), changedAt: s.ChangedAt.UTC(),
+		previousStart: s.PreviousStart.UTC(), rescheduledAt: s.RescheduledAt.UTC(),
 	}
 	a.drive(m, s.Version)
 	return a, nil

@@ -71,16 +71,20 @@ type root = domain.Root[State]
 // Class is one session with a capacity, on one site.
 type Class struct {
 	root
-	machine      *domain.Machine[State]
-	id, siteID   string
-	title        string
-	start, end   time.Time
-	capacity     int
-	waitlist     bool
-	seated       int   // enrolled participants
-	waiting      int   // waitlisted participants
-	admissions   int64 // admissions ever made; orders the waitlist
-	cancelReason string
+	machine       *domain.Machine[State]
+	id, siteID    string
+	title         string
+	start, end    time.Time
+	capacity      int
+	waitlist      bool
+	seated        int   // enrolled participants
+	waiting       int   // waitlisted participants
+	admissions    int64 // admissions ever made; orders the waitlist
+	cancelReason  string
+	scheduledAt   time.Time
+	changedAt     time.Time
+	previousStart time.Time
+	rescheduledAt time.Time
 }
 
 // New is what Schedule needs to create a class.
@@ -120,6 +124,7 @@ func Schedule(n New, at time.Time) (*Class, error) {
 	c := &Class{
 		id: id, siteID: site, title: n.Title, start: start, end: end,
 		capacity: n.Capacity, waitlist: n.Waitlist,
+		scheduledAt: domain.Instant(at), changedAt: domain.Instant(at),
 	}
 	c.drive(table.Start(id, StateScheduled), 0)
 	c.machine.Record(Scheduled{c.header(at)})
@@ -142,6 +147,7 @@ func (c *Class) Reschedule(start, end, at time.Time) error {
 		return err
 	}
 	c.start, c.end = start, end
+	c.previousStart, c.rescheduledAt, c.changedAt = prev, domain.Instant(at), domain.Instant(at)
 	c.machine.Record(Rescheduled{Header: c.header(at), PreviousStart: prev})
 	return nil
 }
@@ -155,7 +161,7 @@ func (c *Class) Cancel(reason string, at time.Time) error {
 	if err := c.machine.Fire(eventCancel); err != nil {
 		return err
 	}
-	c.cancelReason = reason
+	c.cancelReason, c.changedAt = reason, domain.Instant(at)
 	c.machine.Record(Canceled{Header: c.header(at), Reason: reason})
 	return nil
 }
@@ -171,6 +177,7 @@ func (c *Class) Complete(at time.Time) error {
 	if err := c.machine.Fire(eventComplete); err != nil {
 		return err
 	}
+	c.changedAt = domain.Instant(at)
 	c.machine.Record(Completed{c.header(at)})
 	return nil
 }
@@ -284,6 +291,23 @@ func (c *Class) Waitlisted() int { return c.waiting }
 // CancelReason returns the reason given when the class was canceled.
 func (c *Class) CancelReason() string { return c.cancelReason }
 
+// ScheduledAt returns when the class was created (the time Schedule ran);
+// zero for a class stored before lifecycle kept it.
+func (c *Class) ScheduledAt() time.Time { return c.scheduledAt }
+
+// ChangedAt returns the time of the last change of the class itself:
+// schedule, reschedule, cancel or complete (seats taken and given back are
+// not changes of the class); zero for a class stored before lifecycle kept
+// it.
+func (c *Class) ChangedAt() time.Time { return c.changedAt }
+
+// PreviousStart returns the start before the last reschedule; zero if the
+// class was never rescheduled.
+func (c *Class) PreviousStart() time.Time { return c.previousStart }
+
+// RescheduledAt returns when the class was last rescheduled; zero if never.
+func (c *Class) RescheduledAt() time.Time { return c.rescheduledAt }
+
 // Info is the view of a class that enrollment events carry.
 func (c *Class) Info() Info {
 	return Info{ClassID: c.id, Title: c.title, Start: c.start, End: c.end}
@@ -296,19 +320,24 @@ type Info struct {
 	Start, End time.Time
 }
 
-// Snapshot is the stored form of a class, for store adapters.
+// Snapshot is the stored form of a class, for store adapters. Its times are
+// UTC at millisecond precision; a zero time is unset.
 type Snapshot struct {
-	ID, SiteID   string
-	Title        string
-	Start, End   time.Time
-	Capacity     int
-	Waitlist     bool
-	Enrolled     int
-	Waitlisted   int
-	Admissions   int64
-	State        string
-	CancelReason string
-	Version      int64
+	ID, SiteID    string
+	Title         string
+	Start, End    time.Time
+	Capacity      int
+	Waitlist      bool
+	Enrolled      int
+	Waitlisted    int
+	Admissions    int64
+	State         string
+	CancelReason  string
+	ScheduledAt   time.Time
+	ChangedAt     time.Time
+	PreviousStart time.Time
+	RescheduledAt time.Time
+	Version       int64
 }
 
 // Snapshot returns the class's stored form.
@@ -317,12 +346,14 @@ func (c *Class) Snapshot() Snapshot {
 		ID: c.id, SiteID: c.siteID, Title: c.title, Start: c.start, End: c.end,
 		Capacity: c.capacity, Waitlist: c.waitlist, Enrolled: c.seated, Waitlisted: c.waiting,
 		Admissions: c.admissions, State: c.State().String(), CancelReason: c.cancelReason,
-		Version: c.Version(),
+		ScheduledAt: c.scheduledAt, ChangedAt: c.changedAt, PreviousStart: c.previousStart,
+		RescheduledAt: c.rescheduledAt, Version: c.Version(),
 	}
 }
 
 // Restore rebuilds a class from its stored form. It is the door for store
-// adapters only, never a constructor.
+// adapters only, never a constructor. Zero times are accepted: rows stored
+// before lifecycle kept them have none.
 func Restore(s Snapshot) (*Class, error) {
 	m, err := table.Restore(s.ID, s.SiteID, s.State)
 	if err != nil {
@@ -335,6 +366,8 @@ func Restore(s Snapshot) (*Class, error) {
 		id: s.ID, siteID: s.SiteID, title: s.Title, start: s.Start.UTC(), end: s.End.UTC(),
 		capacity: s.Capacity, waitlist: s.Waitlist, seated: s.Enrolled, waiting: s.Waitlisted,
 		admissions: s.Admissions, cancelReason: s.CancelReason,
+		scheduledAt: s.ScheduledAt.UTC(), changedAt: s.ChangedAt.UTC(),
+		previousStart: s.PreviousStart.UTC(), rescheduledAt: s.RescheduledAt.UTC(),
 	}
 	c.drive(m, s.Version)
 	return c, nil

@@ -318,3 +318,42 @@ func TestCopiesDoNotShareTheMachine(t *testing.T) {
 	assert.Equal(t, class.StateScheduled, c.State())
 	assert.True(t, c.IsOpen(now))
 }
+
+// TestFactsOfTheLastChanges: what a desired state reads of a class after
+// each command; seats taken and given back are not changes of the class.
+func TestFactsOfTheLastChanges(t *testing.T) {
+	c := newClass(t, 1, true)
+	assert.Equal(t, now, c.ScheduledAt())
+	assert.Equal(t, now, c.ChangedAt())
+	assert.Zero(t, c.PreviousStart(), "never rescheduled")
+	assert.Zero(t, c.RescheduledAt())
+
+	admit(t, c, 2)
+	_, err := c.Release(true)
+	require.NoError(t, err)
+	require.NoError(t, c.Promote())
+	assert.Equal(t, now, c.ChangedAt(), "seats are not changes of the class")
+
+	moved := now.Add(time.Hour + 1500*time.Microsecond)
+	require.NoError(t, c.Reschedule(start.Add(24*time.Hour), end.Add(24*time.Hour), moved))
+	assert.Equal(t, start, c.PreviousStart())
+	assert.Equal(t, now.Add(time.Hour+time.Millisecond), c.RescheduledAt(), "UTC at the millisecond")
+	assert.Equal(t, c.RescheduledAt(), c.ChangedAt())
+
+	held := start.Add(24*time.Hour + time.Minute)
+	require.NoError(t, c.Complete(held))
+	assert.Equal(t, held, c.ChangedAt())
+	assert.Equal(t, now, c.ScheduledAt())
+
+	d := newClass(t, 1, false)
+	require.NoError(t, d.Cancel("", moved))
+	assert.Equal(t, c.RescheduledAt(), d.ChangedAt())
+	assert.Error(t, d.Cancel("", held))
+	assert.Equal(t, c.RescheduledAt(), d.ChangedAt(), "a refused command changes nothing")
+
+	s := d.Snapshot()
+	s.ScheduledAt, s.ChangedAt = time.Time{}, time.Time{}
+	r, err := class.Restore(s)
+	require.NoError(t, err, "rows stored before lifecycle kept the times have none")
+	assert.Equal(t, s, r.Snapshot())
+}

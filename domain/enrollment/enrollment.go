@@ -85,6 +85,7 @@ type Enrollment struct {
 	id, siteID, classID, participantID string
 	position                           int64
 	enrolledAt                         time.Time
+	seatedAt, endedAt                  time.Time
 }
 
 // New is what Enroll needs.
@@ -132,6 +133,7 @@ func Enroll(cls *class.Class, n New, active *Enrollment, at time.Time) (*Enrollm
 	}
 	e.drive(table.Start(id, state), 0)
 	if adm.Seated {
+		e.seatedAt = domain.Instant(at)
 		e.machine.Record(Enrolled{Header: e.header(cls, at)})
 	} else {
 		e.machine.Record(Waitlisted{Header: e.header(cls, at)})
@@ -157,6 +159,7 @@ func (e *Enrollment) Leave(cls *class.Class, at time.Time) (seatFreed bool, err 
 	if err := e.machine.Fire(eventLeave); err != nil {
 		return false, err
 	}
+	e.endedAt = domain.Instant(at)
 	e.machine.Record(Left{Header: e.header(cls, at), WasWaitlisted: !wasSeated})
 	return freed, nil
 }
@@ -176,6 +179,7 @@ func (e *Enrollment) Promote(cls *class.Class, at time.Time) error {
 	if err := e.machine.Fire(eventPromote); err != nil {
 		return err
 	}
+	e.seatedAt = domain.Instant(at)
 	e.machine.Record(Promoted{Header: e.header(cls, at)})
 	return nil
 }
@@ -203,6 +207,7 @@ func (e *Enrollment) ClassCanceled(cls *class.Class, reason string, at time.Time
 	if err := e.machine.Fire(eventClassCancel); err != nil {
 		return err
 	}
+	e.endedAt = domain.Instant(at)
 	e.machine.Record(ClassCanceled{Header: e.header(cls, at), Reason: reason, WasWaitlisted: wasWaitlisted})
 	return nil
 }
@@ -217,6 +222,7 @@ func (e *Enrollment) ClassCompleted(cls *class.Class, at time.Time) error {
 	if err := e.machine.Fire(eventClassComplete); err != nil {
 		return err
 	}
+	e.endedAt = domain.Instant(at)
 	if e.State() == StateAttended {
 		e.machine.Record(Attended{Header: e.header(cls, at)})
 	} else {
@@ -263,11 +269,23 @@ func (e *Enrollment) Position() int64 { return e.position }
 // EnrolledAt returns when the participant enrolled (or joined the waitlist).
 func (e *Enrollment) EnrolledAt() time.Time { return e.enrolledAt }
 
-// Snapshot is the stored form of an enrollment, for store adapters.
+// SeatedAt returns when the enrollment got its seat: when it enrolled, if it
+// was seated then, or when it was promoted from the waitlist. It is zero if
+// it never had a seat, and for an enrollment stored before lifecycle kept it.
+func (e *Enrollment) SeatedAt() time.Time { return e.seatedAt }
+
+// EndedAt returns when the enrollment left the active states: it left, its
+// class was canceled, it attended, or its waitlist closed. It is zero while
+// the enrollment is active, and for one stored before lifecycle kept it.
+func (e *Enrollment) EndedAt() time.Time { return e.endedAt }
+
+// Snapshot is the stored form of an enrollment, for store adapters. A zero
+// time is unset.
 type Snapshot struct {
 	ID, SiteID, ClassID, ParticipantID string
 	Position                           int64
 	EnrolledAt                         time.Time
+	SeatedAt, EndedAt                  time.Time
 	State                              string
 	Version                            int64
 }
@@ -283,12 +301,14 @@ func (s Snapshot) Active() bool {
 func (e *Enrollment) Snapshot() Snapshot {
 	return Snapshot{
 		ID: e.id, SiteID: e.siteID, ClassID: e.classID, ParticipantID: e.participantID,
-		Position: e.position, EnrolledAt: e.enrolledAt, State: e.State().String(), Version: e.Version(),
+		Position: e.position, EnrolledAt: e.enrolledAt, SeatedAt: e.seatedAt, EndedAt: e.endedAt,
+		State: e.State().String(), Version: e.Version(),
 	}
 }
 
 // Restore rebuilds an enrollment from its stored form. It is the door for
-// store adapters only, never a constructor.
+// store adapters only, never a constructor. Zero times are accepted: rows
+// stored before lifecycle kept them have none.
 func Restore(s Snapshot) (*Enrollment, error) {
 	m, err := table.Restore(s.ID, s.SiteID, s.State)
 	if err != nil {
@@ -297,6 +317,7 @@ func Restore(s Snapshot) (*Enrollment, error) {
 	e := &Enrollment{
 		id: s.ID, siteID: s.SiteID, classID: s.ClassID, participantID: s.ParticipantID,
 		position: s.Position, enrolledAt: s.EnrolledAt.UTC(),
+		seatedAt: s.SeatedAt.UTC(), endedAt: s.EndedAt.UTC(),
 	}
 	e.drive(m, s.Version)
 	return e, nil

@@ -181,3 +181,49 @@ func TestActiveIsDefinedOnce(t *testing.T) {
 	states[0] = enrollment.StateLeft
 	assert.False(t, enrollment.StateLeft.Active(), "ActiveStates returns a copy")
 }
+
+// TestSeatedAtAndEndedAt: when an enrollment got its seat and when it left
+// the active states, for each way in and out.
+func TestSeatedAtAndEndedAt(t *testing.T) {
+	later, end := now.Add(time.Hour+1500*time.Microsecond), now.Add(25*time.Hour)
+	ms := now.Add(time.Hour + time.Millisecond) // later, as stores keep it
+
+	c := newClass(t, 1, true)
+	seated, promoted, waiting := enroll(t, c, 1), enroll(t, c, 2), enroll(t, c, 3)
+	assert.Equal(t, now, seated.SeatedAt(), "seated when it enrolled")
+	assert.Zero(t, promoted.SeatedAt(), "waitlisted: no seat yet")
+	for _, e := range []*enrollment.Enrollment{seated, promoted, waiting} {
+		assert.Zero(t, e.EndedAt(), "active")
+		assert.Equal(t, now, e.EnrolledAt())
+	}
+	_, err := seated.Leave(c, later)
+	require.NoError(t, err)
+	require.NoError(t, promoted.Promote(c, later))
+	assert.Equal(t, ms, seated.EndedAt(), "left")
+	assert.Equal(t, now, seated.SeatedAt(), "leaving keeps when it was seated")
+	assert.Equal(t, ms, promoted.SeatedAt(), "seated by promotion")
+	assert.Zero(t, promoted.EndedAt())
+
+	require.NoError(t, c.Complete(end))
+	require.NoError(t, promoted.ClassCompleted(c, end))
+	require.NoError(t, waiting.ClassCompleted(c, end))
+	assert.Equal(t, end, promoted.EndedAt(), "attended")
+	assert.Equal(t, end, waiting.EndedAt(), "waitlist closed")
+	assert.Zero(t, waiting.SeatedAt(), "never seated")
+
+	c2 := newClass(t, 1, true)
+	s2, w2 := enroll(t, c2, 1), enroll(t, c2, 2)
+	require.NoError(t, c2.Cancel("", later))
+	require.NoError(t, s2.ClassCanceled(c2, "", later))
+	require.NoError(t, w2.ClassCanceled(c2, "", later))
+	assert.Equal(t, ms, s2.EndedAt(), "class canceled")
+	assert.Equal(t, ms, w2.EndedAt(), "class canceled while waiting")
+	assert.Error(t, s2.ClassCanceled(c2, "", end))
+	assert.Equal(t, ms, s2.EndedAt(), "a refused command changes nothing")
+
+	snap := s2.Snapshot()
+	snap.SeatedAt, snap.EndedAt = time.Time{}, time.Time{}
+	r, err := enrollment.Restore(snap)
+	require.NoError(t, err, "rows stored before lifecycle kept the times have none")
+	assert.Equal(t, snap, r.Snapshot())
+}
