@@ -129,7 +129,7 @@ func Enroll(cls *class.Class, n New, active *Enrollment, at time.Time) (*Enrollm
 	}
 	e := &Enrollment{
 		id: id, siteID: site, classID: cls.ID(), participantID: participant,
-		position: adm.Position, enrolledAt: at.UTC(),
+		position: adm.Position, enrolledAt: domain.Instant(at),
 	}
 	e.drive(table.Start(id, state), 0)
 	if adm.Seated {

@@ -221,6 +221,11 @@ func TestSeatedAtAndEndedAt(t *testing.T) {
 	assert.Error(t, s2.ClassCanceled(c2, "", end))
 	assert.Equal(t, ms, s2.EndedAt(), "a refused command changes nothing")
 
+	e, err := enrollment.Enroll(newClass(t, 1, false), enrollment.New{ID: id(9), SiteID: site, ParticipantID: pid(9)}, nil, later)
+	require.NoError(t, err)
+	assert.Equal(t, ms, e.EnrolledAt(), "UTC at the millisecond, as the SQLite store keeps it")
+	assert.Equal(t, ms, e.SeatedAt())
+
 	snap := s2.Snapshot()
 	snap.SeatedAt, snap.EndedAt = time.Time{}, time.Time{}
 	r, err := enrollment.Restore(snap)
