@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/application"
-	"github.com/bookable/lifecycle/domain"
+	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/enrollment"
@@ -26,9 +26,10 @@ var update = flag.Bool("update", false, "rewrite the generated docs instead of c
 // changing a transition table or the catalog.
 func TestGeneratedDocs(t *testing.T) {
 	files := map[string]string{
-		"docs/states/appointment.mmd": domain.Mermaid("appointment", appointment.StateScheduled.String(), appointment.Transitions),
-		"docs/states/class.mmd":       domain.Mermaid("class", class.StateScheduled.String(), class.Transitions),
-		"docs/states/enrollment.mmd":  domain.Mermaid("enrollment", enrollment.StateEnrolled.String(), enrollment.Transitions),
+		"docs/states/appointment.mmd": appointment.Diagram(),
+		"docs/states/class.mmd":       class.Diagram(),
+		"docs/states/enrollment.mmd":  enrollment.Diagram(),
+		"docs/states/call.mmd":        outbox.Mermaid(),
 		"docs/triggers.md":            triggerReference(t),
 	}
 	for path, want := range files {

@@ -7,15 +7,33 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/bookable/lifecycle/adapters/memory"
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
 )
 
-func init() {
-	stores = append(stores, storeFactory{"sqlite", func(t *testing.T) (application.Store, application.Outbox) {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "lifecycle.db"))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = db.Close() })
-		return db, db
-	}})
+// storeFactory opens a fresh, empty store adapter for one scenario.
+type storeFactory struct {
+	name string
+	open func(t *testing.T) (application.Store, application.Outbox)
+}
+
+// stores lists every store adapter the scenarios run against, here and
+// nowhere else: a new adapter is one more line, not a registration from
+// its own file.
+var stores = []storeFactory{
+	{"memory", openMemory},
+	{"sqlite", openSQLite},
+}
+
+func openMemory(t *testing.T) (application.Store, application.Outbox) {
+	s := memory.New()
+	return s, s
+}
+
+func openSQLite(t *testing.T) (application.Store, application.Outbox) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "lifecycle.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db, db
 }

@@ -10,21 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bookable/lifecycle/adapters/memory"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
 )
-
-// The scenarios run against every store adapter; an adapter package adds
-// itself here from its own _test file (see stores_test.go).
-type storeFactory struct {
-	name string
-	open func(t *testing.T) (application.Store, application.Outbox)
-}
-
-var stores = []storeFactory{
-	{"memory", func(t *testing.T) (application.Store, application.Outbox) { s := memory.New(); return s, s }},
-}
 
 // Now is when every scenario starts: Monday 7 January 2030, 09:00 UTC.
 var Now = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
@@ -46,7 +34,8 @@ type world struct {
 	seen   int64 // the Seq of the last call a Then has looked at
 }
 
-// eachStore runs a scenario against every store adapter.
+// eachStore runs a scenario against every store adapter (stores, in
+// stores_test.go).
 func eachStore(t *testing.T, scenario func(t *testing.T, w *world)) {
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {

@@ -201,13 +201,9 @@ func (r *readTx) classEnrollments(siteID, classID string) []enrollment.Snapshot 
 	return out
 }
 
-func active(state string) bool {
-	return state == enrollment.StateEnrolled.String() || state == enrollment.StateWaitlisted.String()
-}
-
 func (r *readTx) ActiveEnrollment(ctx context.Context, siteID, classID, participantID string) (*enrollment.Enrollment, error) {
 	for _, v := range r.classEnrollments(siteID, classID) {
-		if v.ParticipantID == participantID && active(v.State) {
+		if v.ParticipantID == participantID && v.Active() {
 			return enrollment.Restore(v)
 		}
 	}
@@ -217,7 +213,7 @@ func (r *readTx) ActiveEnrollment(ctx context.Context, siteID, classID, particip
 func (r *readTx) ActiveEnrollments(ctx context.Context, siteID, classID string) ([]*enrollment.Enrollment, error) {
 	out := []*enrollment.Enrollment{}
 	for _, v := range r.classEnrollments(siteID, classID) {
-		if !active(v.State) {
+		if !v.Active() {
 			continue
 		}
 		e, err := enrollment.Restore(v)
@@ -300,9 +296,9 @@ func (t *tx) SaveEnrollment(ctx context.Context, e *enrollment.Enrollment) error
 		func(s enrollment.Snapshot) int64 { return s.Version }); err != nil {
 		return fmt.Errorf("save enrollment: %w", err)
 	}
-	if active(snap.State) {
+	if snap.Active() {
 		for _, other := range t.classEnrollments(snap.SiteID, snap.ClassID) {
-			if other.ID != snap.ID && other.ParticipantID == snap.ParticipantID && active(other.State) {
+			if other.ID != snap.ID && other.ParticipantID == snap.ParticipantID && other.Active() {
 				return fmt.Errorf("save enrollment: participant %s already active in class %s: %w",
 					snap.ParticipantID, snap.ClassID, application.ErrConflict)
 			}

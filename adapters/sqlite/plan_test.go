@@ -84,14 +84,11 @@ func TestQueryPlans(t *testing.T) {
 			[]string{"SEARCH appointments USING PRIMARY KEY (site_id=? AND id=?)"}},
 		{"load class", `SELECT ` + classCols + ` FROM classes WHERE site_id = ? AND id = ?`,
 			[]string{"SEARCH classes USING PRIMARY KEY (site_id=? AND id=?)"}},
-		{"active enrollment", `SELECT ` + enrollmentCols + ` FROM enrollments
-			WHERE site_id = ? AND class_id = ? AND participant_id = ? AND state IN ('enrolled', 'waitlisted')`,
+		{"active enrollment", qActiveEnrollment,
 			[]string{"SEARCH enrollments USING INDEX enrollments_one_active (site_id=? AND class_id=? AND participant_id=?)"}},
-		{"active enrollments by position", `SELECT ` + enrollmentCols + ` FROM enrollments
-			WHERE site_id = ? AND class_id = ? AND state IN ('enrolled', 'waitlisted') ORDER BY position`,
+		{"active enrollments by position", qActiveEnrollments,
 			[]string{"SEARCH enrollments USING INDEX enrollments_active_by_position (site_id=? AND class_id=?)"}},
-		{"oldest waitlisted", `SELECT ` + enrollmentCols + ` FROM enrollments
-			WHERE site_id = ? AND class_id = ? AND state = 'waitlisted' ORDER BY position LIMIT 1`,
+		{"oldest waitlisted", qOldestWaitlisted,
 			[]string{"SEARCH enrollments USING INDEX enrollments_waitlist (site_id=? AND class_id=?)"}},
 	}
 	for _, tt := range tests {

@@ -119,12 +119,6 @@ func (t *stageTx) Enrollment(ctx context.Context, siteID, id string) (*enrollmen
 	return t.readTx.Enrollment(ctx, siteID, id)
 }
 
-// activeState reports whether an enrollment state counts as active (it
-// holds a seat or a waitlist place).
-func activeState(state string) bool {
-	return state == enrollment.StateEnrolled.String() || state == enrollment.StateWaitlisted.String()
-}
-
 // ActiveEnrollment implements application.ReadTx.
 func (t *stageTx) ActiveEnrollment(ctx context.Context, siteID, classID, participantID string) (*enrollment.Enrollment, error) {
 	if err := t.reader(ctx); err != nil {
@@ -163,7 +157,7 @@ func (t *stageTx) ActiveEnrollments(ctx context.Context, siteID, classID string)
 		}
 	}
 	for k, s := range t.enrollments {
-		if k.site != siteID || s.ClassID != classID || !activeState(s.State) {
+		if k.site != siteID || s.ClassID != classID || !s.Active() {
 			continue
 		}
 		e, err := enrollment.Restore(s)
@@ -315,10 +309,12 @@ func (w appointmentWrite) apply(c *writeConn) error {
 	var err error
 	if s.Version == 0 {
 		_, err = c.ExecContext(context.Background(), qInsertAppointment,
-			s.SiteID, s.ID, s.ContactID, s.Title, toMS(s.Start), toMS(s.End), s.State, s.CancelReason)
+			s.SiteID, s.ID, s.ContactID, s.Title, toMS(s.Start), toMS(s.End), s.State, s.CancelReason,
+			toMS(s.BookedAt), toMS(s.ChangedAt), toMS(s.PreviousStart), toMS(s.RescheduledAt))
 	} else {
 		err = updated(c.ExecContext(context.Background(), qUpdateAppointment,
-			s.ContactID, s.Title, toMS(s.Start), toMS(s.End), s.State, s.CancelReason, s.SiteID, s.ID, s.Version))
+			s.ContactID, s.Title, toMS(s.Start), toMS(s.End), s.State, s.CancelReason,
+			toMS(s.BookedAt), toMS(s.ChangedAt), toMS(s.PreviousStart), toMS(s.RescheduledAt), s.SiteID, s.ID, s.Version))
 	}
 	return saved(err, "appointment", s.ID, s.Version)
 }
@@ -332,11 +328,13 @@ func (w classWrite) apply(c *writeConn) error {
 	if s.Version == 0 {
 		_, err = c.ExecContext(context.Background(), qInsertClass,
 			s.SiteID, s.ID, s.Title, toMS(s.Start), toMS(s.End), s.Capacity, s.Waitlist, s.Enrolled, s.Waitlisted,
-			s.Admissions, s.State, s.CancelReason)
+			s.Admissions, s.State, s.CancelReason,
+			toMS(s.ScheduledAt), toMS(s.ChangedAt), toMS(s.PreviousStart), toMS(s.RescheduledAt))
 	} else {
 		err = updated(c.ExecContext(context.Background(), qUpdateClass,
 			s.Title, toMS(s.Start), toMS(s.End), s.Capacity, s.Waitlist, s.Enrolled, s.Waitlisted, s.Admissions,
-			s.State, s.CancelReason, s.SiteID, s.ID, s.Version))
+			s.State, s.CancelReason, toMS(s.ScheduledAt), toMS(s.ChangedAt), toMS(s.PreviousStart), toMS(s.RescheduledAt),
+			s.SiteID, s.ID, s.Version))
 	}
 	return saved(err, "class", s.ID, s.Version)
 }
@@ -349,10 +347,12 @@ func (w enrollmentWrite) apply(c *writeConn) error {
 	var err error
 	if s.Version == 0 {
 		_, err = c.ExecContext(context.Background(), qInsertEnrollment,
-			s.SiteID, s.ID, s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), s.State)
+			s.SiteID, s.ID, s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), toMS(s.SeatedAt), toMS(s.EndedAt),
+			s.State)
 	} else {
 		err = updated(c.ExecContext(context.Background(), qUpdateEnrollment,
-			s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), s.State, s.SiteID, s.ID, s.Version))
+			s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), toMS(s.SeatedAt), toMS(s.EndedAt), s.State,
+			s.SiteID, s.ID, s.Version))
 	}
 	return saved(err, "enrollment", s.ID, s.Version)
 }
@@ -374,16 +374,19 @@ func applyOps(c *writeConn, ops []writeOp) error {
 
 // The statements of the writes.
 const (
-	qInsertAppointment = `INSERT INTO appointments (` + appointmentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)`
+	qInsertAppointment = `INSERT INTO appointments (` + appointmentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 	qUpdateAppointment = `UPDATE appointments SET contact_id = ?, title = ?, start_at = ?, end_at = ?,
-		state = ?, cancel_reason = ?, version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`
-	qInsertClass = `INSERT INTO classes (` + classCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+		state = ?, cancel_reason = ?, booked_at = ?, changed_at = ?, previous_start_at = ?, rescheduled_at = ?,
+		version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`
+	qInsertClass = `INSERT INTO classes (` + classCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 	qUpdateClass = `UPDATE classes SET title = ?, start_at = ?, end_at = ?, capacity = ?,
 		waitlist = ?, enrolled = ?, waitlisted = ?, admissions = ?, state = ?, cancel_reason = ?,
+		scheduled_at = ?, changed_at = ?, previous_start_at = ?, rescheduled_at = ?,
 		version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`
-	qInsertEnrollment = `INSERT INTO enrollments (` + enrollmentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, 1)`
+	qInsertEnrollment = `INSERT INTO enrollments (` + enrollmentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 	qUpdateEnrollment = `UPDATE enrollments SET class_id = ?, participant_id = ?, position = ?,
-		enrolled_at = ?, state = ?, version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`
+		enrolled_at = ?, seated_at = ?, ended_at = ?, state = ?, version = version + 1
+		WHERE site_id = ? AND id = ? AND version = ?`
 )
 
 // errStale marks an optimistic update that matched no row.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/domain/appointment"
@@ -149,19 +150,40 @@ func (db *DB) View(ctx context.Context, fn func(ctx context.Context, tx applicat
 	return fn(ctx, t)
 }
 
+// The conditions of an active enrollment and of a waitlisted one, built from
+// the domain's definition (enrollment.ActiveStates). They are also the
+// WHERE of the partial indexes enrollments_one_active,
+// enrollments_active_by_position and enrollments_waitlist, written in the
+// migrations: SQLite uses a partial index only for a query that repeats its
+// condition, and TestIndexConditionsFollowTheDomain proves the two equal.
+var (
+	activeEnrollment     = "state IN (" + sqlStrings(enrollment.ActiveStates()) + ")"
+	waitlistedEnrollment = "state = " + sqlStrings([]enrollment.State{enrollment.StateWaitlisted})
+)
+
 // The reads of aggregates. Update's snapshots run them as statements
 // prepared once (readStmts).
-const (
+var (
 	qAppointment      = `SELECT ` + appointmentCols + ` FROM appointments WHERE site_id = ? AND id = ?`
 	qClass            = `SELECT ` + classCols + ` FROM classes WHERE site_id = ? AND id = ?`
 	qEnrollment       = `SELECT ` + enrollmentCols + ` FROM enrollments WHERE site_id = ? AND id = ?`
 	qActiveEnrollment = `SELECT ` + enrollmentCols + ` FROM enrollments
-		WHERE site_id = ? AND class_id = ? AND participant_id = ? AND state IN ('enrolled', 'waitlisted')`
+		WHERE site_id = ? AND class_id = ? AND participant_id = ? AND ` + activeEnrollment
 	qActiveEnrollments = `SELECT ` + enrollmentCols + ` FROM enrollments
-		WHERE site_id = ? AND class_id = ? AND state IN ('enrolled', 'waitlisted') ORDER BY position`
+		WHERE site_id = ? AND class_id = ? AND ` + activeEnrollment + ` ORDER BY position`
 	qOldestWaitlisted = `SELECT ` + enrollmentCols + ` FROM enrollments
-		WHERE site_id = ? AND class_id = ? AND state = 'waitlisted' ORDER BY position LIMIT 1`
+		WHERE site_id = ? AND class_id = ? AND ` + waitlistedEnrollment + ` ORDER BY position LIMIT 1`
 )
+
+// sqlStrings returns the names of states as a list of SQL string literals:
+// 'enrolled', 'waitlisted'.
+func sqlStrings(states []enrollment.State) string {
+	quoted := make([]string, len(states))
+	for i, s := range states {
+		quoted[i] = "'" + strings.ReplaceAll(s.String(), "'", "''") + "'"
+	}
+	return strings.Join(quoted, ", ")
+}
 
 // aggregateReads lists them.
 var aggregateReads = []string{qAppointment, qClass, qEnrollment, qActiveEnrollment, qActiveEnrollments, qOldestWaitlisted}
@@ -181,15 +203,18 @@ func (t *readTx) check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-const appointmentCols = `site_id, id, contact_id, title, start_at, end_at, state, cancel_reason, version`
+const appointmentCols = `site_id, id, contact_id, title, start_at, end_at, state, cancel_reason,
+	booked_at, changed_at, previous_start_at, rescheduled_at, version`
 
 func scanAppointment(row interface{ Scan(...any) error }) (*appointment.Appointment, error) {
 	var s appointment.Snapshot
-	var start, end int64
-	if err := row.Scan(&s.SiteID, &s.ID, &s.ContactID, &s.Title, &start, &end, &s.State, &s.CancelReason, &s.Version); err != nil {
+	var start, end, booked, changed, prevStart, rescheduled int64
+	if err := row.Scan(&s.SiteID, &s.ID, &s.ContactID, &s.Title, &start, &end, &s.State, &s.CancelReason,
+		&booked, &changed, &prevStart, &rescheduled, &s.Version); err != nil {
 		return nil, err
 	}
 	s.Start, s.End = fromMS(start), fromMS(end)
+	s.BookedAt, s.ChangedAt, s.PreviousStart, s.RescheduledAt = fromMS(booked), fromMS(changed), fromMS(prevStart), fromMS(rescheduled)
 	return appointment.Restore(s)
 }
 
@@ -202,16 +227,19 @@ func (t *readTx) Appointment(ctx context.Context, siteID, id string) (*appointme
 	return a, notFound(err, "appointment", id)
 }
 
-const classCols = `site_id, id, title, start_at, end_at, capacity, waitlist, enrolled, waitlisted, admissions, state, cancel_reason, version`
+const classCols = `site_id, id, title, start_at, end_at, capacity, waitlist, enrolled, waitlisted, admissions, state,
+	cancel_reason, scheduled_at, changed_at, previous_start_at, rescheduled_at, version`
 
 func scanClass(row interface{ Scan(...any) error }) (*class.Class, error) {
 	var s class.Snapshot
-	var start, end int64
+	var start, end, scheduled, changed, prevStart, rescheduled int64
 	if err := row.Scan(&s.SiteID, &s.ID, &s.Title, &start, &end, &s.Capacity, &s.Waitlist, &s.Enrolled,
-		&s.Waitlisted, &s.Admissions, &s.State, &s.CancelReason, &s.Version); err != nil {
+		&s.Waitlisted, &s.Admissions, &s.State, &s.CancelReason, &scheduled, &changed, &prevStart, &rescheduled,
+		&s.Version); err != nil {
 		return nil, err
 	}
 	s.Start, s.End = fromMS(start), fromMS(end)
+	s.ScheduledAt, s.ChangedAt, s.PreviousStart, s.RescheduledAt = fromMS(scheduled), fromMS(changed), fromMS(prevStart), fromMS(rescheduled)
 	return class.Restore(s)
 }
 
@@ -224,15 +252,16 @@ func (t *readTx) Class(ctx context.Context, siteID, id string) (*class.Class, er
 	return c, notFound(err, "class", id)
 }
 
-const enrollmentCols = `site_id, id, class_id, participant_id, position, enrolled_at, state, version`
+const enrollmentCols = `site_id, id, class_id, participant_id, position, enrolled_at, seated_at, ended_at, state, version`
 
 func scanEnrollment(row interface{ Scan(...any) error }) (*enrollment.Enrollment, error) {
 	var s enrollment.Snapshot
-	var at int64
-	if err := row.Scan(&s.SiteID, &s.ID, &s.ClassID, &s.ParticipantID, &s.Position, &at, &s.State, &s.Version); err != nil {
+	var at, seated, ended int64
+	if err := row.Scan(&s.SiteID, &s.ID, &s.ClassID, &s.ParticipantID, &s.Position, &at, &seated, &ended,
+		&s.State, &s.Version); err != nil {
 		return nil, err
 	}
-	s.EnrolledAt = fromMS(at)
+	s.EnrolledAt, s.SeatedAt, s.EndedAt = fromMS(at), fromMS(seated), fromMS(ended)
 	return enrollment.Restore(s)
 }
 

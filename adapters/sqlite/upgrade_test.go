@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -141,4 +142,95 @@ func TestLateOutcomeAfterDeliveryKeepsHistoryOrder(t *testing.T) {
 		{At: t0.Add(2 * time.Second), State: application.StatePending, Err: late,
 			Note: "not applied: the call is delivered"},
 	}, d.History)
+}
+
+// TestUpgradeToAggregateTimes opens a database of schema version 4 with an
+// appointment, a class and an enrollment written the old way: version 5
+// gives them zero times, the domain restores them, and the next save keeps
+// the times of what happened since.
+func TestUpgradeToAggregateTimes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v4.db")
+	t0 := storetest.T0
+	ms := func(d time.Duration) int64 { return t0.Add(d).UnixMilli() }
+	site := storetest.SiteA
+	apptID, classID, enrID := storetest.ID("a1000000", 1), storetest.ID("c1000000", 1), storetest.ID("e0000000", 1)
+
+	raw, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	conn, err := raw.Conn(ctx)
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+		applied_at INTEGER NOT NULL)`)
+	require.NoError(t, err)
+	for v, name := range []string{"0001_init.sql", "0002_lean_relay.sql", "0003_heads_without_key_index.sql",
+		"0004_heads_know_their_queue.sql"} {
+		body, err := migrationFS.ReadFile("migrations/" + name)
+		require.NoError(t, err)
+		require.NoError(t, applyMigration(ctx, conn, v+1, name, string(body), t0))
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO appointments (site_id, id, contact_id, title, start_at, end_at, state, cancel_reason, version)
+			VALUES (?, ?, ?, 'Haircut', ?, ?, 'scheduled', '', 1)`,
+			[]any{site, apptID, storetest.ID("c0000000", 1), ms(48 * time.Hour), ms(49 * time.Hour)}},
+		{`INSERT INTO classes (site_id, id, title, start_at, end_at, capacity, waitlist, enrolled, waitlisted,
+			admissions, state, cancel_reason, version) VALUES (?, ?, 'Yoga', ?, ?, 2, 1, 1, 0, 1, 'scheduled', '', 1)`,
+			[]any{site, classID, ms(72 * time.Hour), ms(73 * time.Hour)}},
+		{`INSERT INTO enrollments (site_id, id, class_id, participant_id, position, enrolled_at, state, version)
+			VALUES (?, ?, ?, ?, 1, ?, 'enrolled', 1)`,
+			[]any{site, enrID, classID, storetest.ID("f0000000", 1), ms(0)}},
+	} {
+		_, err := conn.ExecContext(ctx, q.sql, q.args...)
+		require.NoError(t, err)
+	}
+	require.NoError(t, conn.Close())
+	require.NoError(t, raw.Close())
+
+	db, err := Open(ctx, path)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+
+	later := t0.Add(time.Hour)
+	require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
+		a, err := tx.Appointment(ctx, site, apptID)
+		require.NoError(t, err)
+		assert.Equal(t, "Haircut", a.Title())
+		assert.Zero(t, a.BookedAt())
+		assert.Zero(t, a.ChangedAt())
+		assert.Zero(t, a.PreviousStart())
+		assert.Zero(t, a.RescheduledAt())
+		c, err := tx.Class(ctx, site, classID)
+		require.NoError(t, err)
+		assert.Equal(t, 1, c.Enrolled())
+		assert.Zero(t, c.ScheduledAt())
+		assert.Zero(t, c.ChangedAt())
+		e, err := tx.Enrollment(ctx, site, enrID)
+		require.NoError(t, err)
+		assert.Equal(t, t0, e.EnrolledAt())
+		assert.Zero(t, e.SeatedAt(), "unknown for a row of version 4")
+		assert.Zero(t, e.EndedAt())
+
+		require.NoError(t, a.Reschedule(t0.Add(96*time.Hour), t0.Add(97*time.Hour), later))
+		require.NoError(t, c.Cancel("storm", later))
+		require.NoError(t, e.ClassCanceled(c, "storm", later))
+		return errors.Join(tx.SaveAppointment(ctx, a), tx.SaveClass(ctx, c), tx.SaveEnrollment(ctx, e))
+	}))
+	require.NoError(t, db.View(ctx, func(ctx context.Context, tx application.ReadTx) error {
+		a, err := tx.Appointment(ctx, site, apptID)
+		require.NoError(t, err)
+		assert.Zero(t, a.BookedAt(), "still unknown")
+		assert.Equal(t, later, a.ChangedAt())
+		assert.Equal(t, t0.Add(48*time.Hour), a.PreviousStart())
+		assert.Equal(t, later, a.RescheduledAt())
+		c, err := tx.Class(ctx, site, classID)
+		require.NoError(t, err)
+		assert.Equal(t, later, c.ChangedAt())
+		e, err := tx.Enrollment(ctx, site, enrID)
+		require.NoError(t, err)
+		assert.Equal(t, later, e.EndedAt())
+		return nil
+	}))
 }

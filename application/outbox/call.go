@@ -63,6 +63,9 @@ const (
 	StateSuperseded State = "superseded"
 )
 
+// String returns the state's stored and wire name.
+func (s State) String() string { return string(s) }
+
 // States lists every state, in the order operators read them.
 func States() []State {
 	return []State{StatePending, StateDelivered, StateDead, StateExpired, StateDiscarded, StateSuperseded}

@@ -26,42 +26,36 @@ const (
 // table is a call's life, the one place it is written. Every adapter moves
 // calls only along these rows (through Next and the predicates below), and
 // docs/states/call.mmd is rendered from it.
-var table = []domain.Transition{
-	{Event: EventDeliver, From: []string{string(StatePending)}, To: string(StateDelivered)},
-	{Event: EventPostpone, From: []string{string(StatePending)}, To: string(StatePending)},
-	{Event: EventRefuse, From: []string{string(StatePending)}, To: string(StateDead)},
-	{Event: EventExpire, From: []string{string(StatePending)}, To: string(StateExpired)},
-	{Event: EventSupersede, From: []string{string(StatePending), string(StateDead), string(StateExpired)}, To: string(StateSuperseded)},
-	{Event: EventDiscard, From: []string{string(StatePending), string(StateDead), string(StateExpired)}, To: string(StateDiscarded)},
-	{Event: EventRetry, From: []string{string(StateDead), string(StateExpired)}, To: string(StatePending)},
-}
+var table = domain.MustTable("call", States(), []domain.Transition[State]{
+	{Event: EventDeliver, From: []State{StatePending}, To: StateDelivered},
+	{Event: EventPostpone, From: []State{StatePending}, To: StatePending},
+	{Event: EventRefuse, From: []State{StatePending}, To: StateDead},
+	{Event: EventExpire, From: []State{StatePending}, To: StateExpired},
+	{Event: EventSupersede, From: []State{StatePending, StateDead, StateExpired}, To: StateSuperseded},
+	{Event: EventDiscard, From: []State{StatePending, StateDead, StateExpired}, To: StateDiscarded},
+	{Event: EventRetry, From: []State{StateDead, StateExpired}, To: StatePending},
+})
 
 // next is table as a lookup: next[from][event] = to.
 var next = func() map[State]map[string]State {
 	m := map[State]map[string]State{}
-	for _, t := range table {
+	for _, t := range table.Transitions() {
 		for _, f := range t.From {
-			if m[State(f)] == nil {
-				m[State(f)] = map[string]State{}
+			if m[f] == nil {
+				m[f] = map[string]State{}
 			}
-			m[State(f)][t.Event] = State(t.To)
+			m[f][t.Event] = t.To
 		}
 	}
 	return m
 }()
 
 // Transitions returns a copy of the call's transition table.
-func Transitions() []domain.Transition {
-	out := make([]domain.Transition, len(table))
-	for i, t := range table {
-		out[i] = domain.Transition{Event: t.Event, From: append([]string(nil), t.From...), To: t.To}
-	}
-	return out
-}
+func Transitions() []domain.Transition[State] { return table.Transitions() }
 
 // Mermaid renders the call's life as a Mermaid state diagram
 // (docs/states/call.mmd).
-func Mermaid() string { return domain.Mermaid("call", string(StatePending), table) }
+func Mermaid() string { return table.Mermaid(StatePending) }
 
 // Next returns the state event leads to from state from, or a *StateError
 // when the table has no such row.

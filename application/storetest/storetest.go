@@ -92,7 +92,9 @@ func save(t *testing.T, s application.Store, fn func(ctx context.Context, tx app
 func testAppointmentRoundTrip(t *testing.T, h Harness) {
 	ctx := context.Background()
 	a := NewAppointment(t, SiteA, 1)
-	require.NoError(t, a.Cancel("ill", T0))
+	moved, canceled := T0.Add(time.Minute+1500*time.Microsecond), T0.Add(2*time.Minute)
+	require.NoError(t, a.Reschedule(T0.Add(50*time.Hour), T0.Add(51*time.Hour), moved))
+	require.NoError(t, a.Cancel("ill", canceled))
 	save(t, h.Store, func(ctx context.Context, tx application.Tx) error { return tx.SaveAppointment(ctx, a) })
 	assert.Equal(t, int64(1), a.Version(), "a save sets the version written")
 
@@ -101,31 +103,76 @@ func testAppointmentRoundTrip(t *testing.T, h Harness) {
 		require.NoError(t, err)
 		assert.Equal(t, a.Snapshot(), got.Snapshot())
 		assert.Equal(t, time.UTC, got.Start().Location())
+		assert.Equal(t, T0, got.BookedAt())
+		assert.Equal(t, canceled, got.ChangedAt())
+		assert.Equal(t, T0.Add(48*time.Hour), got.PreviousStart())
+		assert.Equal(t, T0.Add(time.Minute+time.Millisecond), got.RescheduledAt(), "at the millisecond")
 		assert.Empty(t, got.Events(), "a loaded aggregate has no new events")
 		_, err = tx.Appointment(ctx, SiteA, ID("a1000000", 99))
 		assert.ErrorIs(t, err, application.ErrNotFound)
+		return nil
+	}))
+
+	fresh := NewAppointment(t, SiteA, 2)
+	save(t, h.Store, func(ctx context.Context, tx application.Tx) error { return tx.SaveAppointment(ctx, fresh) })
+	require.NoError(t, h.Store.View(ctx, func(ctx context.Context, tx application.ReadTx) error {
+		got, err := tx.Appointment(ctx, SiteA, fresh.ID())
+		require.NoError(t, err)
+		assert.Equal(t, fresh.Snapshot(), got.Snapshot())
+		assert.True(t, got.PreviousStart().IsZero(), "never rescheduled")
+		assert.True(t, got.RescheduledAt().IsZero())
 		return nil
 	}))
 }
 
 func testClassRoundTrip(t *testing.T, h Harness) {
 	ctx := context.Background()
-	c := NewClass(t, SiteA, 1, 2, true)
-	e, err := enrollment.Enroll(c, enrollment.New{ID: ID("e0000000", 1), SiteID: SiteA, ParticipantID: ID("f0000000", 1)}, nil, T0)
+	c := NewClass(t, SiteA, 1, 1, true)
+	enroll := func(n int) *enrollment.Enrollment {
+		e, err := enrollment.Enroll(c, enrollment.New{ID: ID("e0000000", n), SiteID: SiteA, ParticipantID: ID("f0000000", n)}, nil, T0)
+		require.NoError(t, err)
+		return e
+	}
+	seated, waiting, stays := enroll(1), enroll(2), enroll(3)
+	left, moved := T0.Add(time.Minute), T0.Add(2*time.Minute)
+	_, err := seated.Leave(c, left)
 	require.NoError(t, err)
+	require.NoError(t, waiting.Promote(c, left))
+	require.NoError(t, c.Reschedule(T0.Add(96*time.Hour), T0.Add(97*time.Hour), moved))
 	save(t, h.Store, func(ctx context.Context, tx application.Tx) error {
 		if err := tx.SaveClass(ctx, c); err != nil {
 			return err
 		}
-		return tx.SaveEnrollment(ctx, e)
+		for _, e := range []*enrollment.Enrollment{seated, waiting, stays} {
+			if err := tx.SaveEnrollment(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	require.NoError(t, h.Store.View(ctx, func(ctx context.Context, tx application.ReadTx) error {
 		gc, err := tx.Class(ctx, SiteA, c.ID())
 		require.NoError(t, err)
 		assert.Equal(t, c.Snapshot(), gc.Snapshot())
-		ge, err := tx.Enrollment(ctx, SiteA, e.ID())
-		require.NoError(t, err)
-		assert.Equal(t, e.Snapshot(), ge.Snapshot())
+		assert.Equal(t, T0, gc.ScheduledAt())
+		assert.Equal(t, moved, gc.ChangedAt())
+		assert.Equal(t, T0.Add(72*time.Hour), gc.PreviousStart())
+		assert.Equal(t, moved, gc.RescheduledAt())
+		for _, want := range []struct {
+			e             *enrollment.Enrollment
+			seated, ended time.Time
+		}{
+			{seated, T0, left},                // seated at once, then left
+			{waiting, left, time.Time{}},      // seated by promotion, active
+			{stays, time.Time{}, time.Time{}}, // still waiting: never seated
+		} {
+			ge, err := tx.Enrollment(ctx, SiteA, want.e.ID())
+			require.NoError(t, err)
+			assert.Equal(t, want.e.Snapshot(), ge.Snapshot())
+			assert.Equal(t, T0, ge.EnrolledAt())
+			assert.Equal(t, want.seated, ge.SeatedAt(), "seated at, %s", ge.ID())
+			assert.Equal(t, want.ended, ge.EndedAt(), "ended at, %s", ge.ID())
+		}
 		return nil
 	}))
 }

@@ -2,12 +2,12 @@
 // appointments, and each appointment's own ID is the externalEntityId of its
 // Wix events, so canceling one appointment's events never touches another's.
 //
-// Transitions are declared once in Transitions and enforced by a looplab/fsm
-// machine held privately by each Appointment.
+// Transitions are declared once in the package's table (a copy is
+// Transitions) and enforced by a looplab/fsm machine held privately by each
+// Appointment.
 package appointment
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/bookable/lifecycle/domain"
@@ -29,14 +29,7 @@ var (
 func (s State) String() string { return s.name }
 
 // ParseState reads a state from its name.
-func ParseState(name string) (State, error) {
-	for _, s := range []State{StateScheduled, StateCanceled, StateCompleted, StateNoShow} {
-		if s.name == name {
-			return s, nil
-		}
-	}
-	return State{}, domain.Invalid("state", fmt.Sprintf("unknown appointment state %q", name))
-}
+func ParseState(name string) (State, error) { return table.Parse(name) }
 
 // Machine events, as named in TransitionNotAllowedError.
 const (
@@ -46,14 +39,22 @@ const (
 	eventNoShow     = "mark_no_show"
 )
 
-// Transitions is the appointment's transition table; it also renders the
+// table is the appointment's states and transitions; it also renders the
 // state diagram in docs/.
-var Transitions = []domain.Transition{
-	{Event: eventReschedule, From: []string{StateScheduled.name}, To: StateScheduled.name},
-	{Event: eventCancel, From: []string{StateScheduled.name}, To: StateCanceled.name},
-	{Event: eventComplete, From: []string{StateScheduled.name}, To: StateCompleted.name},
-	{Event: eventNoShow, From: []string{StateScheduled.name}, To: StateNoShow.name},
-}
+var table = domain.MustTable("appointment",
+	[]State{StateScheduled, StateCanceled, StateCompleted, StateNoShow},
+	[]domain.Transition[State]{
+		{Event: eventReschedule, From: []State{StateScheduled}, To: StateScheduled},
+		{Event: eventCancel, From: []State{StateScheduled}, To: StateCanceled},
+		{Event: eventComplete, From: []State{StateScheduled}, To: StateCompleted},
+		{Event: eventNoShow, From: []State{StateScheduled}, To: StateNoShow},
+	})
+
+// Transitions returns a copy of the appointment's transition table.
+func Transitions() []domain.Transition[State] { return table.Transitions() }
+
+// Diagram returns the transition table as a Mermaid state diagram.
+func Diagram() string { return table.Mermaid(StateScheduled) }
 
 // Limits on free text, so that payloads stay small.
 const (
@@ -61,15 +62,20 @@ const (
 	MaxReasonLen = 500
 )
 
+// root is the embedded domain.Root: State, Version, SetVersion and Events.
+type root = domain.Root[State]
+
 // Appointment is one booked appointment of one contact on one site.
 type Appointment struct {
+	root
+	machine               *domain.Machine[State]
 	id, siteID, contactID string
 	title                 string
 	start, end            time.Time
 	cancelReason          string
-	version               int64
-	machine               *domain.Machine
-	events                []domain.Event
+	bookedAt, changedAt   time.Time
+	previousStart         time.Time
+	rescheduledAt         time.Time
 }
 
 // New is what Schedule needs to book an appointment. Times are kept in UTC
@@ -107,29 +113,30 @@ func Schedule(n New, at time.Time) (*Appointment, error) {
 	}
 	a := &Appointment{
 		id: id, siteID: site, contactID: contact, title: n.Title,
-		start: start, end: end,
-		machine: domain.NewMachine("appointment", StateScheduled.name, Transitions),
+		start: start, end: end, bookedAt: domain.Instant(at), changedAt: domain.Instant(at),
 	}
-	a.record(Scheduled{a.header(at)})
+	a.drive(table.Start(id, StateScheduled), 0)
+	a.machine.Record(Scheduled{a.header(at)})
 	return a, nil
 }
 
 // Reschedule moves a scheduled appointment to a new start and end, which
 // must lie in the future. It records Rescheduled with the old and new times.
 func (a *Appointment) Reschedule(start, end, at time.Time) error {
-	if !a.machine.Can(eventReschedule) {
-		return a.machine.Fire(a.id, eventReschedule)
+	if err := a.machine.Check(eventReschedule); err != nil {
+		return err
 	}
 	start, end = domain.Instant(start), domain.Instant(end)
 	if err := domain.CheckSpan(start, end, at); err != nil {
 		return err
 	}
 	oldStart, oldEnd := a.start, a.end
-	if err := a.machine.Fire(a.id, eventReschedule); err != nil {
+	if err := a.machine.Fire(eventReschedule); err != nil {
 		return err
 	}
 	a.start, a.end = start, end
-	a.record(Rescheduled{Header: a.header(at), PreviousStart: oldStart, PreviousEnd: oldEnd})
+	a.previousStart, a.rescheduledAt, a.changedAt = oldStart, domain.Instant(at), domain.Instant(at)
+	a.machine.Record(Rescheduled{Header: a.header(at), PreviousStart: oldStart, PreviousEnd: oldEnd})
 	return nil
 }
 
@@ -139,11 +146,11 @@ func (a *Appointment) Cancel(reason string, at time.Time) error {
 	if err := domain.CheckText("reason", reason, MaxReasonLen); err != nil {
 		return err
 	}
-	if err := a.machine.Fire(a.id, eventCancel); err != nil {
+	if err := a.machine.Fire(eventCancel); err != nil {
 		return err
 	}
-	a.cancelReason = reason
-	a.record(Canceled{Header: a.header(at), Reason: reason})
+	a.cancelReason, a.changedAt = reason, domain.Instant(at)
+	a.machine.Record(Canceled{Header: a.header(at), Reason: reason})
 	return nil
 }
 
@@ -153,10 +160,11 @@ func (a *Appointment) Complete(at time.Time) error {
 	if err := a.checkStarted(eventComplete, at); err != nil {
 		return err
 	}
-	if err := a.machine.Fire(a.id, eventComplete); err != nil {
+	if err := a.machine.Fire(eventComplete); err != nil {
 		return err
 	}
-	a.record(Completed{a.header(at)})
+	a.changedAt = domain.Instant(at)
+	a.machine.Record(Completed{a.header(at)})
 	return nil
 }
 
@@ -166,16 +174,17 @@ func (a *Appointment) MarkNoShow(at time.Time) error {
 	if err := a.checkStarted(eventNoShow, at); err != nil {
 		return err
 	}
-	if err := a.machine.Fire(a.id, eventNoShow); err != nil {
+	if err := a.machine.Fire(eventNoShow); err != nil {
 		return err
 	}
-	a.record(MarkedNoShow{a.header(at)})
+	a.changedAt = domain.Instant(at)
+	a.machine.Record(MarkedNoShow{a.header(at)})
 	return nil
 }
 
 func (a *Appointment) checkStarted(event string, at time.Time) error {
-	if !a.machine.Can(event) {
-		return a.machine.Fire(a.id, event)
+	if err := a.machine.Check(event); err != nil {
+		return err
 	}
 	if at.Before(a.start) {
 		return domain.Invalid("at", "the appointment has not started yet")
@@ -190,7 +199,10 @@ func (a *Appointment) header(at time.Time) Header {
 	}
 }
 
-func (a *Appointment) record(e domain.Event) { a.events = append(a.events, e) }
+// drive gives the appointment its machine and the root that reads it.
+func (a *Appointment) drive(m *domain.Machine[State], version int64) {
+	a.machine, a.root = m, domain.NewRoot(m, version)
+}
 
 // ID returns the appointment's ID, also its externalEntityId at Wix.
 func (a *Appointment) ID() string { return a.id }
@@ -213,27 +225,34 @@ func (a *Appointment) End() time.Time { return a.end }
 // CancelReason returns the reason given when the appointment was canceled.
 func (a *Appointment) CancelReason() string { return a.cancelReason }
 
-// State returns the current state.
-func (a *Appointment) State() State { s, _ := ParseState(a.machine.State()); return s }
+// BookedAt returns when the appointment was booked (the time Schedule ran);
+// zero for an appointment stored before lifecycle kept it.
+func (a *Appointment) BookedAt() time.Time { return a.bookedAt }
 
-// Version returns the stored version the aggregate was loaded at (0 when new).
-func (a *Appointment) Version() int64 { return a.version }
+// ChangedAt returns the time of the last change: schedule, reschedule,
+// cancel, complete or no-show; zero for an appointment stored before
+// lifecycle kept it.
+func (a *Appointment) ChangedAt() time.Time { return a.changedAt }
 
-// SetVersion is for store adapters only: it records the version just written,
-// so that the caller sees what it will read back.
-func (a *Appointment) SetVersion(v int64) { a.version = v }
+// PreviousStart returns the start before the last reschedule; zero if the
+// appointment was never rescheduled.
+func (a *Appointment) PreviousStart() time.Time { return a.previousStart }
 
-// Events returns the events recorded since the aggregate was created or
-// loaded, oldest first.
-func (a *Appointment) Events() []domain.Event { return append([]domain.Event(nil), a.events...) }
+// RescheduledAt returns when the appointment was last rescheduled; zero if
+// never.
+func (a *Appointment) RescheduledAt() time.Time { return a.rescheduledAt }
 
-// Snapshot is the stored form of an appointment, for store adapters.
+// Snapshot is the stored form of an appointment, for store adapters. Its
+// times are UTC at millisecond precision; a zero time is unset.
 type Snapshot struct {
 	ID, SiteID, ContactID string
 	Title                 string
 	Start, End            time.Time
 	State                 string
 	CancelReason          string
+	BookedAt, ChangedAt   time.Time
+	PreviousStart         time.Time
+	RescheduledAt         time.Time
 	Version               int64
 }
 
@@ -241,28 +260,27 @@ type Snapshot struct {
 func (a *Appointment) Snapshot() Snapshot {
 	return Snapshot{
 		ID: a.id, SiteID: a.siteID, ContactID: a.contactID, Title: a.title,
-		Start: a.start, End: a.end, State: a.machine.State(),
-		CancelReason: a.cancelReason, Version: a.version,
+		Start: a.start, End: a.end, State: a.State().String(), CancelReason: a.cancelReason,
+		BookedAt: a.bookedAt, ChangedAt: a.changedAt, PreviousStart: a.previousStart, RescheduledAt: a.rescheduledAt,
+		Version: a.Version(),
 	}
 }
 
 // Restore rebuilds an appointment from its stored form. It is the door for
 // store adapters only, never a constructor: it validates the snapshot but
-// records no event and applies no business rule about time.
+// records no event and applies no business rule about time. Zero times are
+// accepted: rows stored before lifecycle kept them have none.
 func Restore(s Snapshot) (*Appointment, error) {
-	state, err := ParseState(s.State)
+	m, err := table.Restore(s.ID, s.SiteID, s.State)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := domain.ParseID("id", s.ID); err != nil {
-		return nil, err
-	}
-	if _, err := domain.ParseSiteID(s.SiteID); err != nil {
-		return nil, err
-	}
-	return &Appointment{
+	a := &Appointment{
 		id: s.ID, siteID: s.SiteID, contactID: s.ContactID, title: s.Title,
-		start: s.Start.UTC(), end: s.End.UTC(), cancelReason: s.CancelReason, version: s.Version,
-		machine: domain.NewMachine("appointment", state.name, Transitions),
-	}, nil
+		start: s.Start.UTC(), end: s.End.UTC(), cancelReason: s.CancelReason,
+		bookedAt: s.BookedAt.UTC(), changedAt: s.ChangedAt.UTC(),
+		previousStart: s.PreviousStart.UTC(), rescheduledAt: s.RescheduledAt.UTC(),
+	}
+	a.drive(m, s.Version)
+	return a, nil
 }

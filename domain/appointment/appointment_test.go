@@ -141,3 +141,51 @@ func TestTimesAreKeptAtMillisecondPrecision(t *testing.T) {
 	assert.Equal(t, now.Add(24*time.Hour+time.Millisecond), a.Start(), "UTC, truncated to the millisecond that stores keep")
 	assert.Equal(t, time.UTC, a.Start().Location())
 }
+
+// TestFactsOfTheLastChanges: what a desired state reads of an appointment,
+// after each command, and what a refused command leaves.
+func TestFactsOfTheLastChanges(t *testing.T) {
+	a := scheduled(t)
+	assert.Equal(t, now, a.BookedAt())
+	assert.Equal(t, now, a.ChangedAt())
+	assert.Zero(t, a.PreviousStart(), "never rescheduled")
+	assert.Zero(t, a.RescheduledAt())
+
+	first, second := now.Add(time.Minute+1500*time.Microsecond), now.Add(2*time.Minute)
+	require.NoError(t, a.Reschedule(now.Add(48*time.Hour), now.Add(49*time.Hour), first))
+	assert.Equal(t, now.Add(24*time.Hour), a.PreviousStart())
+	assert.Equal(t, now.Add(time.Minute+time.Millisecond), a.RescheduledAt(), "UTC at the millisecond, as stores keep it")
+	require.NoError(t, a.Reschedule(now.Add(72*time.Hour), now.Add(73*time.Hour), second))
+	assert.Equal(t, now.Add(48*time.Hour), a.PreviousStart(), "the start before the last reschedule")
+	assert.Equal(t, second, a.RescheduledAt())
+	assert.Equal(t, second, a.ChangedAt())
+	assert.Equal(t, now, a.BookedAt())
+
+	assert.Error(t, a.Reschedule(now, now.Add(time.Hour), second.Add(time.Minute)), "a start in the past")
+	assert.Equal(t, second, a.ChangedAt(), "a refused command changes nothing")
+
+	done := now.Add(72*time.Hour + time.Minute)
+	require.NoError(t, a.Complete(done))
+	assert.Equal(t, done, a.ChangedAt())
+	assert.Equal(t, second, a.RescheduledAt())
+
+	for name, end := range map[string]func(a *appointment.Appointment, at time.Time) error{
+		"cancel":       func(a *appointment.Appointment, at time.Time) error { return a.Cancel("", at) },
+		"mark_no_show": func(a *appointment.Appointment, at time.Time) error { return a.MarkNoShow(at) },
+	} {
+		b := scheduled(t)
+		at := now.Add(24*time.Hour + time.Minute)
+		require.NoError(t, end(b, at), name)
+		assert.Equal(t, at, b.ChangedAt(), name)
+		assert.Equal(t, now, b.BookedAt(), name)
+	}
+}
+
+func TestRestoreAcceptsUnsetTimes(t *testing.T) {
+	s := scheduled(t).Snapshot()
+	s.BookedAt, s.ChangedAt = time.Time{}, time.Time{}
+	a, err := appointment.Restore(s)
+	require.NoError(t, err, "rows stored before lifecycle kept the times have none")
+	assert.Zero(t, a.BookedAt())
+	assert.Equal(t, s, a.Snapshot())
+}

@@ -30,14 +30,7 @@ var (
 func (s State) String() string { return s.name }
 
 // ParseState reads a state from its name.
-func ParseState(name string) (State, error) {
-	for _, s := range []State{StateScheduled, StateCanceled, StateCompleted} {
-		if s.name == name {
-			return s, nil
-		}
-	}
-	return State{}, domain.Invalid("state", fmt.Sprintf("unknown class state %q", name))
-}
+func ParseState(name string) (State, error) { return table.Parse(name) }
 
 const (
 	eventReschedule = "reschedule"
@@ -47,15 +40,23 @@ const (
 	eventRelease    = "release"
 )
 
-// Transitions is the class's transition table; it also renders the state
+// table is the class's states and transitions; it also renders the state
 // diagram in docs/. Admitting and releasing participants keeps the state.
-var Transitions = []domain.Transition{
-	{Event: eventReschedule, From: []string{StateScheduled.name}, To: StateScheduled.name},
-	{Event: eventAdmit, From: []string{StateScheduled.name}, To: StateScheduled.name},
-	{Event: eventRelease, From: []string{StateScheduled.name}, To: StateScheduled.name},
-	{Event: eventCancel, From: []string{StateScheduled.name}, To: StateCanceled.name},
-	{Event: eventComplete, From: []string{StateScheduled.name}, To: StateCompleted.name},
-}
+var table = domain.MustTable("class",
+	[]State{StateScheduled, StateCanceled, StateCompleted},
+	[]domain.Transition[State]{
+		{Event: eventReschedule, From: []State{StateScheduled}, To: StateScheduled},
+		{Event: eventAdmit, From: []State{StateScheduled}, To: StateScheduled},
+		{Event: eventRelease, From: []State{StateScheduled}, To: StateScheduled},
+		{Event: eventCancel, From: []State{StateScheduled}, To: StateCanceled},
+		{Event: eventComplete, From: []State{StateScheduled}, To: StateCompleted},
+	})
+
+// Transitions returns a copy of the class's transition table.
+func Transitions() []domain.Transition[State] { return table.Transitions() }
+
+// Diagram returns the transition table as a Mermaid state diagram.
+func Diagram() string { return table.Mermaid(StateScheduled) }
 
 // Limits on input.
 const (
@@ -64,20 +65,26 @@ const (
 	MaxCapacity  = 100000
 )
 
+// root is the embedded domain.Root: State, Version, SetVersion and Events.
+type root = domain.Root[State]
+
 // Class is one session with a capacity, on one site.
 type Class struct {
-	id, siteID   string
-	title        string
-	start, end   time.Time
-	capacity     int
-	waitlist     bool
-	seated       int   // enrolled participants
-	waiting      int   // waitlisted participants
-	admissions   int64 // admissions ever made; orders the waitlist
-	cancelReason string
-	version      int64
-	machine      *domain.Machine
-	events       []domain.Event
+	root
+	machine       *domain.Machine[State]
+	id, siteID    string
+	title         string
+	start, end    time.Time
+	capacity      int
+	waitlist      bool
+	seated        int   // enrolled participants
+	waiting       int   // waitlisted participants
+	admissions    int64 // admissions ever made; orders the waitlist
+	cancelReason  string
+	scheduledAt   time.Time
+	changedAt     time.Time
+	previousStart time.Time
+	rescheduledAt time.Time
 }
 
 // New is what Schedule needs to create a class.
@@ -117,9 +124,10 @@ func Schedule(n New, at time.Time) (*Class, error) {
 	c := &Class{
 		id: id, siteID: site, title: n.Title, start: start, end: end,
 		capacity: n.Capacity, waitlist: n.Waitlist,
-		machine: domain.NewMachine("class", StateScheduled.name, Transitions),
+		scheduledAt: domain.Instant(at), changedAt: domain.Instant(at),
 	}
-	c.record(Scheduled{c.header(at)})
+	c.drive(table.Start(id, StateScheduled), 0)
+	c.machine.Record(Scheduled{c.header(at)})
 	return c, nil
 }
 
@@ -127,19 +135,20 @@ func Schedule(n New, at time.Time) (*Class, error) {
 // It records Rescheduled; the enrollments learn of it through
 // enrollment.Enrollment.ClassRescheduled.
 func (c *Class) Reschedule(start, end, at time.Time) error {
-	if !c.machine.Can(eventReschedule) {
-		return c.machine.Fire(c.id, eventReschedule)
+	if err := c.machine.Check(eventReschedule); err != nil {
+		return err
 	}
 	start, end = domain.Instant(start), domain.Instant(end)
 	if err := domain.CheckSpan(start, end, at); err != nil {
 		return err
 	}
 	prev := c.start
-	if err := c.machine.Fire(c.id, eventReschedule); err != nil {
+	if err := c.machine.Fire(eventReschedule); err != nil {
 		return err
 	}
 	c.start, c.end = start, end
-	c.record(Rescheduled{Header: c.header(at), PreviousStart: prev})
+	c.previousStart, c.rescheduledAt, c.changedAt = prev, domain.Instant(at), domain.Instant(at)
+	c.machine.Record(Rescheduled{Header: c.header(at), PreviousStart: prev})
 	return nil
 }
 
@@ -149,26 +158,27 @@ func (c *Class) Cancel(reason string, at time.Time) error {
 	if err := domain.CheckText("reason", reason, MaxReasonLen); err != nil {
 		return err
 	}
-	if err := c.machine.Fire(c.id, eventCancel); err != nil {
+	if err := c.machine.Fire(eventCancel); err != nil {
 		return err
 	}
-	c.cancelReason = reason
-	c.record(Canceled{Header: c.header(at), Reason: reason})
+	c.cancelReason, c.changedAt = reason, domain.Instant(at)
+	c.machine.Record(Canceled{Header: c.header(at), Reason: reason})
 	return nil
 }
 
 // Complete marks a class that has started as held. It records Completed.
 func (c *Class) Complete(at time.Time) error {
-	if !c.machine.Can(eventComplete) {
-		return c.machine.Fire(c.id, eventComplete)
+	if err := c.machine.Check(eventComplete); err != nil {
+		return err
 	}
 	if at.Before(c.start) {
 		return domain.Invalid("at", "the class has not started yet")
 	}
-	if err := c.machine.Fire(c.id, eventComplete); err != nil {
+	if err := c.machine.Fire(eventComplete); err != nil {
 		return err
 	}
-	c.record(Completed{c.header(at)})
+	c.changedAt = domain.Instant(at)
+	c.machine.Record(Completed{c.header(at)})
 	return nil
 }
 
@@ -184,16 +194,16 @@ type Admission struct {
 // *domain.ClassFullError when it is full without waitlist.
 func (c *Class) Admit(at time.Time) (Admission, error) {
 	if !c.machine.Can(eventAdmit) {
-		return Admission{}, &domain.ClassNotOpenError{ClassID: c.id, State: c.machine.State()}
+		return Admission{}, &domain.ClassNotOpenError{ClassID: c.id, State: c.State().String()}
 	}
 	if !at.Before(c.start) {
-		return Admission{}, &domain.ClassNotOpenError{ClassID: c.id, State: c.machine.State(), Started: true}
+		return Admission{}, &domain.ClassNotOpenError{ClassID: c.id, State: c.State().String(), Started: true}
 	}
 	seated := c.seated < c.capacity
 	if !seated && !c.waitlist {
 		return Admission{}, &domain.ClassFullError{ClassID: c.id, Capacity: c.capacity}
 	}
-	if err := c.machine.Fire(c.id, eventAdmit); err != nil {
+	if err := c.machine.Fire(eventAdmit); err != nil {
 		return Admission{}, err
 	}
 	c.admissions++
@@ -208,7 +218,7 @@ func (c *Class) Admit(at time.Time) (Admission, error) {
 // Release gives back a seat (seated) or a waitlist place (!seated) when a
 // participant leaves. It reports whether a seat became free for the waitlist.
 func (c *Class) Release(seated bool) (seatFreed bool, err error) {
-	if err := c.machine.Fire(c.id, eventRelease); err != nil {
+	if err := c.machine.Fire(eventRelease); err != nil {
 		return false, err
 	}
 	if seated {
@@ -227,7 +237,7 @@ func (c *Class) Release(seated bool) (seatFreed bool, err error) {
 // enrollment.Enrollment.Promote.
 func (c *Class) Promote() error {
 	if !c.machine.Can(eventAdmit) {
-		return &domain.ClassNotOpenError{ClassID: c.id, State: c.machine.State()}
+		return &domain.ClassNotOpenError{ClassID: c.id, State: c.State().String()}
 	}
 	if c.waiting == 0 || c.seated >= c.capacity {
 		return domain.Invalid("waitlist", "no waitlisted participant or no free seat")
@@ -246,7 +256,10 @@ func (c *Class) header(at time.Time) Header {
 	return Header{ClassID: c.id, SiteID: c.siteID, Title: c.title, Start: c.start, End: c.end, At: at.UTC()}
 }
 
-func (c *Class) record(e domain.Event) { c.events = append(c.events, e) }
+// drive gives the class its machine and the root that reads it.
+func (c *Class) drive(m *domain.Machine[State], version int64) {
+	c.machine, c.root = m, domain.NewRoot(m, version)
+}
 
 // ID returns the class ID.
 func (c *Class) ID() string { return c.id }
@@ -278,17 +291,22 @@ func (c *Class) Waitlisted() int { return c.waiting }
 // CancelReason returns the reason given when the class was canceled.
 func (c *Class) CancelReason() string { return c.cancelReason }
 
-// State returns the current state.
-func (c *Class) State() State { s, _ := ParseState(c.machine.State()); return s }
+// ScheduledAt returns when the class was created (the time Schedule ran);
+// zero for a class stored before lifecycle kept it.
+func (c *Class) ScheduledAt() time.Time { return c.scheduledAt }
 
-// Version returns the stored version the class was loaded at (0 when new).
-func (c *Class) Version() int64 { return c.version }
+// ChangedAt returns the time of the last change of the class itself:
+// schedule, reschedule, cancel or complete (seats taken and given back are
+// not changes of the class); zero for a class stored before lifecycle kept
+// it.
+func (c *Class) ChangedAt() time.Time { return c.changedAt }
 
-// SetVersion is for store adapters only: it records the version just written.
-func (c *Class) SetVersion(v int64) { c.version = v }
+// PreviousStart returns the start before the last reschedule; zero if the
+// class was never rescheduled.
+func (c *Class) PreviousStart() time.Time { return c.previousStart }
 
-// Events returns the events recorded since the class was created or loaded.
-func (c *Class) Events() []domain.Event { return append([]domain.Event(nil), c.events...) }
+// RescheduledAt returns when the class was last rescheduled; zero if never.
+func (c *Class) RescheduledAt() time.Time { return c.rescheduledAt }
 
 // Info is the view of a class that enrollment events carry.
 func (c *Class) Info() Info {
@@ -302,19 +320,24 @@ type Info struct {
 	Start, End time.Time
 }
 
-// Snapshot is the stored form of a class, for store adapters.
+// Snapshot is the stored form of a class, for store adapters. Its times are
+// UTC at millisecond precision; a zero time is unset.
 type Snapshot struct {
-	ID, SiteID   string
-	Title        string
-	Start, End   time.Time
-	Capacity     int
-	Waitlist     bool
-	Enrolled     int
-	Waitlisted   int
-	Admissions   int64
-	State        string
-	CancelReason string
-	Version      int64
+	ID, SiteID    string
+	Title         string
+	Start, End    time.Time
+	Capacity      int
+	Waitlist      bool
+	Enrolled      int
+	Waitlisted    int
+	Admissions    int64
+	State         string
+	CancelReason  string
+	ScheduledAt   time.Time
+	ChangedAt     time.Time
+	PreviousStart time.Time
+	RescheduledAt time.Time
+	Version       int64
 }
 
 // Snapshot returns the class's stored form.
@@ -322,30 +345,30 @@ func (c *Class) Snapshot() Snapshot {
 	return Snapshot{
 		ID: c.id, SiteID: c.siteID, Title: c.title, Start: c.start, End: c.end,
 		Capacity: c.capacity, Waitlist: c.waitlist, Enrolled: c.seated, Waitlisted: c.waiting,
-		Admissions: c.admissions, State: c.machine.State(), CancelReason: c.cancelReason, Version: c.version,
+		Admissions: c.admissions, State: c.State().String(), CancelReason: c.cancelReason,
+		ScheduledAt: c.scheduledAt, ChangedAt: c.changedAt, PreviousStart: c.previousStart,
+		RescheduledAt: c.rescheduledAt, Version: c.Version(),
 	}
 }
 
 // Restore rebuilds a class from its stored form. It is the door for store
-// adapters only, never a constructor.
+// adapters only, never a constructor. Zero times are accepted: rows stored
+// before lifecycle kept them have none.
 func Restore(s Snapshot) (*Class, error) {
-	state, err := ParseState(s.State)
+	m, err := table.Restore(s.ID, s.SiteID, s.State)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := domain.ParseID("id", s.ID); err != nil {
-		return nil, err
-	}
-	if _, err := domain.ParseSiteID(s.SiteID); err != nil {
 		return nil, err
 	}
 	if s.Capacity < 1 || s.Enrolled < 0 || s.Waitlisted < 0 || s.Enrolled > s.Capacity {
 		return nil, domain.Invalid("capacity", "stored seat counts are inconsistent")
 	}
-	return &Class{
+	c := &Class{
 		id: s.ID, siteID: s.SiteID, title: s.Title, start: s.Start.UTC(), end: s.End.UTC(),
 		capacity: s.Capacity, waitlist: s.Waitlist, seated: s.Enrolled, waiting: s.Waitlisted,
-		admissions: s.Admissions, cancelReason: s.CancelReason, version: s.Version,
-		machine: domain.NewMachine("class", state.name, Transitions),
-	}, nil
+		admissions: s.Admissions, cancelReason: s.CancelReason,
+		scheduledAt: s.ScheduledAt.UTC(), changedAt: s.ChangedAt.UTC(),
+		previousStart: s.PreviousStart.UTC(), rescheduledAt: s.RescheduledAt.UTC(),
+	}
+	c.drive(m, s.Version)
+	return c, nil
 }

@@ -8,6 +8,7 @@ package enrollment
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bookable/lifecycle/domain"
@@ -26,23 +27,24 @@ var (
 	StateAttended      = State{"attended"}
 )
 
-var allStates = []State{StateEnrolled, StateWaitlisted, StateLeft, StateClassCanceled, StateAttended}
+// activeStates are the states of an active enrollment: see ActiveStates.
+var activeStates = []State{StateEnrolled, StateWaitlisted}
 
 // String returns the state's stored and wire name.
 func (s State) String() string { return s.name }
 
-// Active reports whether the state holds a seat or a waitlist place.
-func (s State) Active() bool { return s == StateEnrolled || s == StateWaitlisted }
+// Active reports whether the state holds a seat or a waitlist place: it is
+// one of ActiveStates.
+func (s State) Active() bool { return slices.Contains(activeStates, s) }
+
+// ActiveStates returns the states of an active enrollment (one that holds a
+// seat or a waitlist place), enrolled first. It is the one definition of an
+// active enrollment: stores build their queries and check their indexes
+// from it. At most one active enrollment per participant and class.
+func ActiveStates() []State { return slices.Clone(activeStates) }
 
 // ParseState reads a state from its name.
-func ParseState(name string) (State, error) {
-	for _, s := range allStates {
-		if s.name == name {
-			return s, nil
-		}
-	}
-	return State{}, domain.Invalid("state", fmt.Sprintf("unknown enrollment state %q", name))
-}
+func ParseState(name string) (State, error) { return table.Parse(name) }
 
 const (
 	eventLeave           = "leave"
@@ -52,27 +54,38 @@ const (
 	eventClassComplete   = "class_complete"
 )
 
-// Transitions is the enrollment's transition table; it also renders the
+// table is the enrollment's states and transitions; it also renders the
 // state diagram in docs/. An enrollment is born enrolled or waitlisted.
 // When a class completes, attendees become attended and whoever still waits
 // leaves the waitlist.
-var Transitions = []domain.Transition{
-	{Event: eventPromote, From: []string{StateWaitlisted.name}, To: StateEnrolled.name},
-	{Event: eventLeave, From: []string{StateEnrolled.name, StateWaitlisted.name}, To: StateLeft.name},
-	{Event: eventClassReschedule, From: []string{StateEnrolled.name}, To: StateEnrolled.name},
-	{Event: eventClassCancel, From: []string{StateEnrolled.name, StateWaitlisted.name}, To: StateClassCanceled.name},
-	{Event: eventClassComplete, From: []string{StateEnrolled.name}, To: StateAttended.name},
-	{Event: eventClassComplete + "_waitlisted", From: []string{StateWaitlisted.name}, To: StateLeft.name},
-}
+var table = domain.MustTable("enrollment",
+	[]State{StateEnrolled, StateWaitlisted, StateLeft, StateClassCanceled, StateAttended},
+	[]domain.Transition[State]{
+		{Event: eventPromote, From: []State{StateWaitlisted}, To: StateEnrolled},
+		{Event: eventLeave, From: []State{StateEnrolled, StateWaitlisted}, To: StateLeft},
+		{Event: eventClassReschedule, From: []State{StateEnrolled}, To: StateEnrolled},
+		{Event: eventClassCancel, From: []State{StateEnrolled, StateWaitlisted}, To: StateClassCanceled},
+		{Event: eventClassComplete, From: []State{StateEnrolled}, To: StateAttended},
+		{Event: eventClassComplete, From: []State{StateWaitlisted}, To: StateLeft},
+	})
+
+// Transitions returns a copy of the enrollment's transition table.
+func Transitions() []domain.Transition[State] { return table.Transitions() }
+
+// Diagram returns the transition table as a Mermaid state diagram.
+func Diagram() string { return table.Mermaid(StateEnrolled) }
+
+// root is the embedded domain.Root: State, Version, SetVersion and Events.
+type root = domain.Root[State]
 
 // Enrollment is one participant's place in one class.
 type Enrollment struct {
+	root
+	machine                            *domain.Machine[State]
 	id, siteID, classID, participantID string
 	position                           int64
 	enrolledAt                         time.Time
-	version                            int64
-	machine                            *domain.Machine
-	events                             []domain.Event
+	seatedAt, endedAt                  time.Time
 }
 
 // New is what Enroll needs.
@@ -116,13 +129,14 @@ func Enroll(cls *class.Class, n New, active *Enrollment, at time.Time) (*Enrollm
 	}
 	e := &Enrollment{
 		id: id, siteID: site, classID: cls.ID(), participantID: participant,
-		position: adm.Position, enrolledAt: at.UTC(),
-		machine: domain.NewMachine("enrollment", state.name, Transitions),
+		position: adm.Position, enrolledAt: domain.Instant(at),
 	}
+	e.drive(table.Start(id, state), 0)
 	if adm.Seated {
-		e.record(Enrolled{Header: e.header(cls, at)})
+		e.seatedAt = domain.Instant(at)
+		e.machine.Record(Enrolled{Header: e.header(cls, at)})
 	} else {
-		e.record(Waitlisted{Header: e.header(cls, at)})
+		e.machine.Record(Waitlisted{Header: e.header(cls, at)})
 	}
 	return e, nil
 }
@@ -134,18 +148,19 @@ func (e *Enrollment) Leave(cls *class.Class, at time.Time) (seatFreed bool, err 
 	if err := e.sameClass(cls); err != nil {
 		return false, err
 	}
-	wasSeated := e.machine.State() == StateEnrolled.name
-	if !e.machine.Can(eventLeave) {
-		return false, e.machine.Fire(e.id, eventLeave)
+	wasSeated := e.State() == StateEnrolled
+	if err := e.machine.Check(eventLeave); err != nil {
+		return false, err
 	}
 	freed, err := cls.Release(wasSeated)
 	if err != nil {
 		return false, err
 	}
-	if err := e.machine.Fire(e.id, eventLeave); err != nil {
+	if err := e.machine.Fire(eventLeave); err != nil {
 		return false, err
 	}
-	e.record(Left{Header: e.header(cls, at), WasWaitlisted: !wasSeated})
+	e.endedAt = domain.Instant(at)
+	e.machine.Record(Left{Header: e.header(cls, at), WasWaitlisted: !wasSeated})
 	return freed, nil
 }
 
@@ -155,16 +170,17 @@ func (e *Enrollment) Promote(cls *class.Class, at time.Time) error {
 	if err := e.sameClass(cls); err != nil {
 		return err
 	}
-	if !e.machine.Can(eventPromote) {
-		return e.machine.Fire(e.id, eventPromote)
+	if err := e.machine.Check(eventPromote); err != nil {
+		return err
 	}
 	if err := cls.Promote(); err != nil {
 		return err
 	}
-	if err := e.machine.Fire(e.id, eventPromote); err != nil {
+	if err := e.machine.Fire(eventPromote); err != nil {
 		return err
 	}
-	e.record(Promoted{Header: e.header(cls, at)})
+	e.seatedAt = domain.Instant(at)
+	e.machine.Record(Promoted{Header: e.header(cls, at)})
 	return nil
 }
 
@@ -174,10 +190,10 @@ func (e *Enrollment) ClassRescheduled(cls *class.Class, previousStart, at time.T
 	if err := e.sameClass(cls); err != nil {
 		return err
 	}
-	if err := e.machine.Fire(e.id, eventClassReschedule); err != nil {
+	if err := e.machine.Fire(eventClassReschedule); err != nil {
 		return err
 	}
-	e.record(ClassMoved{Header: e.header(cls, at), PreviousStart: previousStart.UTC()})
+	e.machine.Record(ClassMoved{Header: e.header(cls, at), PreviousStart: previousStart.UTC()})
 	return nil
 }
 
@@ -187,32 +203,31 @@ func (e *Enrollment) ClassCanceled(cls *class.Class, reason string, at time.Time
 	if err := e.sameClass(cls); err != nil {
 		return err
 	}
-	wasWaitlisted := e.machine.State() == StateWaitlisted.name
-	if err := e.machine.Fire(e.id, eventClassCancel); err != nil {
+	wasWaitlisted := e.State() == StateWaitlisted
+	if err := e.machine.Fire(eventClassCancel); err != nil {
 		return err
 	}
-	e.record(ClassCanceled{Header: e.header(cls, at), Reason: reason, WasWaitlisted: wasWaitlisted})
+	e.endedAt = domain.Instant(at)
+	e.machine.Record(ClassCanceled{Header: e.header(cls, at), Reason: reason, WasWaitlisted: wasWaitlisted})
 	return nil
 }
 
-// ClassCompleted closes an active enrollment because cls took place: a
-// seated participant attended (records Attended), a waitlisted one leaves the
-// waitlist (records WaitlistClosed).
+// ClassCompleted closes an active enrollment because cls took place: the
+// table takes a seated participant to attended (records Attended) and a
+// waitlisted one out of the waitlist to left (records WaitlistClosed).
 func (e *Enrollment) ClassCompleted(cls *class.Class, at time.Time) error {
 	if err := e.sameClass(cls); err != nil {
 		return err
 	}
-	if e.machine.State() == StateWaitlisted.name {
-		if err := e.machine.Fire(e.id, eventClassComplete+"_waitlisted"); err != nil {
-			return err
-		}
-		e.record(WaitlistClosed{Header: e.header(cls, at)})
-		return nil
-	}
-	if err := e.machine.Fire(e.id, eventClassComplete); err != nil {
+	if err := e.machine.Fire(eventClassComplete); err != nil {
 		return err
 	}
-	e.record(Attended{Header: e.header(cls, at)})
+	e.endedAt = domain.Instant(at)
+	if e.State() == StateAttended {
+		e.machine.Record(Attended{Header: e.header(cls, at)})
+	} else {
+		e.machine.Record(WaitlistClosed{Header: e.header(cls, at)})
+	}
 	return nil
 }
 
@@ -230,7 +245,10 @@ func (e *Enrollment) header(cls *class.Class, at time.Time) Header {
 	}
 }
 
-func (e *Enrollment) record(ev domain.Event) { e.events = append(e.events, ev) }
+// drive gives the enrollment its machine and the root that reads it.
+func (e *Enrollment) drive(m *domain.Machine[State], version int64) {
+	e.machine, e.root = m, domain.NewRoot(m, version)
+}
 
 // ID returns the enrollment ID, also its externalEntityId at Wix.
 func (e *Enrollment) ID() string { return e.id }
@@ -251,51 +269,56 @@ func (e *Enrollment) Position() int64 { return e.position }
 // EnrolledAt returns when the participant enrolled (or joined the waitlist).
 func (e *Enrollment) EnrolledAt() time.Time { return e.enrolledAt }
 
-// State returns the current state.
-func (e *Enrollment) State() State { s, _ := ParseState(e.machine.State()); return s }
+// SeatedAt returns when the enrollment got its seat: when it enrolled, if it
+// was seated then, or when it was promoted from the waitlist. It is zero if
+// it never had a seat, and for an enrollment stored before lifecycle kept it.
+func (e *Enrollment) SeatedAt() time.Time { return e.seatedAt }
 
-// Version returns the stored version the enrollment was loaded at (0 when new).
-func (e *Enrollment) Version() int64 { return e.version }
+// EndedAt returns when the enrollment left the active states: it left, its
+// class was canceled, it attended, or its waitlist closed. It is zero while
+// the enrollment is active, and for one stored before lifecycle kept it.
+func (e *Enrollment) EndedAt() time.Time { return e.endedAt }
 
-// SetVersion is for store adapters only: it records the version just written.
-func (e *Enrollment) SetVersion(v int64) { e.version = v }
-
-// Events returns the events recorded since the enrollment was created or loaded.
-func (e *Enrollment) Events() []domain.Event { return append([]domain.Event(nil), e.events...) }
-
-// Snapshot is the stored form of an enrollment, for store adapters.
+// Snapshot is the stored form of an enrollment, for store adapters. A zero
+// time is unset.
 type Snapshot struct {
 	ID, SiteID, ClassID, ParticipantID string
 	Position                           int64
 	EnrolledAt                         time.Time
+	SeatedAt, EndedAt                  time.Time
 	State                              string
 	Version                            int64
+}
+
+// Active reports whether the stored enrollment is active (its state is one
+// of ActiveStates), for store adapters that filter snapshots.
+func (s Snapshot) Active() bool {
+	state, err := ParseState(s.State)
+	return err == nil && state.Active()
 }
 
 // Snapshot returns the enrollment's stored form.
 func (e *Enrollment) Snapshot() Snapshot {
 	return Snapshot{
 		ID: e.id, SiteID: e.siteID, ClassID: e.classID, ParticipantID: e.participantID,
-		Position: e.position, EnrolledAt: e.enrolledAt, State: e.machine.State(), Version: e.version,
+		Position: e.position, EnrolledAt: e.enrolledAt, SeatedAt: e.seatedAt, EndedAt: e.endedAt,
+		State: e.State().String(), Version: e.Version(),
 	}
 }
 
 // Restore rebuilds an enrollment from its stored form. It is the door for
-// store adapters only, never a constructor.
+// store adapters only, never a constructor. Zero times are accepted: rows
+// stored before lifecycle kept them have none.
 func Restore(s Snapshot) (*Enrollment, error) {
-	state, err := ParseState(s.State)
+	m, err := table.Restore(s.ID, s.SiteID, s.State)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := domain.ParseID("id", s.ID); err != nil {
-		return nil, err
-	}
-	if _, err := domain.ParseSiteID(s.SiteID); err != nil {
-		return nil, err
-	}
-	return &Enrollment{
+	e := &Enrollment{
 		id: s.ID, siteID: s.SiteID, classID: s.ClassID, participantID: s.ParticipantID,
-		position: s.Position, enrolledAt: s.EnrolledAt.UTC(), version: s.Version,
-		machine: domain.NewMachine("enrollment", state.name, Transitions),
-	}, nil
+		position: s.Position, enrolledAt: s.EnrolledAt.UTC(),
+		seatedAt: s.SeatedAt.UTC(), endedAt: s.EndedAt.UTC(),
+	}
+	e.drive(m, s.Version)
+	return e, nil
 }

@@ -3,6 +3,7 @@ package enrollment_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -134,4 +135,100 @@ func TestClassValidation(t *testing.T) {
 		require.True(t, errors.As(err, &ve), name)
 		assert.Equal(t, name, ve.Field)
 	}
+}
+
+// TestClassCompleteIsOneEventFromEitherActiveState: the table has two
+// class_complete rows (enrolled -> attended, waitlisted -> left), so a
+// refusal names the same event whatever the state.
+func TestClassCompleteIsOneEventFromEitherActiveState(t *testing.T) {
+	c := newClass(t, 1, true)
+	seated, waiting, gone := enroll(t, c, 1), enroll(t, c, 2), enroll(t, c, 3)
+	_, err := gone.Leave(c, now)
+	require.NoError(t, err)
+	require.NoError(t, c.Complete(now.Add(25*time.Hour)))
+
+	require.NoError(t, seated.ClassCompleted(c, now.Add(25*time.Hour)))
+	require.NoError(t, waiting.ClassCompleted(c, now.Add(25*time.Hour)))
+	assert.Equal(t, enrollment.StateAttended, seated.State())
+	assert.Equal(t, enrollment.StateLeft, waiting.State())
+	assert.IsType(t, enrollment.Attended{}, seated.Events()[1])
+	assert.IsType(t, enrollment.WaitlistClosed{}, waiting.Events()[1])
+
+	err = gone.ClassCompleted(c, now.Add(25*time.Hour))
+	var tna *domain.TransitionNotAllowedError
+	require.True(t, errors.As(err, &tna), "got %v", err)
+	assert.Equal(t, domain.TransitionNotAllowedError{Aggregate: "enrollment", ID: id(3), State: "left", Event: "class_complete"}, *tna)
+	err = seated.ClassCompleted(c, now.Add(25*time.Hour))
+	require.True(t, errors.As(err, &tna))
+	assert.Equal(t, "class_complete", tna.Event)
+	assert.Equal(t, "attended", tna.State)
+
+	for _, tr := range enrollment.Transitions() {
+		assert.NotContains(t, tr.Event, "waitlisted", "no made-up events in the table")
+	}
+}
+
+func TestActiveIsDefinedOnce(t *testing.T) {
+	assert.Equal(t, []enrollment.State{enrollment.StateEnrolled, enrollment.StateWaitlisted}, enrollment.ActiveStates())
+	all := []enrollment.State{enrollment.StateEnrolled, enrollment.StateWaitlisted, enrollment.StateLeft,
+		enrollment.StateClassCanceled, enrollment.StateAttended}
+	for _, s := range all {
+		assert.Equal(t, slices.Contains(enrollment.ActiveStates(), s), s.Active(), s.String())
+		assert.Equal(t, s.Active(), enrollment.Snapshot{State: s.String()}.Active(), s.String())
+	}
+	assert.False(t, enrollment.Snapshot{State: "exploded"}.Active(), "an unknown state is not active")
+	states := enrollment.ActiveStates()
+	states[0] = enrollment.StateLeft
+	assert.False(t, enrollment.StateLeft.Active(), "ActiveStates returns a copy")
+}
+
+// TestSeatedAtAndEndedAt: when an enrollment got its seat and when it left
+// the active states, for each way in and out.
+func TestSeatedAtAndEndedAt(t *testing.T) {
+	later, end := now.Add(time.Hour+1500*time.Microsecond), now.Add(25*time.Hour)
+	ms := now.Add(time.Hour + time.Millisecond) // later, as stores keep it
+
+	c := newClass(t, 1, true)
+	seated, promoted, waiting := enroll(t, c, 1), enroll(t, c, 2), enroll(t, c, 3)
+	assert.Equal(t, now, seated.SeatedAt(), "seated when it enrolled")
+	assert.Zero(t, promoted.SeatedAt(), "waitlisted: no seat yet")
+	for _, e := range []*enrollment.Enrollment{seated, promoted, waiting} {
+		assert.Zero(t, e.EndedAt(), "active")
+		assert.Equal(t, now, e.EnrolledAt())
+	}
+	_, err := seated.Leave(c, later)
+	require.NoError(t, err)
+	require.NoError(t, promoted.Promote(c, later))
+	assert.Equal(t, ms, seated.EndedAt(), "left")
+	assert.Equal(t, now, seated.SeatedAt(), "leaving keeps when it was seated")
+	assert.Equal(t, ms, promoted.SeatedAt(), "seated by promotion")
+	assert.Zero(t, promoted.EndedAt())
+
+	require.NoError(t, c.Complete(end))
+	require.NoError(t, promoted.ClassCompleted(c, end))
+	require.NoError(t, waiting.ClassCompleted(c, end))
+	assert.Equal(t, end, promoted.EndedAt(), "attended")
+	assert.Equal(t, end, waiting.EndedAt(), "waitlist closed")
+	assert.Zero(t, waiting.SeatedAt(), "never seated")
+
+	c2 := newClass(t, 1, true)
+	s2, w2 := enroll(t, c2, 1), enroll(t, c2, 2)
+	require.NoError(t, c2.Cancel("", later))
+	require.NoError(t, s2.ClassCanceled(c2, "", later))
+	require.NoError(t, w2.ClassCanceled(c2, "", later))
+	assert.Equal(t, ms, s2.EndedAt(), "class canceled")
+	assert.Equal(t, ms, w2.EndedAt(), "class canceled while waiting")
+	assert.Error(t, s2.ClassCanceled(c2, "", end))
+	assert.Equal(t, ms, s2.EndedAt(), "a refused command changes nothing")
+
+	e, err := enrollment.Enroll(newClass(t, 1, false), enrollment.New{ID: id(9), SiteID: site, ParticipantID: pid(9)}, nil, later)
+	require.NoError(t, err)
+	assert.Equal(t, ms, e.EnrolledAt(), "UTC at the millisecond, as the SQLite store keeps it")
+	assert.Equal(t, ms, e.SeatedAt())
+
+	snap := s2.Snapshot()
+	snap.SeatedAt, snap.EndedAt = time.Time{}, time.Time{}
+	r, err := enrollment.Restore(snap)
+	require.NoError(t, err, "rows stored before lifecycle kept the times have none")
+	assert.Equal(t, snap, r.Snapshot())
 }
