@@ -86,13 +86,18 @@ func runRelay(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	drain := fs.Bool("drain", false, "deliver what is due now, then exit")
 	var wf wixFlags
 	wf.register(fs)
+	var lf logFlags
+	lf.register(fs)
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("unexpected arguments %v", fs.Args())
 	}
-	logger := slog.New(slog.NewTextHandler(errOut, nil))
+	logger, err := lf.logger(errOut)
+	if err != nil {
+		return err
+	}
 	gw, err := wf.gateway(getenv)
 	if err != nil {
 		return err
