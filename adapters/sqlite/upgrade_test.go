@@ -35,7 +35,8 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	require.NoError(t, err)
 	body, err := migrationFS.ReadFile("migrations/0001_init.sql")
 	require.NoError(t, err)
-	require.NoError(t, applyMigration(ctx, conn, 1, "0001_init.sql", string(body), t0))
+	_, err = applyMigration(ctx, conn, 1, "0001_init.sql", string(body), t0)
+	require.NoError(t, err)
 	for _, q := range []struct {
 		sql  string
 		args []any

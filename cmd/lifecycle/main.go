@@ -4,6 +4,7 @@
 //	lifecycle serve      the HTTP API and the relay, on SQLite, against Wix
 //	lifecycle relay      the relay alone, for a writer in another process
 //	lifecycle outbox     list, show, retry, discard, count and prune queued Wix calls
+//	lifecycle migrate    apply the schema migrations to a database, or show them
 //	lifecycle triggers   the trigger catalog and the payload schemas for the Wix dashboard
 //	lifecycle wixsim     a local stand-in for Wix Automations
 //	lifecycle bench      a load generator: commands/s, latency, relay calls/s, memory
@@ -52,6 +53,7 @@ func commands() []command {
 		{"serve", "serve the HTTP API and deliver calls to Wix (SQLite, REST gateway)", runServe},
 		{"relay", "deliver queued calls to Wix, without the HTTP API", runRelay},
 		{"outbox", "operate the outbox: list, show, retry, discard, stats, prune", runOutbox},
+		{"migrate", "apply the database migrations, or show them (--status)", runMigrate},
 		{"triggers", "print the trigger catalog and the payload schemas for the Wix dashboard", runTriggers},
 		{"wixsim", "run a local Wix Automations simulator", runWixsim},
 		{"bench", "measure commands/s, latency and relay calls/s on this machine's disk", runBench},
@@ -85,6 +87,9 @@ func Main(ctx context.Context, args []string, out, errOut io.Writer, getenv env)
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.Is(err, errUndelivered):
+			fmt.Fprintf(errOut, "lifecycle %s: %v\n", c.name, err)
+			return 3
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(errOut, "lifecycle %s: %v\n", c.name, strings.TrimPrefix(err.Error(), "usage: "))
 			fmt.Fprintf(errOut, "Run 'lifecycle %s --help' for usage.\n", c.name)

@@ -55,7 +55,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "demo")
 
-	for _, sub := range []string{"demo", "serve", "relay", "triggers", "wixsim", "version", "bench"} {
+	for _, sub := range []string{"demo", "serve", "relay", "triggers", "wixsim", "version", "migrate", "bench"} {
 		code, out, errOut := run(t, nil, sub, "--help")
 		assert.Equal(t, 0, code, sub)
 		assert.Contains(t, out, "Usage: lifecycle "+sub, sub)
