@@ -19,6 +19,8 @@ const (
 	CodeClassFull            Code = "class_full"
 	CodeAlreadyEnrolled      Code = "already_enrolled"
 	CodeConflict             Code = "conflict"
+	CodePreconditionFailed   Code = "precondition_failed"
+	CodeIdempotencyKeyReused Code = "idempotency_key_reused"
 	CodeCanceled             Code = "canceled"
 	CodeInternal             Code = "internal"
 )
@@ -40,6 +42,10 @@ func ErrorCode(err error) Code {
 		return CodeClassFull
 	case errors.Is(err, domain.ErrAlreadyEnrolled):
 		return CodeAlreadyEnrolled
+	case errors.Is(err, ErrVersionMismatch):
+		return CodePreconditionFailed
+	case errors.Is(err, ErrIdempotencyKeyReused):
+		return CodeIdempotencyKeyReused
 	case errors.Is(err, ErrConflict):
 		return CodeConflict
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -27,6 +27,8 @@ type Store struct {
 	calls map[string]*record
 	// pending holds, per ordering key, its pending calls by Seq.
 	pending map[string][]*record
+	// idempotency holds the records of idempotency keys.
+	idempotency map[key]application.IdempotencyRecord
 }
 
 type key struct{ site, id string }
@@ -51,8 +53,9 @@ func New() *Store {
 			classes:      map[key]class.Snapshot{},
 			enrollments:  map[key]enrollment.Snapshot{},
 		},
-		calls:   map[string]*record{},
-		pending: map[string][]*record{},
+		calls:       map[string]*record{},
+		pending:     map[string][]*record{},
+		idempotency: map[key]application.IdempotencyRecord{},
 	}
 }
 
@@ -93,6 +96,16 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx appl
 	}
 	for k, v := range tx.staged.enrollments {
 		s.data.enrollments[k] = v
+	}
+	for _, p := range tx.pruned {
+		for k, rec := range s.idempotency {
+			if k.site == p.site && rec.CreatedAt.Before(p.before) {
+				delete(s.idempotency, k)
+			}
+		}
+	}
+	for k, rec := range tx.keys {
+		s.idempotency[k] = rec
 	}
 	for _, c := range tx.calls {
 		s.seq++
@@ -239,6 +252,59 @@ type tx struct {
 	readTx
 	staged state
 	calls  []application.Call
+	keys   map[key]application.IdempotencyRecord // idempotency records saved
+	pruned []prune                               // expired idempotency records deleted, in order
+}
+
+// prune deletes a site's idempotency records created before a time.
+type prune struct {
+	site   string
+	before time.Time
+}
+
+// Idempotency implements application.Tx.
+func (t *tx) Idempotency(ctx context.Context, siteID, k string) (application.IdempotencyRecord, error) {
+	if rec, ok := t.keys[key{siteID, k}]; ok {
+		return copyRecord(rec), nil
+	}
+	rec, ok := t.s.idempotency[key{siteID, k}]
+	if !ok || t.prunedRecord(rec) {
+		return application.IdempotencyRecord{}, fmt.Errorf("idempotency key %q: %w", k, application.ErrNotFound)
+	}
+	return copyRecord(rec), nil
+}
+
+// prunedRecord reports whether this transaction deleted a committed record.
+func (t *tx) prunedRecord(rec application.IdempotencyRecord) bool {
+	for _, p := range t.pruned {
+		if p.site == rec.SiteID && rec.CreatedAt.Before(p.before) {
+			return true
+		}
+	}
+	return false
+}
+
+// SaveIdempotency implements application.Tx.
+func (t *tx) SaveIdempotency(ctx context.Context, rec application.IdempotencyRecord, expiredBefore time.Time) error {
+	t.pruned = append(t.pruned, prune{rec.SiteID, expiredBefore})
+	for k, staged := range t.keys {
+		if k.site == rec.SiteID && staged.CreatedAt.Before(expiredBefore) {
+			delete(t.keys, k)
+		}
+	}
+	if _, err := t.Idempotency(ctx, rec.SiteID, rec.Key); err == nil {
+		return fmt.Errorf("save idempotency key %q: %w", rec.Key, application.ErrConflict)
+	}
+	if t.keys == nil {
+		t.keys = map[key]application.IdempotencyRecord{}
+	}
+	t.keys[key{rec.SiteID, rec.Key}] = copyRecord(rec)
+	return nil
+}
+
+func copyRecord(rec application.IdempotencyRecord) application.IdempotencyRecord {
+	rec.Result = append([]byte(nil), rec.Result...)
+	return rec
 }
 
 // checkVersion enforces the optimistic version rule against what this

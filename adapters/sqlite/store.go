@@ -164,7 +164,8 @@ const (
 )
 
 // aggregateReads lists them.
-var aggregateReads = []string{qAppointment, qClass, qEnrollment, qActiveEnrollment, qActiveEnrollments, qOldestWaitlisted}
+var aggregateReads = []string{qAppointment, qClass, qEnrollment, qActiveEnrollment, qActiveEnrollments, qOldestWaitlisted,
+	qIdempotency}
 
 // readTx implements application.ReadTx.
 type readTx struct {
