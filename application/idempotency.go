@@ -123,3 +123,66 @@ func (r *runner) runOnce(ctx context.Context, command, site string, o once, out 
 		return events, nil
 	})
 }
+
+// Remember gives an operation that commits in a transaction of its own
+// (the outbox's operator actions: Outbox.Retry and Outbox.Discard) the
+// idempotency of a command, as far as it can without sharing that
+// transaction: with a live record of the site's key it fills out from the
+// record (or returns ErrIdempotencyKeyReused for other args) and does not
+// call do; otherwise it calls do and, when do succeeded and filled out,
+// records the key in a transaction of its own just after. A crash between
+// do's commit and the record loses the record, not the action: a retry then
+// runs do again, which those operations refuse in the call's new state
+// (ErrCallState), so an action never happens twice. Without a key it just
+// calls do.
+func (a *App) Remember(ctx context.Context, command, siteID, key string, args, out any, do func(ctx context.Context) error) error {
+	if key == "" {
+		return do(ctx)
+	}
+	site, err := domain.ParseSiteID(siteID)
+	if err != nil {
+		return err
+	}
+	if err := checkIdempotencyKey(key); err != nil {
+		return err
+	}
+	fp, err := fingerprint(command, args)
+	if err != nil {
+		return err
+	}
+	store, clock := a.r.cfg.Store, a.r.cfg.Clock
+	replayed := false
+	err = store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		rec, err := tx.Idempotency(ctx, site, key)
+		switch {
+		case err == nil && clock.Now().Sub(rec.CreatedAt) < IdempotencyTTL:
+			if rec.Fingerprint != fp {
+				return fmt.Errorf("idempotency key %q: %w", key, ErrIdempotencyKeyReused)
+			}
+			replayed = true
+			return json.Unmarshal(rec.Result, out)
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return err
+		}
+		return nil
+	})
+	if err != nil || replayed {
+		return err
+	}
+	if err := do(ctx); err != nil {
+		return err
+	}
+	result, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("idempotency key %q: encode result: %w", key, err)
+	}
+	now := clock.Now().UTC()
+	rec := IdempotencyRecord{SiteID: site, Key: key, Fingerprint: fp, Result: result, CreatedAt: now}
+	err = store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		return tx.SaveIdempotency(ctx, rec, now.Add(-IdempotencyTTL))
+	})
+	if errors.Is(err, ErrConflict) {
+		return nil // a concurrent request with the key recorded its answer first
+	}
+	return err
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -105,12 +104,7 @@ func NewCallDetail(d application.CallDetail) Call {
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
 	f := application.Filter{SiteID: c.path(r, "site"), Limit: 100}
-	q := r.URL.Query()
-	for name := range q {
-		if !slices.Contains([]string{"state", "after", "limit"}, name) {
-			c.add(name, "is not a known query parameter; use state, after or limit")
-		}
-	}
+	q := r.URL.Query() // checkQuery refused other parameters and repeated ones
 	if v := q.Get("state"); v != "" {
 		st, err := application.ParseCallState(v)
 		if err != nil {
@@ -173,20 +167,21 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request) (int, any, err
 // retryCall: POST /v1/sites/{site}/outbox/{id}/retry puts a dead or expired
 // call back to pending, due now, at the tail of its entity's calls.
 func (s *Server) retryCall(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	return s.settleCall(r, s.outbox.Retry)
+	return s.settleCall(r, "retry call", s.outbox.Retry)
 }
 
 // discardCall: POST /v1/sites/{site}/outbox/{id}/discard gives up a
 // pending, dead or expired call.
 func (s *Server) discardCall(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	return s.settleCall(r, s.outbox.Discard)
+	return s.settleCall(r, "discard call", s.outbox.Discard)
 }
 
 // settleCall runs an operator action on a call and returns the call as it
-// is afterwards.
-func (s *Server) settleCall(r *http.Request, do func(ctx context.Context, siteID, id string, now time.Time) error) (int, any, error) {
+// is afterwards. With an Idempotency-Key, a retry of the request gets that
+// first answer again (see application.App.Remember).
+func (s *Server) settleCall(r *http.Request, action string, do func(ctx context.Context, siteID, id string, now time.Time) error) (int, any, error) {
 	var c checker
-	site, id := c.path(r, "site"), c.path(r, "id")
+	site, id, key := c.path(r, "site"), c.path(r, "id"), c.idempotencyKey(r)
 	var req emptyRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return 0, nil, err
@@ -194,14 +189,23 @@ func (s *Server) settleCall(r *http.Request, do func(ctx context.Context, siteID
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
-	if err := do(r.Context(), site, id, s.clock.Now().UTC()); err != nil {
-		return 0, nil, err
-	}
-	d, err := s.outbox.Get(r.Context(), site, id)
+	var out Call
+	args := struct{ Action, SiteID, ID string }{action, site, id}
+	err := s.app.Remember(r.Context(), action, site, key, args, &out, func(ctx context.Context) error {
+		if err := do(ctx, site, id, s.clock.Now().UTC()); err != nil {
+			return err
+		}
+		d, err := s.outbox.Get(ctx, site, id)
+		if err != nil {
+			return err
+		}
+		out = NewCallDetail(d)
+		return nil
+	})
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, NewCallDetail(d), nil
+	return http.StatusOK, out, nil
 }
 
 // callStats: GET /v1/sites/{site}/outbox/stats.

@@ -66,7 +66,7 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	cfg := httpapi.Config{App: app, Outbox: db, Token: token, Logger: logger}
+	cfg := httpapi.Config{App: app, Outbox: db, Token: token, Logger: logger, Ready: db.Ping}
 	// relayDone stays nil without a relay: a receive from it never fires.
 	var relayDone chan error
 	relayCtx, stopRelay := context.WithCancel(context.Background())
@@ -100,7 +100,7 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	logger.Info("serving", "addr", ln.Addr().String(), "db", *dbPath, "relay", !*noRelay, "wix", wf.baseURL, "auth", token != "")
 	fmt.Fprintf(out, "lifecycle: listening on http://%s\n", ln.Addr())
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(httpapi.ProblemListener(ln)) }()
 
 	select {
 	case err := <-serveErr:
