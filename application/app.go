@@ -66,6 +66,7 @@ type App struct {
 	GetEnrollment  GetEnrollmentHandler
 
 	policy *Policy
+	r      *runner // for Ready and Remember (ready.go, idempotency.go)
 }
 
 // New returns an App, or an error when cfg lacks a Store.
@@ -102,6 +103,7 @@ func New(cfg Config) (*App, error) {
 		GetClass:              GetClassHandler{r},
 		GetEnrollment:         GetEnrollmentHandler{r},
 		policy:                r.policy,
+		r:                     r,
 	}, nil
 }
 

@@ -9,18 +9,23 @@ import (
 )
 
 // changeAppointment is the body of every command on one existing
-// appointment: load it, apply do, save it, and return its events.
-func (r *runner) changeAppointment(ctx context.Context, command, siteID, id string,
+// appointment: load it, check ifVersion (when set) against its version,
+// apply do, save it, and return its events; at most once per idempotency
+// key of o.
+func (r *runner) changeAppointment(ctx context.Context, command, siteID, id string, ifVersion *int64, o once,
 	do func(a *appointment.Appointment, now time.Time) error) (AppointmentView, error) {
 	site, id, err := parseRef(siteID, "id", id)
 	if err != nil {
 		return AppointmentView{}, err
 	}
 	var out AppointmentView
-	err = r.run(ctx, command, site, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
+	err = r.runOnce(ctx, command, site, o, &out, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
 		a, err := tx.Appointment(ctx, site, id)
 		if err != nil {
 			return nil, notFound(err, "appointment", id)
+		}
+		if err := checkVersion("appointment", id, ifVersion, a.Version()); err != nil {
+			return nil, err
 		}
 		if err := do(a, now); err != nil {
 			return nil, err

@@ -9,8 +9,10 @@ import (
 
 // CancelAppointment cancels an appointment.
 type CancelAppointment struct {
-	SiteID, ID string
-	Reason     string // optional, passed to the appointment_canceled payload
+	SiteID, ID     string
+	Reason         string // optional, passed to the appointment_canceled payload
+	IfVersion      *int64 // optional, as RescheduleAppointment.IfVersion
+	IdempotencyKey string // optional; see Idempotency
 }
 
 // CancelAppointmentHandler handles CancelAppointment.
@@ -21,6 +23,6 @@ type CancelAppointmentHandler struct{ r *runner }
 // appointment_starting, so that no reminder or follow-up runs for it.
 // Errors: ErrNotFound, *domain.TransitionNotAllowedError.
 func (h CancelAppointmentHandler) Handle(ctx context.Context, cmd CancelAppointment) (AppointmentView, error) {
-	return h.r.changeAppointment(ctx, "cancel appointment", cmd.SiteID, cmd.ID,
+	return h.r.changeAppointment(ctx, "cancel appointment", cmd.SiteID, cmd.ID, cmd.IfVersion, once{cmd.IdempotencyKey, cmd},
 		func(a *appointment.Appointment, now time.Time) error { return a.Cancel(cmd.Reason, now) })
 }

@@ -11,10 +11,11 @@ import (
 
 // changeClass is the body of every command on an existing class that
 // reaches its active enrollments: load the class and its active
-// enrollments, apply do to the class, then each to every enrollment, and
+// enrollments, check ifVersion (when set) against the class's version,
+// apply do to the class, then each to every enrollment, and
 // save all that changed. Events come out class first, then enrollments in
 // order of admission.
-func (r *runner) changeClass(ctx context.Context, command, siteID, id string,
+func (r *runner) changeClass(ctx context.Context, command, siteID, id string, ifVersion *int64, o once,
 	do func(c *class.Class, now time.Time) error,
 	each func(c *class.Class, e *enrollment.Enrollment, now time.Time) (bool, error)) (ClassView, error) {
 	site, id, err := parseRef(siteID, "id", id)
@@ -22,10 +23,13 @@ func (r *runner) changeClass(ctx context.Context, command, siteID, id string,
 		return ClassView{}, err
 	}
 	var out ClassView
-	err = r.run(ctx, command, site, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
+	err = r.runOnce(ctx, command, site, o, &out, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
 		c, err := tx.Class(ctx, site, id)
 		if err != nil {
 			return nil, notFound(err, "class", id)
+		}
+		if err := checkVersion("class", id, ifVersion, c.Version()); err != nil {
+			return nil, err
 		}
 		if err := do(c, now); err != nil {
 			return nil, err
@@ -61,6 +65,11 @@ func (r *runner) changeClass(ctx context.Context, command, siteID, id string,
 type RescheduleClass struct {
 	SiteID, ID       string
 	StartsAt, EndsAt time.Time
+	// IfVersion, when set, is the class version the caller last read: the
+	// command is refused with a *VersionMismatchError unless it is still
+	// current.
+	IfVersion      *int64
+	IdempotencyKey string // optional; see Idempotency
 }
 
 // RescheduleClassHandler handles RescheduleClass.
@@ -72,7 +81,7 @@ type RescheduleClassHandler struct{ r *runner }
 // *domain.ValidationError.
 func (h RescheduleClassHandler) Handle(ctx context.Context, cmd RescheduleClass) (ClassView, error) {
 	var previous time.Time
-	return h.r.changeClass(ctx, "reschedule class", cmd.SiteID, cmd.ID,
+	return h.r.changeClass(ctx, "reschedule class", cmd.SiteID, cmd.ID, cmd.IfVersion, once{cmd.IdempotencyKey, cmd},
 		func(c *class.Class, now time.Time) error {
 			previous = c.Start()
 			return c.Reschedule(cmd.StartsAt, cmd.EndsAt, now)
@@ -87,8 +96,10 @@ func (h RescheduleClassHandler) Handle(ctx context.Context, cmd RescheduleClass)
 
 // CancelClass cancels a class for everyone in it.
 type CancelClass struct {
-	SiteID, ID string
-	Reason     string
+	SiteID, ID     string
+	Reason         string
+	IfVersion      *int64 // optional, as RescheduleClass.IfVersion
+	IdempotencyKey string // optional; see Idempotency
 }
 
 // CancelClassHandler handles CancelClass.
@@ -99,7 +110,7 @@ type CancelClassHandler struct{ r *runner }
 // class_starting, by enrollment ID. Waitlisted participants leave the
 // waitlist without calls. Errors: ErrNotFound, *domain.TransitionNotAllowedError.
 func (h CancelClassHandler) Handle(ctx context.Context, cmd CancelClass) (ClassView, error) {
-	return h.r.changeClass(ctx, "cancel class", cmd.SiteID, cmd.ID,
+	return h.r.changeClass(ctx, "cancel class", cmd.SiteID, cmd.ID, cmd.IfVersion, once{cmd.IdempotencyKey, cmd},
 		func(c *class.Class, now time.Time) error { return c.Cancel(cmd.Reason, now) },
 		func(c *class.Class, e *enrollment.Enrollment, now time.Time) (bool, error) {
 			return true, e.ClassCanceled(c, cmd.Reason, now)
@@ -107,7 +118,11 @@ func (h CancelClassHandler) Handle(ctx context.Context, cmd CancelClass) (ClassV
 }
 
 // CompleteClass records that a class took place.
-type CompleteClass struct{ SiteID, ID string }
+type CompleteClass struct {
+	SiteID, ID     string
+	IfVersion      *int64 // optional, as RescheduleClass.IfVersion
+	IdempotencyKey string // optional; see Idempotency
+}
 
 // CompleteClassHandler handles CompleteClass.
 type CompleteClassHandler struct{ r *runner }
@@ -117,7 +132,7 @@ type CompleteClassHandler struct{ r *runner }
 // waitlist. Errors: ErrNotFound, *domain.TransitionNotAllowedError,
 // *domain.ValidationError before the start.
 func (h CompleteClassHandler) Handle(ctx context.Context, cmd CompleteClass) (ClassView, error) {
-	return h.r.changeClass(ctx, "complete class", cmd.SiteID, cmd.ID,
+	return h.r.changeClass(ctx, "complete class", cmd.SiteID, cmd.ID, cmd.IfVersion, once{cmd.IdempotencyKey, cmd},
 		func(c *class.Class, now time.Time) error { return c.Complete(now) },
 		func(c *class.Class, e *enrollment.Enrollment, now time.Time) (bool, error) {
 			return true, e.ClassCompleted(c, now)

@@ -8,7 +8,11 @@ import (
 )
 
 // CompleteAppointment records that an appointment took place.
-type CompleteAppointment struct{ SiteID, ID string }
+type CompleteAppointment struct {
+	SiteID, ID     string
+	IfVersion      *int64 // optional, as RescheduleAppointment.IfVersion
+	IdempotencyKey string // optional; see Idempotency
+}
 
 // CompleteAppointmentHandler handles CompleteAppointment.
 type CompleteAppointmentHandler struct{ r *runner }
@@ -17,6 +21,6 @@ type CompleteAppointmentHandler struct{ r *runner }
 // (report appointment_completed). Errors: ErrNotFound,
 // *domain.TransitionNotAllowedError, *domain.ValidationError before the start.
 func (h CompleteAppointmentHandler) Handle(ctx context.Context, cmd CompleteAppointment) (AppointmentView, error) {
-	return h.r.changeAppointment(ctx, "complete appointment", cmd.SiteID, cmd.ID,
+	return h.r.changeAppointment(ctx, "complete appointment", cmd.SiteID, cmd.ID, cmd.IfVersion, once{cmd.IdempotencyKey, cmd},
 		func(a *appointment.Appointment, now time.Time) error { return a.Complete(now) })
 }

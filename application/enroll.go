@@ -17,6 +17,11 @@ type Enroll struct {
 	// idempotent. Without it a new ID is minted. Either way a participant who
 	// left and enrolls again gets a new enrollment, with a new ID.
 	EnrollmentID string
+	// IfVersion, when set, is the class version the caller last read: the
+	// enrollment is refused with a *VersionMismatchError unless it is still
+	// current (an enrollment changes the class's counts).
+	IfVersion      *int64
+	IdempotencyKey string // optional; see Idempotency
 }
 
 // EnrollHandler handles Enroll.
@@ -38,6 +43,7 @@ func (h EnrollHandler) Handle(ctx context.Context, cmd Enroll) (EnrollmentView, 
 	if err != nil {
 		return EnrollmentView{}, err
 	}
+	o := once{cmd.IdempotencyKey, cmd}
 	id := cmd.EnrollmentID
 	if id == "" {
 		id = h.r.cfg.IDs.NewID()
@@ -45,7 +51,7 @@ func (h EnrollHandler) Handle(ctx context.Context, cmd Enroll) (EnrollmentView, 
 		return EnrollmentView{}, err
 	}
 	var out EnrollmentView
-	err = h.r.run(ctx, "enroll", site, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
+	err = h.r.runOnce(ctx, "enroll", site, o, &out, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
 		if existing, err := tx.Enrollment(ctx, site, id); err == nil {
 			if existing.ClassID() != classID || existing.ParticipantID() != participant {
 				return nil, fmt.Errorf("enrollment %s is for another class or participant: %w", id, ErrIDTaken)
@@ -58,6 +64,9 @@ func (h EnrollHandler) Handle(ctx context.Context, cmd Enroll) (EnrollmentView, 
 		c, err := tx.Class(ctx, site, classID)
 		if err != nil {
 			return nil, notFound(err, "class", classID)
+		}
+		if err := checkVersion("class", classID, cmd.IfVersion, c.Version()); err != nil {
+			return nil, err
 		}
 		active, err := tx.ActiveEnrollment(ctx, site, classID, participant)
 		if err != nil && !errors.Is(err, ErrNotFound) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/domain"
 )
 
@@ -16,9 +17,14 @@ const (
 	CodeInvalidArgument      Code = "invalid_argument"
 	CodeNotFound             Code = "not_found"
 	CodeTransitionNotAllowed Code = "transition_not_allowed"
+	// CodeSuperseded: a retry of a call that a newer call of its pair
+	// superseded (repair is reconcile).
+	CodeSuperseded Code = "superseded"
 	CodeClassFull            Code = "class_full"
 	CodeAlreadyEnrolled      Code = "already_enrolled"
 	CodeConflict             Code = "conflict"
+	CodePreconditionFailed   Code = "precondition_failed"
+	CodeIdempotencyKeyReused Code = "idempotency_key_reused"
 	CodeCanceled             Code = "canceled"
 	CodeInternal             Code = "internal"
 )
@@ -34,12 +40,18 @@ func ErrorCode(err error) Code {
 		return CodeInvalidArgument
 	case errors.Is(err, ErrNotFound):
 		return CodeNotFound
+	case errors.Is(err, outbox.ErrSuperseded):
+		return CodeSuperseded
 	case errors.Is(err, domain.ErrTransitionNotAllowed), errors.Is(err, domain.ErrClassNotOpen), errors.Is(err, ErrCallState):
 		return CodeTransitionNotAllowed
 	case errors.Is(err, domain.ErrClassFull):
 		return CodeClassFull
 	case errors.Is(err, domain.ErrAlreadyEnrolled):
 		return CodeAlreadyEnrolled
+	case errors.Is(err, ErrVersionMismatch):
+		return CodePreconditionFailed
+	case errors.Is(err, ErrIdempotencyKeyReused):
+		return CodeIdempotencyKeyReused
 	case errors.Is(err, ErrConflict):
 		return CodeConflict
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -9,7 +9,14 @@ import (
 )
 
 // Leave takes a participant out of a class (or its waitlist).
-type Leave struct{ SiteID, EnrollmentID string }
+type Leave struct {
+	SiteID, EnrollmentID string
+	// IfVersion, when set, is the enrollment version the caller last read:
+	// the command is refused with a *VersionMismatchError unless it is still
+	// current.
+	IfVersion      *int64
+	IdempotencyKey string // optional; see Idempotency
+}
 
 // LeaveHandler handles Leave.
 type LeaveHandler struct{ r *runner }
@@ -26,10 +33,13 @@ func (h LeaveHandler) Handle(ctx context.Context, cmd Leave) (EnrollmentView, er
 		return EnrollmentView{}, err
 	}
 	var out EnrollmentView
-	err = h.r.run(ctx, "leave class", site, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
+	err = h.r.runOnce(ctx, "leave class", site, once{cmd.IdempotencyKey, cmd}, &out, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
 		e, err := tx.Enrollment(ctx, site, id)
 		if err != nil {
 			return nil, notFound(err, "enrollment", id)
+		}
+		if err := checkVersion("enrollment", id, cmd.IfVersion, e.Version()); err != nil {
+			return nil, err
 		}
 		c, err := tx.Class(ctx, site, e.ClassID())
 		if err != nil {

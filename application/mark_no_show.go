@@ -8,7 +8,11 @@ import (
 )
 
 // MarkNoShow records that the contact did not come to an appointment.
-type MarkNoShow struct{ SiteID, ID string }
+type MarkNoShow struct {
+	SiteID, ID     string
+	IfVersion      *int64 // optional, as RescheduleAppointment.IfVersion
+	IdempotencyKey string // optional; see Idempotency
+}
 
 // MarkNoShowHandler handles MarkNoShow.
 type MarkNoShowHandler struct{ r *runner }
@@ -18,6 +22,6 @@ type MarkNoShowHandler struct{ r *runner }
 // an attended appointment. Errors: ErrNotFound,
 // *domain.TransitionNotAllowedError, *domain.ValidationError before the start.
 func (h MarkNoShowHandler) Handle(ctx context.Context, cmd MarkNoShow) (AppointmentView, error) {
-	return h.r.changeAppointment(ctx, "mark no-show", cmd.SiteID, cmd.ID,
+	return h.r.changeAppointment(ctx, "mark no-show", cmd.SiteID, cmd.ID, cmd.IfVersion, once{cmd.IdempotencyKey, cmd},
 		func(a *appointment.Appointment, now time.Time) error { return a.MarkNoShow(now) })
 }

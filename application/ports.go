@@ -90,6 +90,16 @@ type Tx interface {
 	// Seq is assigned by the adapter, increasing in commit order; its State
 	// is pending and NextAttemptAt its CreatedAt.
 	Enqueue(ctx context.Context, calls []Call) error
+	// Idempotency returns the record of a site's idempotency key, or
+	// ErrNotFound. It may return a record older than IdempotencyTTL; the
+	// caller ignores it.
+	Idempotency(ctx context.Context, siteID, key string) (IdempotencyRecord, error)
+	// SaveIdempotency stores rec. It first deletes the records of rec's site
+	// created before expiredBefore (so an expired record of the same key is
+	// replaced). A record of the same site and key that remains is
+	// ErrConflict: another transaction with the key committed first, and the
+	// command, run again, finds its record.
+	SaveIdempotency(ctx context.Context, rec IdempotencyRecord, expiredBefore time.Time) error
 }
 
 // Clock tells the time. Inject one so that tests are deterministic.

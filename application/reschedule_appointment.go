@@ -11,6 +11,11 @@ import (
 type RescheduleAppointment struct {
 	SiteID, ID       string
 	StartsAt, EndsAt time.Time
+	// IfVersion, when set, is the appointment version the caller last read:
+	// the command is refused with a *VersionMismatchError unless it is still
+	// current.
+	IfVersion      *int64
+	IdempotencyKey string // optional; see Idempotency
 }
 
 // RescheduleAppointmentHandler handles RescheduleAppointment.
@@ -23,7 +28,7 @@ type RescheduleAppointmentHandler struct{ r *runner }
 // *domain.TransitionNotAllowedError when the appointment is not scheduled, a
 // *domain.ValidationError for bad times.
 func (h RescheduleAppointmentHandler) Handle(ctx context.Context, cmd RescheduleAppointment) (AppointmentView, error) {
-	return h.r.changeAppointment(ctx, "reschedule appointment", cmd.SiteID, cmd.ID,
+	return h.r.changeAppointment(ctx, "reschedule appointment", cmd.SiteID, cmd.ID, cmd.IfVersion, once{cmd.IdempotencyKey, cmd},
 		func(a *appointment.Appointment, now time.Time) error {
 			return a.Reschedule(cmd.StartsAt, cmd.EndsAt, now)
 		})

@@ -12,12 +12,13 @@ import (
 
 // ScheduleAppointment books an appointment for a contact.
 type ScheduleAppointment struct {
-	SiteID    string
-	ID        string // optional: a caller-chosen UUID makes the command idempotent
-	ContactID string
-	Title     string
-	StartsAt  time.Time
-	EndsAt    time.Time
+	SiteID         string
+	ID             string // optional: a caller-chosen UUID makes the command idempotent
+	IdempotencyKey string // optional; see Idempotency
+	ContactID      string
+	Title          string
+	StartsAt       time.Time
+	EndsAt         time.Time
 }
 
 // ScheduleAppointmentHandler handles ScheduleAppointment.
@@ -29,11 +30,16 @@ type ScheduleAppointmentHandler struct{ r *runner }
 // with an ID already used otherwise it returns an error wrapping ErrConflict.
 // Invalid input is a *domain.ValidationError.
 func (h ScheduleAppointmentHandler) Handle(ctx context.Context, cmd ScheduleAppointment) (AppointmentView, error) {
+	o := once{cmd.IdempotencyKey, cmd} // before an ID is minted: a retry mints another
 	if cmd.ID == "" {
 		cmd.ID = h.r.cfg.IDs.NewID()
 	}
+	site, err := domain.ParseSiteID(cmd.SiteID)
+	if err != nil {
+		return AppointmentView{}, err
+	}
 	var out AppointmentView
-	err := h.r.run(ctx, "schedule appointment", cmd.SiteID, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
+	err = h.r.runOnce(ctx, "schedule appointment", site, o, &out, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
 		site, id, err := parseRef(cmd.SiteID, "id", cmd.ID)
 		if err != nil {
 			return nil, err

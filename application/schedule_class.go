@@ -14,6 +14,7 @@ import (
 type ScheduleClass struct {
 	SiteID           string
 	ID               string // optional: a caller-chosen UUID makes the command idempotent
+	IdempotencyKey   string // optional; see Idempotency
 	Title            string
 	StartsAt, EndsAt time.Time
 	Capacity         int
@@ -28,11 +29,16 @@ type ScheduleClassHandler struct{ r *runner }
 // class it returns that class; with an ID used otherwise, an error wrapping
 // ErrConflict. Invalid input is a *domain.ValidationError.
 func (h ScheduleClassHandler) Handle(ctx context.Context, cmd ScheduleClass) (ClassView, error) {
+	o := once{cmd.IdempotencyKey, cmd} // before an ID is minted: a retry mints another
 	if cmd.ID == "" {
 		cmd.ID = h.r.cfg.IDs.NewID()
 	}
+	site, err := domain.ParseSiteID(cmd.SiteID)
+	if err != nil {
+		return ClassView{}, err
+	}
 	var out ClassView
-	err := h.r.run(ctx, "schedule class", cmd.SiteID, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
+	err = h.r.runOnce(ctx, "schedule class", site, o, &out, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
 		site, id, err := parseRef(cmd.SiteID, "id", cmd.ID)
 		if err != nil {
 			return nil, err

@@ -112,7 +112,7 @@ func TestEnrollAndLeave(t *testing.T) {
 
 	r := h.do("POST", "/v1/sites/"+site+"/classes/"+c.ID+"/enrollments", map[string]string{"participantId": alice})
 	e := ok[httpapi.Enrollment](t, r, 201)
-	assert.Equal(t, httpapi.Enrollment{ID: e.ID, SiteID: site, ClassID: c.ID, ParticipantID: alice, State: "enrolled"}, e)
+	assert.Equal(t, httpapi.Enrollment{ID: e.ID, SiteID: site, ClassID: c.ID, ParticipantID: alice, State: "enrolled", Version: 1}, e)
 	assert.NotEqual(t, c.ID, e.ID)
 	assert.Equal(t, "/v1/sites/"+site+"/enrollments/"+e.ID, r.header.Get("Location"))
 

@@ -20,7 +20,10 @@ type Appointment struct {
 	Version      int64  `json:"version"`
 }
 
-func appointmentJSON(v application.AppointmentView) Appointment {
+// appointmentJSON returns the JSON of an appointment and sets the ETag of
+// its version on w.
+func appointmentJSON(w http.ResponseWriter, v application.AppointmentView) Appointment {
+	setETag(w, v.Version)
 	return Appointment{
 		ID: v.ID, SiteID: v.SiteID, ContactID: v.ContactID, StartsAt: rfc3339(v.StartsAt), EndsAt: rfc3339(v.EndsAt),
 		Title: v.Title, State: v.State, CancelReason: v.CancelReason, Version: v.Version,
@@ -46,6 +49,7 @@ func (s *Server) scheduleAppointment(w http.ResponseWriter, r *http.Request) (in
 	cmd := application.ScheduleAppointment{
 		SiteID: site, ID: c.optID("id", req.ID), ContactID: c.reqID("contactId", req.ContactID),
 		Title: str(req.Title), StartsAt: c.reqTime("startsAt", req.StartsAt), EndsAt: c.reqTime("endsAt", req.EndsAt),
+		IdempotencyKey: c.idempotencyKey(r),
 	}
 	if err := c.err(); err != nil {
 		return 0, nil, err
@@ -55,7 +59,7 @@ func (s *Server) scheduleAppointment(w http.ResponseWriter, r *http.Request) (in
 		return 0, nil, err
 	}
 	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/appointments/"+v.ID)
-	return http.StatusCreated, appointmentJSON(v), nil
+	return http.StatusCreated, appointmentJSON(w, v), nil
 }
 
 // getAppointment: GET /v1/sites/{site}/appointments/{id}.
@@ -66,7 +70,7 @@ func (s *Server) getAppointment(w http.ResponseWriter, r *http.Request) (int, an
 		return 0, nil, err
 	}
 	v, err := s.app.GetAppointment.Handle(r.Context(), q)
-	return http.StatusOK, appointmentJSON(v), err
+	return http.StatusOK, appointmentJSON(w, v), err
 }
 
 // rescheduleAppointment: POST /v1/sites/{site}/appointments/{id}/reschedule.
@@ -78,12 +82,13 @@ func (s *Server) rescheduleAppointment(w http.ResponseWriter, r *http.Request) (
 		return 0, nil, err
 	}
 	cmd := application.RescheduleAppointment{SiteID: site, ID: id,
-		StartsAt: c.reqTime("startsAt", req.StartsAt), EndsAt: c.reqTime("endsAt", req.EndsAt)}
+		StartsAt: c.reqTime("startsAt", req.StartsAt), EndsAt: c.reqTime("endsAt", req.EndsAt),
+		IfVersion: c.ifMatch(r), IdempotencyKey: c.idempotencyKey(r)}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
 	v, err := s.app.RescheduleAppointment.Handle(r.Context(), cmd)
-	return http.StatusOK, appointmentJSON(v), err
+	return http.StatusOK, appointmentJSON(w, v), err
 }
 
 // cancelAppointment: POST /v1/sites/{site}/appointments/{id}/cancel, with
@@ -95,41 +100,53 @@ func (s *Server) cancelAppointment(w http.ResponseWriter, r *http.Request) (int,
 	if err := decodeBody(r, &req, true); err != nil {
 		return 0, nil, err
 	}
+	cmd := application.CancelAppointment{SiteID: site, ID: id, Reason: str(req.Reason),
+		IfVersion: c.ifMatch(r), IdempotencyKey: c.idempotencyKey(r)}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
-	v, err := s.app.CancelAppointment.Handle(r.Context(), application.CancelAppointment{SiteID: site, ID: id, Reason: str(req.Reason)})
-	return http.StatusOK, appointmentJSON(v), err
+	v, err := s.app.CancelAppointment.Handle(r.Context(), cmd)
+	return http.StatusOK, appointmentJSON(w, v), err
 }
 
 // completeAppointment: POST /v1/sites/{site}/appointments/{id}/complete.
 func (s *Server) completeAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	site, id, err := s.refNoBody(r)
+	ref, err := s.refNoBody(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	v, err := s.app.CompleteAppointment.Handle(r.Context(), application.CompleteAppointment{SiteID: site, ID: id})
-	return http.StatusOK, appointmentJSON(v), err
+	v, err := s.app.CompleteAppointment.Handle(r.Context(), application.CompleteAppointment{SiteID: ref.site, ID: ref.id,
+		IfVersion: ref.ifVersion, IdempotencyKey: ref.key})
+	return http.StatusOK, appointmentJSON(w, v), err
 }
 
 // markNoShow: POST /v1/sites/{site}/appointments/{id}/no-show.
 func (s *Server) markNoShow(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	site, id, err := s.refNoBody(r)
+	ref, err := s.refNoBody(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	v, err := s.app.MarkNoShow.Handle(r.Context(), application.MarkNoShow{SiteID: site, ID: id})
-	return http.StatusOK, appointmentJSON(v), err
+	v, err := s.app.MarkNoShow.Handle(r.Context(), application.MarkNoShow{SiteID: ref.site, ID: ref.id,
+		IfVersion: ref.ifVersion, IdempotencyKey: ref.key})
+	return http.StatusOK, appointmentJSON(w, v), err
 }
 
-// refNoBody checks the site and id path parameters of a command that takes
+// commandRef is what a command without members takes from its request:
+// the site and id path parameters, If-Match and Idempotency-Key.
+type commandRef struct {
+	site, id  string
+	ifVersion *int64
+	key       string
+}
+
+// refNoBody checks the path parameters and headers of a command that takes
 // no members: its body must be empty or {}.
-func (s *Server) refNoBody(r *http.Request) (site, id string, err error) {
+func (s *Server) refNoBody(r *http.Request) (commandRef, error) {
 	var c checker
-	site, id = c.path(r, "site"), c.path(r, "id")
+	ref := commandRef{site: c.path(r, "site"), id: c.path(r, "id"), ifVersion: c.ifMatch(r), key: c.idempotencyKey(r)}
 	var req emptyRequest
 	if err := decodeBody(r, &req, true); err != nil {
-		return "", "", err
+		return commandRef{}, err
 	}
-	return site, id, c.err()
+	return ref, c.err()
 }

@@ -23,7 +23,10 @@ type Class struct {
 	Version      int64  `json:"version"`
 }
 
-func classJSON(v application.ClassView) Class {
+// classJSON returns the JSON of a class and sets the ETag of its version
+// on w.
+func classJSON(w http.ResponseWriter, v application.ClassView) Class {
+	setETag(w, v.Version)
 	return Class{
 		ID: v.ID, SiteID: v.SiteID, Title: v.Title, StartsAt: rfc3339(v.StartsAt), EndsAt: rfc3339(v.EndsAt),
 		Capacity: v.Capacity, Enrolled: v.Enrolled, Waitlist: v.Waitlist, Waitlisted: v.Waitlisted,
@@ -39,10 +42,15 @@ type Enrollment struct {
 	ClassID       string `json:"classId"`
 	ParticipantID string `json:"participantId"`
 	State         string `json:"state"` // enrolled, waitlisted, left, class_canceled or attended
+	Version       int64  `json:"version"`
 }
 
-func enrollmentJSON(v application.EnrollmentView) Enrollment {
-	return Enrollment{ID: v.ID, SiteID: v.SiteID, ClassID: v.ClassID, ParticipantID: v.ParticipantID, State: v.State}
+// enrollmentJSON returns the JSON of an enrollment and sets the ETag of its
+// version on w.
+func enrollmentJSON(w http.ResponseWriter, v application.EnrollmentView) Enrollment {
+	setETag(w, v.Version)
+	return Enrollment{ID: v.ID, SiteID: v.SiteID, ClassID: v.ClassID, ParticipantID: v.ParticipantID, State: v.State,
+		Version: v.Version}
 }
 
 // scheduleClass: POST /v1/sites/{site}/classes.
@@ -64,6 +72,7 @@ func (s *Server) scheduleClass(w http.ResponseWriter, r *http.Request) (int, any
 		cmd.Capacity = *req.Capacity
 	}
 	cmd.Waitlist = req.Waitlist != nil && *req.Waitlist
+	cmd.IdempotencyKey = c.idempotencyKey(r)
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
@@ -72,7 +81,7 @@ func (s *Server) scheduleClass(w http.ResponseWriter, r *http.Request) (int, any
 		return 0, nil, err
 	}
 	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/classes/"+v.ID)
-	return http.StatusCreated, classJSON(v), nil
+	return http.StatusCreated, classJSON(w, v), nil
 }
 
 // getClass: GET /v1/sites/{site}/classes/{id}.
@@ -83,7 +92,7 @@ func (s *Server) getClass(w http.ResponseWriter, r *http.Request) (int, any, err
 		return 0, nil, err
 	}
 	v, err := s.app.GetClass.Handle(r.Context(), q)
-	return http.StatusOK, classJSON(v), err
+	return http.StatusOK, classJSON(w, v), err
 }
 
 // rescheduleClass: POST /v1/sites/{site}/classes/{id}/reschedule.
@@ -95,12 +104,13 @@ func (s *Server) rescheduleClass(w http.ResponseWriter, r *http.Request) (int, a
 		return 0, nil, err
 	}
 	cmd := application.RescheduleClass{SiteID: site, ID: id,
-		StartsAt: c.reqTime("startsAt", req.StartsAt), EndsAt: c.reqTime("endsAt", req.EndsAt)}
+		StartsAt: c.reqTime("startsAt", req.StartsAt), EndsAt: c.reqTime("endsAt", req.EndsAt),
+		IfVersion: c.ifMatch(r), IdempotencyKey: c.idempotencyKey(r)}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
 	v, err := s.app.RescheduleClass.Handle(r.Context(), cmd)
-	return http.StatusOK, classJSON(v), err
+	return http.StatusOK, classJSON(w, v), err
 }
 
 // cancelClass: POST /v1/sites/{site}/classes/{id}/cancel, with an optional
@@ -112,21 +122,24 @@ func (s *Server) cancelClass(w http.ResponseWriter, r *http.Request) (int, any, 
 	if err := decodeBody(r, &req, true); err != nil {
 		return 0, nil, err
 	}
+	cmd := application.CancelClass{SiteID: site, ID: id, Reason: str(req.Reason),
+		IfVersion: c.ifMatch(r), IdempotencyKey: c.idempotencyKey(r)}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
-	v, err := s.app.CancelClass.Handle(r.Context(), application.CancelClass{SiteID: site, ID: id, Reason: str(req.Reason)})
-	return http.StatusOK, classJSON(v), err
+	v, err := s.app.CancelClass.Handle(r.Context(), cmd)
+	return http.StatusOK, classJSON(w, v), err
 }
 
 // completeClass: POST /v1/sites/{site}/classes/{id}/complete.
 func (s *Server) completeClass(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	site, id, err := s.refNoBody(r)
+	ref, err := s.refNoBody(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	v, err := s.app.CompleteClass.Handle(r.Context(), application.CompleteClass{SiteID: site, ID: id})
-	return http.StatusOK, classJSON(v), err
+	v, err := s.app.CompleteClass.Handle(r.Context(), application.CompleteClass{SiteID: ref.site, ID: ref.id,
+		IfVersion: ref.ifVersion, IdempotencyKey: ref.key})
+	return http.StatusOK, classJSON(w, v), err
 }
 
 // enroll: POST /v1/sites/{site}/classes/{id}/enrollments.
@@ -138,7 +151,8 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) (int, any, error
 		return 0, nil, err
 	}
 	cmd := application.Enroll{SiteID: site, ClassID: class,
-		EnrollmentID: c.optID("id", req.ID), ParticipantID: c.reqID("participantId", req.ParticipantID)}
+		EnrollmentID: c.optID("id", req.ID), ParticipantID: c.reqID("participantId", req.ParticipantID),
+		IfVersion: c.ifMatch(r), IdempotencyKey: c.idempotencyKey(r)}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
@@ -147,7 +161,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) (int, any, error
 		return 0, nil, err
 	}
 	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/enrollments/"+v.ID)
-	return http.StatusCreated, enrollmentJSON(v), nil
+	return http.StatusCreated, enrollmentJSON(w, v), nil
 }
 
 // getEnrollment: GET /v1/sites/{site}/enrollments/{id}.
@@ -158,15 +172,16 @@ func (s *Server) getEnrollment(w http.ResponseWriter, r *http.Request) (int, any
 		return 0, nil, err
 	}
 	v, err := s.app.GetEnrollment.Handle(r.Context(), q)
-	return http.StatusOK, enrollmentJSON(v), err
+	return http.StatusOK, enrollmentJSON(w, v), err
 }
 
 // leave: POST /v1/sites/{site}/enrollments/{id}/leave.
 func (s *Server) leave(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	site, id, err := s.refNoBody(r)
+	ref, err := s.refNoBody(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	v, err := s.app.Leave.Handle(r.Context(), application.Leave{SiteID: site, EnrollmentID: id})
-	return http.StatusOK, enrollmentJSON(v), err
+	v, err := s.app.Leave.Handle(r.Context(), application.Leave{SiteID: ref.site, EnrollmentID: ref.id,
+		IfVersion: ref.ifVersion, IdempotencyKey: ref.key})
+	return http.StatusOK, enrollmentJSON(w, v), err
 }

@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,30 +17,94 @@ import (
 )
 
 // decodeBody reads the request body as exactly one JSON object into v,
-// refusing unknown members and trailing data. With optional, an empty body
-// leaves v as it is (for commands whose members are all optional). Every
-// error it returns is an *invalidError or an *http.MaxBytesError.
+// strictly: member names must match v's JSON names exactly (encoding/json
+// alone matches them case-insensitively), a member may not appear twice,
+// unknown members are refused, and nothing may follow the object. With
+// optional, an empty body leaves v as it is (for commands whose members are
+// all optional). Every error it returns is an *invalidError or an
+// *http.MaxBytesError.
 func decodeBody(r *http.Request, v any, optional bool) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	switch {
-	case errors.Is(err, io.EOF):
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
 		if optional {
 			return nil
 		}
 		return &invalidError{detail: "the request body must be a JSON object; it is empty"}
-	case err != nil:
+	}
+	if err := checkMembers(body, jsonNames(reflect.TypeOf(v))); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	return nil
+}
+
+// checkMembers reads body as one JSON object and refuses a member name that
+// is not in names (exactly, case included), a member given twice, and data
+// after the object.
+func checkMembers(body []byte, names []string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return decodeError(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return &invalidError{detail: "the request body must be a JSON object"}
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return decodeError(err)
+		}
+		name, _ := tok.(string)
+		switch {
+		case seen[name]:
+			return invalid(name, "is given more than once")
+		case !slices.Contains(names, name):
+			for _, known := range names {
+				if strings.EqualFold(known, name) {
+					return invalid(name, "is not a known field; member names are case-sensitive: "+known)
+				}
+			}
+			return invalid(name, "is not a known field")
+		}
+		seen[name] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return decodeError(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return tooLarge
-		}
 		return &invalidError{detail: "the request body holds data after its JSON object"}
 	}
 	return nil
+}
+
+// jsonNames lists the JSON member names of a struct type (or pointer to
+// one), from its json tags.
+func jsonNames(t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 // decodeError turns an encoding/json error into a typed refusal that names
@@ -151,12 +218,29 @@ func (c *checker) reqTime(field string, s *string) time.Time {
 		c.add(field, "is required")
 		return time.Time{}
 	}
-	t, err := time.Parse(time.RFC3339, *s)
+	t, err := parseRFC3339(*s)
 	if err != nil {
-		c.add(field, "must be an RFC 3339 date-time, e.g. 2026-12-01T09:00:00Z")
+		c.add(field, "must be an RFC 3339 date-time, e.g. 2026-12-01T09:00:00Z or 2026-12-01T11:00:00+02:00")
 		return time.Time{}
 	}
 	return t
+}
+
+// rfc3339 is the grammar of RFC 3339 section 5.6: date, "T", time with
+// optional fractional seconds, and "Z" or a numeric offset.
+var rfc3339Grammar = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$`)
+
+// parseRFC3339 parses an RFC 3339 date-time strictly: time.Parse alone
+// accepts offsets RFC 3339 does not (+24:00, minutes past 59).
+func parseRFC3339(s string) (time.Time, error) {
+	m := rfc3339Grammar.FindStringSubmatch(s)
+	if m == nil {
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 date-time", s)
+	}
+	if m[3] != "" && (m[3] > "23" || m[4] > "59") {
+		return time.Time{}, fmt.Errorf("%q has an offset out of range", s)
+	}
+	return time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 }
 
 // path checks a UUID path parameter; field is its name in the route

@@ -102,6 +102,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	send := func(method, path string, body []byte) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, "/v1/sites/"+site+path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
 		return rec

@@ -42,6 +42,7 @@ func at(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
 // served over real HTTP by an http.Server from NewHTTPServer.
 type harness struct {
 	t     *testing.T
+	app   *application.App
 	store *memory.Store
 	clock *fake.Clock
 	url   string
@@ -50,6 +51,7 @@ type harness struct {
 
 type options struct {
 	token   string
+	ready   func(context.Context) error
 	maxBody int64
 	metrics httpapi.MetricsSource
 	store   application.Store  // nil means the memory store
@@ -71,13 +73,15 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 	}
 	app, err := application.New(application.Config{Store: o.store, Clock: h.clock, IDs: fake.NewIDs("0000000e")})
 	require.NoError(t, err)
+	h.app = app
 	srv, err := httpapi.New(httpapi.Config{
-		App: app, Outbox: o.outbox, Clock: h.clock, Token: o.token, MaxBodyBytes: o.maxBody, Metrics: o.metrics,
+		App: app, Outbox: o.outbox, Clock: h.clock, Token: o.token, MaxBodyBytes: o.maxBody, Metrics: o.metrics, Ready: o.ready,
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	require.NoError(t, err)
 	ts := httptest.NewUnstartedServer(srv)
 	ts.Config = httpapi.NewHTTPServer("", srv)
+	ts.Listener = httpapi.ProblemListener(ts.Listener)
 	ts.Start()
 	t.Cleanup(ts.Close)
 	h.url = ts.URL
@@ -101,6 +105,18 @@ func (h *harness) do(method, path string, body any) response {
 // doAuth is do with the given Authorization header ("" sends none).
 func (h *harness) doAuth(method, path string, body any, auth string) response {
 	h.t.Helper()
+	var hdr http.Header
+	if auth != "" {
+		hdr = http.Header{"Authorization": {auth}}
+	}
+	return h.send(method, path, body, hdr)
+}
+
+// send sends a request with the given headers (a JSON body gets
+// Content-Type: application/json unless hdr sets one) and checks the
+// response against the OpenAPI document.
+func (h *harness) send(method, path string, body any, hdr http.Header) response {
+	h.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -120,14 +136,22 @@ func (h *harness) doAuth(method, path string, body any, auth string) response {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
+	for k, vs := range hdr {
+		if k == "Host" {
+			req.Host = vs[0]
+			continue
+		}
+		req.Header.Del(k)
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(h.t, err)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	require.NoError(h.t, err)
+	validateResponse(h.t, req, resp.StatusCode, resp.Header, data)
 	return response{status: resp.StatusCode, header: resp.Header, body: data}
 }
 

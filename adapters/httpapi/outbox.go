@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -23,10 +22,11 @@ type Call struct {
 	Kind             string          `json:"kind"` // report or cancel
 	TriggerKey       string          `json:"triggerKey"`
 	ExternalEntityID string          `json:"externalEntityId"`
-	Payload          json.RawMessage `json:"payload,omitempty"`     // a report's payload object
-	ScheduledAt      string          `json:"scheduledAt,omitempty"` // a scheduled report's date-time
-	Cause            string          `json:"cause"`                 // the domain event, e.g. appointment:canceled
-	State            string          `json:"state"`                 // pending, delivered, dead, expired or discarded
+	Payload          json.RawMessage `json:"payload,omitempty"`      // a report's payload object
+	ScheduledAt      string          `json:"scheduledAt,omitempty"`  // a scheduled report's date-time
+	Cause            string          `json:"cause"`                  // the domain event, e.g. appointment:canceled
+	State            string          `json:"state"`                  // pending, delivered, dead, expired, discarded or superseded
+	SupersededBy     string          `json:"supersededBy,omitempty"` // the newer call, when superseded
 	Attempts         int             `json:"attempts"`
 	NextAttemptAt    string          `json:"nextAttemptAt,omitempty"` // when pending
 	LastError        *CallError      `json:"lastError,omitempty"`
@@ -51,6 +51,7 @@ type Attempt struct {
 	At    string     `json:"at"`
 	State string     `json:"state"`
 	Error *CallError `json:"error,omitempty"`
+	Note  string     `json:"note,omitempty"` // an operator's action, or why an outcome was not applied
 }
 
 // CallList is the JSON of GET .../outbox. NextAfter, when set, is the
@@ -81,7 +82,7 @@ func NewCall(c application.Call) Call {
 		ID: c.ID, SiteID: c.SiteID, Seq: c.Seq, Kind: string(c.Kind), TriggerKey: c.TriggerKey,
 		ExternalEntityID: c.ExternalEntityID, ScheduledAt: rfc3339(c.ScheduledAt), Cause: c.Cause,
 		State: string(c.State), Attempts: c.Attempts, LastError: callErrorJSON(c.LastError),
-		CreatedAt: rfc3339(c.CreatedAt), SettledAt: rfc3339(c.SettledAt),
+		CreatedAt: rfc3339(c.CreatedAt), SettledAt: rfc3339(c.SettledAt), SupersededBy: c.SupersededBy,
 	}
 	if len(c.Payload) > 0 && json.Valid(c.Payload) {
 		out.Payload = c.Payload
@@ -97,7 +98,7 @@ func NewCallDetail(d application.CallDetail) Call {
 	out := NewCall(d.Call)
 	out.History = make([]Attempt, len(d.History))
 	for i, a := range d.History {
-		out.History[i] = Attempt{At: rfc3339(a.At), State: string(a.State), Error: callErrorJSON(a.Err)}
+		out.History[i] = Attempt{At: rfc3339(a.At), State: string(a.State), Error: callErrorJSON(a.Err), Note: a.Note}
 	}
 	return out
 }
@@ -106,12 +107,7 @@ func NewCallDetail(d application.CallDetail) Call {
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
 	f := application.Filter{SiteID: c.path(r, "site"), Limit: 100}
-	q := r.URL.Query()
-	for name := range q {
-		if !slices.Contains([]string{"state", "after", "limit"}, name) {
-			c.add(name, "is not a known query parameter; use state, after or limit")
-		}
-	}
+	q := r.URL.Query() // checkQuery refused other parameters and repeated ones
 	if v := q.Get("state"); v != "" {
 		st, err := outbox.ParseState(v)
 		if err != nil {
@@ -174,20 +170,21 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request) (int, any, err
 // retryCall: POST /v1/sites/{site}/outbox/{id}/retry puts a dead or expired
 // call back to pending, due now, at the tail of its entity's calls.
 func (s *Server) retryCall(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	return s.settleCall(r, s.outbox.Retry)
+	return s.settleCall(r, "retry call", s.outbox.Retry)
 }
 
 // discardCall: POST /v1/sites/{site}/outbox/{id}/discard gives up a
 // pending, dead or expired call.
 func (s *Server) discardCall(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	return s.settleCall(r, s.outbox.Discard)
+	return s.settleCall(r, "discard call", s.outbox.Discard)
 }
 
 // settleCall runs an operator action on a call and returns the call as it
-// is afterwards.
-func (s *Server) settleCall(r *http.Request, do func(ctx context.Context, siteID, id string, now time.Time) error) (int, any, error) {
+// is afterwards. With an Idempotency-Key, a retry of the request gets that
+// first answer again (see application.App.Remember).
+func (s *Server) settleCall(r *http.Request, action string, do func(ctx context.Context, siteID, id string, now time.Time) error) (int, any, error) {
 	var c checker
-	site, id := c.path(r, "site"), c.path(r, "id")
+	site, id, key := c.path(r, "site"), c.path(r, "id"), c.idempotencyKey(r)
 	var req emptyRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return 0, nil, err
@@ -195,14 +192,23 @@ func (s *Server) settleCall(r *http.Request, do func(ctx context.Context, siteID
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
-	if err := do(r.Context(), site, id, s.clock.Now().UTC()); err != nil {
-		return 0, nil, err
-	}
-	d, err := s.outbox.Get(r.Context(), site, id)
+	var out Call
+	args := struct{ Action, SiteID, ID string }{action, site, id}
+	err := s.app.Remember(r.Context(), action, site, key, args, &out, func(ctx context.Context) error {
+		if err := do(ctx, site, id, s.clock.Now().UTC()); err != nil {
+			return err
+		}
+		d, err := s.outbox.Get(ctx, site, id)
+		if err != nil {
+			return err
+		}
+		out = NewCallDetail(d)
+		return nil
+	})
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, NewCallDetail(d), nil
+	return http.StatusOK, out, nil
 }
 
 // callStats: GET /v1/sites/{site}/outbox/stats.

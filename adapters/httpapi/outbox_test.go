@@ -143,7 +143,7 @@ func TestOutboxRetryRefusesACancelThatWouldKillANewerReport(t *testing.T) {
 	}
 	h.kill(calls[2].ID)
 	before := h.calls()
-	p := problem(t, h.do("POST", "/v1/sites/"+site+"/outbox/"+calls[2].ID+"/retry", nil), 409, httpapi.CodeTransitionNotAllowed)
+	p := problem(t, h.do("POST", "/v1/sites/"+site+"/outbox/"+calls[2].ID+"/retry", nil), 409, httpapi.CodeSuperseded)
 	assert.Contains(t, p.Detail, calls[3].ID)
 	assert.Equal(t, before, h.calls())
 }

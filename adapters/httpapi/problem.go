@@ -40,15 +40,23 @@ const ProblemTypePrefix = "urn:lifecycle:problem:"
 const (
 	CodeInvalidArgument      = string(application.CodeInvalidArgument)      // 400
 	CodeUnauthenticated      = "unauthenticated"                            // 401
+	CodeForbidden            = "forbidden"                                  // 403
 	CodeNotFound             = string(application.CodeNotFound)             // 404
 	CodeMethodNotAllowed     = "method_not_allowed"                         // 405
 	CodeTransitionNotAllowed = string(application.CodeTransitionNotAllowed) // 409
+	CodeSuperseded           = string(application.CodeSuperseded)           // 409
 	CodeClassFull            = string(application.CodeClassFull)            // 409
 	CodeAlreadyEnrolled      = string(application.CodeAlreadyEnrolled)      // 409
 	CodeConflict             = string(application.CodeConflict)             // 409
+	CodePreconditionFailed   = string(application.CodePreconditionFailed)   // 412
 	CodePayloadTooLarge      = "payload_too_large"                          // 413
+	CodeUnsupportedMedia     = "unsupported_media_type"                     // 415
+	CodeIdempotencyKeyReused = string(application.CodeIdempotencyKeyReused) // 422
+	CodeHeadersTooLarge      = "headers_too_large"                          // 431
 	CodeInternal             = string(application.CodeInternal)             // 500
+	CodeUnsupportedRequest   = "unsupported_request"                        // 501, 505
 	CodeCanceled             = string(application.CodeCanceled)             // 503
+	CodeUnavailable          = "unavailable"                                // 503
 )
 
 // statusOf maps a code to its HTTP status and title.
@@ -58,19 +66,38 @@ var statusOf = map[string]struct {
 }{
 	CodeInvalidArgument:      {http.StatusBadRequest, "Invalid argument"},
 	CodeUnauthenticated:      {http.StatusUnauthorized, "Unauthenticated"},
+	CodeForbidden:            {http.StatusForbidden, "Forbidden"},
 	CodeNotFound:             {http.StatusNotFound, "Not found"},
 	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, "Method not allowed"},
 	CodeTransitionNotAllowed: {http.StatusConflict, "Transition not allowed"},
+	CodeSuperseded:           {http.StatusConflict, "Superseded by a newer call"},
 	CodeClassFull:            {http.StatusConflict, "Class full"},
 	CodeAlreadyEnrolled:      {http.StatusConflict, "Already enrolled"},
 	CodeConflict:             {http.StatusConflict, "Conflict"},
+	CodePreconditionFailed:   {http.StatusPreconditionFailed, "Precondition failed"},
 	CodePayloadTooLarge:      {http.StatusRequestEntityTooLarge, "Payload too large"},
+	CodeUnsupportedMedia:     {http.StatusUnsupportedMediaType, "Unsupported media type"},
+	CodeIdempotencyKeyReused: {http.StatusUnprocessableEntity, "Idempotency key reused"},
+	CodeHeadersTooLarge:      {http.StatusRequestHeaderFieldsTooLarge, "Request header fields too large"},
 	CodeInternal:             {http.StatusInternalServerError, "Internal error"},
+	CodeUnsupportedRequest:   {http.StatusNotImplemented, "Unsupported request"},
 	CodeCanceled:             {http.StatusServiceUnavailable, "Request canceled"},
+	CodeUnavailable:          {http.StatusServiceUnavailable, "Unavailable"},
 }
 
 // errUnauthenticated: the request lacks the API token or carries another.
 var errUnauthenticated = errors.New("missing or invalid bearer token")
+
+// refusal is a request the transport refuses before routing it, with its
+// problem code: a foreign Host or Origin (forbidden), a body that is not
+// JSON (unsupported_media_type), a store that does not answer
+// (unavailable).
+type refusal struct {
+	code   string
+	detail string
+}
+
+func (e *refusal) Error() string { return e.detail }
 
 // invalidError is a request the transport refuses before the application
 // sees it: bad JSON, unknown or missing fields, bad path or query
@@ -115,12 +142,15 @@ func classify(err error) Problem {
 		val      *domain.ValidationError
 		route    *routeError
 		method   *methodError
+		refused  *refusal
 	)
 	switch {
 	case errors.As(err, &tooLarge):
 		code, detail = CodePayloadTooLarge, fmt.Sprintf("the request body exceeds %d bytes", tooLarge.Limit)
 	case errors.Is(err, errUnauthenticated):
 		code = CodeUnauthenticated
+	case errors.As(err, &refused):
+		code = refused.code
 	case errors.As(err, &route):
 		code = CodeNotFound
 	case errors.As(err, &method):
@@ -150,10 +180,10 @@ func (s *Server) problem(w http.ResponseWriter, r *http.Request, err error) {
 	p.Instance = r.URL.Path
 	if p.Status >= 500 {
 		s.log.ErrorContext(r.Context(), "httpapi: request failed", "method", r.Method, "path", r.URL.Path,
-			"code", p.Code, "err", err)
+			"code", p.Code, "request_id", RequestID(r.Context()), "err", err)
 	} else {
 		s.log.DebugContext(r.Context(), "httpapi: request refused", "method", r.Method, "path", r.URL.Path,
-			"code", p.Code, "err", err)
+			"code", p.Code, "request_id", RequestID(r.Context()), "err", err)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)

@@ -3,10 +3,18 @@
 // operators use to inspect and settle the outbox. `lifecycle serve` mounts
 // its Server.
 //
-// Every request but GET /healthz must carry `Authorization: Bearer <token>`
-// when Config.Token is set. An empty token turns authentication off; the
-// command refuses to listen beyond loopback without one, and so should
-// anything else that mounts a Server.
+// Every request but GET /healthz, /readyz and /openapi.json must carry
+// `Authorization: Bearer <token>` when Config.Token is set. An empty token
+// turns authentication off; the command refuses to listen beyond loopback
+// without one, and so should anything else that mounts a Server. Without a
+// token the Server also refuses a Host or Origin that is not loopback
+// (guard.go), and with or without one a write body that is not JSON.
+//
+// Commands take If-Match (the ETag of the resource, its version) and
+// Idempotency-Key headers; request bodies are decoded strictly (decode.go).
+// Every request gets an X-Request-Id and an access log line. The API is
+// described by the OpenAPI document in openapi.json, served at
+// /openapi.json.
 //
 // Errors are RFC 9457 problem details with a stable `code` member (see
 // problem.go and docs/http-api.md). A refused request changes nothing and
@@ -15,6 +23,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -54,6 +63,16 @@ type Config struct {
 	// Metrics, when set, supplies the relay's counters for /metrics. Nil
 	// leaves the relay series out (for a process that runs no relay).
 	Metrics MetricsSource
+	// Ready, when set, is what GET /readyz asks (sqlite's DB.Ping); nil
+	// means a read through the App (App.Ready).
+	Ready func(ctx context.Context) error
+	// AccessLog, when set, receives one line per request (method, path,
+	// status, bytes, duration, request ID) at info level. Nil means Logger.
+	AccessLog *slog.Logger
+	// AllowedHosts adds host names (without port) that a request may name
+	// in Host and Origin when no Token is set; loopback names and addresses
+	// are always allowed.
+	AllowedHosts []string
 }
 
 // Server is the HTTP API. It is an http.Handler, safe for concurrent use.
@@ -66,8 +85,12 @@ type Server struct {
 	log      *slog.Logger
 	maxBody  int64
 	relay    MetricsSource
+	ready    func(ctx context.Context) error
+	access   *slog.Logger
+	hosts    []string
 	commands *commandCounter
 	mux      *http.ServeMux
+	table    []route
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -92,10 +115,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.Ready == nil {
+		cfg.Ready = cfg.App.Ready
+	}
+	if cfg.AccessLog == nil {
+		cfg.AccessLog = cfg.Logger
+	}
 	s := &Server{
 		app: cfg.App, outbox: cfg.Outbox, clock: cfg.Clock,
 		token: sha256.Sum256([]byte(cfg.Token)), auth: cfg.Token != "",
 		log: cfg.Logger, maxBody: cfg.MaxBodyBytes, relay: cfg.Metrics,
+		ready: cfg.Ready, access: cfg.AccessLog, hosts: cfg.AllowedHosts,
 		commands: newCommandCounter(),
 		mux:      http.NewServeMux(),
 	}
@@ -103,14 +133,25 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// route is one registered route: its ServeMux pattern and handler.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
 // routes registers every route. Go's ServeMux picks the most specific
 // pattern, so /outbox/stats wins over /outbox/{id}.
 func (s *Server) routes() {
 	const site = "/v1/sites/{site}"
-	handle := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, h) }
+	handle := func(pattern string, h http.Handler) {
+		s.mux.Handle(pattern, h)
+		s.table = append(s.table, route{pattern, h})
+	}
 
-	handle("GET /healthz", s.healthz)
-	handle("GET /metrics", s.metrics)
+	handle("GET /healthz", http.HandlerFunc(s.healthz))
+	handle("GET /readyz", http.HandlerFunc(s.readyz))
+	handle("GET /metrics", http.HandlerFunc(s.metrics))
+	handle("GET /openapi.json", http.HandlerFunc(s.openapi))
 
 	handle("POST "+site+"/appointments", s.command("schedule_appointment", s.scheduleAppointment))
 	handle("GET "+site+"/appointments/{id}", s.query(s.getAppointment))
@@ -129,30 +170,50 @@ func (s *Server) routes() {
 	handle("GET "+site+"/enrollments/{id}", s.query(s.getEnrollment))
 	handle("POST "+site+"/enrollments/{id}/leave", s.command("leave", s.leave))
 
-	handle("GET "+site+"/outbox", s.query(s.listCalls))
+	handle("GET "+site+"/outbox", s.query(s.listCalls, "state", "after", "limit"))
 	handle("GET "+site+"/outbox/stats", s.query(s.callStats))
 	handle("GET "+site+"/outbox/{id}", s.query(s.showCall))
 	handle("POST "+site+"/outbox/{id}/retry", s.command("retry_call", s.retryCall))
 	handle("POST "+site+"/outbox/{id}/discard", s.command("discard_call", s.discardCall))
 }
 
+// Routes returns the pattern of every route the server registers
+// ("GET /healthz", "POST /v1/sites/{site}/appointments", ...), in
+// registration order. The OpenAPI document describes each of them.
+func (s *Server) Routes() []string {
+	out := make([]string, len(s.table))
+	for i, r := range s.table {
+		out[i] = r.pattern
+	}
+	return out
+}
+
 // handlerFunc is the shape of every API handler: it returns the status and
 // body of a success, or an error that becomes a problem.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (status int, body any, err error)
 
-// query adapts a read-only handler.
-func (s *Server) query(h handlerFunc) http.HandlerFunc {
+// query adapts a read-only handler that takes the given query parameters
+// (none by default): any other parameter, or one given twice, is refused.
+func (s *Server) query(h handlerFunc, params ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if err := checkQuery(r, params); err != nil {
+			s.respond(w, r, 0, nil, err)
+			return
+		}
 		status, body, err := h(w, r)
 		s.respond(w, r, status, body, err)
 	}
 }
 
 // command adapts a handler that changes state, and counts its outcome
-// under name for /metrics: "ok" or the problem code.
+// under name for /metrics: "ok" or the problem code. Commands take no query
+// parameters.
 func (s *Server) command(name string, h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		status, body, err := h(w, r)
+		status, body, err := 0, any(nil), checkQuery(r, nil)
+		if err == nil {
+			status, body, err = h(w, r)
+		}
 		outcome := "ok"
 		if err != nil {
 			outcome = classify(err).Code
@@ -166,6 +227,7 @@ func (s *Server) command(name string, h handlerFunc) http.HandlerFunc {
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, body any, err error) {
 	if err != nil {
 		w.Header().Del("Location")
+		w.Header().Del("ETag")
 		s.problem(w, r, err)
 		return
 	}
@@ -179,24 +241,37 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, bod
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// ServeHTTP authenticates the request, limits its body and routes it. An
-// unknown path is a 404 problem, a known path with another method a 405
+// ServeHTTP gives the request an ID, logs it once answered, guards it
+// (token, Host and Origin, content type), limits its body and routes it.
+// An unknown path is a 404 problem, a known path with another method a 405
 // problem with an Allow header.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID(r.Header.Get("X-Request-Id"))
+	r = r.WithContext(withRequestID(r.Context(), id))
+	rec := &accessRecorder{ResponseWriter: w}
+	w = rec
+	defer func() { s.logAccess(r, rec, id, time.Since(start)) }()
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			s.log.ErrorContext(r.Context(), "httpapi: handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p)
+			s.log.ErrorContext(r.Context(), "httpapi: handler panicked", "method", r.Method, "path", r.URL.Path,
+				"request_id", id, "panic", p)
 			s.problem(w, r, fmt.Errorf("panic: %v", p))
 		}
 	}()
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Request-Id", id)
 
-	if r.URL.Path != "/healthz" && !s.authenticated(r) {
+	if err := s.guard(r); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	if !public(r) && !s.authenticated(r) {
 		h.Set("WWW-Authenticate", `Bearer realm="lifecycle"`)
 		s.problem(w, r, errUnauthenticated)
 		return
@@ -214,6 +289,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// public reports whether a route answers without the API token: the
+// probes and the API's own description.
+func public(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/openapi.json":
+		return true
+	}
+	return false
 }
 
 // authenticated reports whether r carries the API token, or no token is
@@ -265,6 +350,23 @@ func (r *statusRecorder) WriteHeader(status int) {
 // dependency, so a slow database does not get the process restarted.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	s.respond(w, r, http.StatusOK, map[string]string{"status": "ok"}, nil)
+}
+
+// ReadyTimeout bounds the store check of GET /readyz.
+const ReadyTimeout = 2 * time.Second
+
+// readyz reports readiness: the store answers within ReadyTimeout.
+// Otherwise it is a 503 unavailable problem, so that a load balancer sends
+// no traffic to a process whose database does not answer.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		s.log.WarnContext(r.Context(), "httpapi: not ready", "err", err)
+		s.respond(w, r, 0, nil, &refusal{code: CodeUnavailable, detail: "the store does not answer"})
+		return
+	}
+	s.respond(w, r, http.StatusOK, map[string]string{"status": "ready"}, nil)
 }
 
 // Timeouts of the http.Server that NewHTTPServer returns.

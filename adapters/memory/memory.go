@@ -34,6 +34,8 @@ type Store struct {
 	token   int64 // the last lease token handed out
 	// compacted keeps what pruned calls said of Wix, per pair.
 	compacted map[outbox.Pair]outbox.Belief
+	// idempotency holds the records of idempotency keys.
+	idempotency map[key]application.IdempotencyRecord
 }
 
 type key struct{ site, id string }
@@ -58,11 +60,12 @@ func New() *Store {
 			classes:      map[key]class.Snapshot{},
 			enrollments:  map[key]enrollment.Snapshot{},
 		},
-		calls:     map[string]*record{},
-		keys:      map[string][]*record{},
-		pending:   map[string][]*record{},
-		leases:    map[string]keyLease{},
-		compacted: map[outbox.Pair]outbox.Belief{},
+		calls:       map[string]*record{},
+		keys:        map[string][]*record{},
+		pending:     map[string][]*record{},
+		leases:      map[string]keyLease{},
+		compacted:   map[outbox.Pair]outbox.Belief{},
+		idempotency: map[key]application.IdempotencyRecord{},
 	}
 }
 
@@ -103,6 +106,16 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx appl
 	}
 	for k, v := range tx.staged.enrollments {
 		s.data.enrollments[k] = v
+	}
+	for _, p := range tx.pruned {
+		for k, rec := range s.idempotency {
+			if k.site == p.site && rec.CreatedAt.Before(p.before) {
+				delete(s.idempotency, k)
+			}
+		}
+	}
+	for k, rec := range tx.keys {
+		s.idempotency[k] = rec
 	}
 	s.enqueueLocked(tx.calls)
 	return nil
@@ -244,6 +257,59 @@ type tx struct {
 	readTx
 	staged state
 	calls  []application.Call
+	keys   map[key]application.IdempotencyRecord // idempotency records saved
+	pruned []prune                               // expired idempotency records deleted, in order
+}
+
+// prune deletes a site's idempotency records created before a time.
+type prune struct {
+	site   string
+	before time.Time
+}
+
+// Idempotency implements application.Tx.
+func (t *tx) Idempotency(ctx context.Context, siteID, k string) (application.IdempotencyRecord, error) {
+	if rec, ok := t.keys[key{siteID, k}]; ok {
+		return copyRecord(rec), nil
+	}
+	rec, ok := t.s.idempotency[key{siteID, k}]
+	if !ok || t.prunedRecord(rec) {
+		return application.IdempotencyRecord{}, fmt.Errorf("idempotency key %q: %w", k, application.ErrNotFound)
+	}
+	return copyRecord(rec), nil
+}
+
+// prunedRecord reports whether this transaction deleted a committed record.
+func (t *tx) prunedRecord(rec application.IdempotencyRecord) bool {
+	for _, p := range t.pruned {
+		if p.site == rec.SiteID && rec.CreatedAt.Before(p.before) {
+			return true
+		}
+	}
+	return false
+}
+
+// SaveIdempotency implements application.Tx.
+func (t *tx) SaveIdempotency(ctx context.Context, rec application.IdempotencyRecord, expiredBefore time.Time) error {
+	t.pruned = append(t.pruned, prune{rec.SiteID, expiredBefore})
+	for k, staged := range t.keys {
+		if k.site == rec.SiteID && staged.CreatedAt.Before(expiredBefore) {
+			delete(t.keys, k)
+		}
+	}
+	if _, err := t.Idempotency(ctx, rec.SiteID, rec.Key); err == nil {
+		return fmt.Errorf("save idempotency key %q: %w", rec.Key, application.ErrConflict)
+	}
+	if t.keys == nil {
+		t.keys = map[key]application.IdempotencyRecord{}
+	}
+	t.keys[key{rec.SiteID, rec.Key}] = copyRecord(rec)
+	return nil
+}
+
+func copyRecord(rec application.IdempotencyRecord) application.IdempotencyRecord {
+	rec.Result = append([]byte(nil), rec.Result...)
+	return rec
 }
 
 // checkVersion enforces the optimistic version rule against what this

@@ -21,11 +21,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -59,9 +56,12 @@ type DB struct {
 	// stageAlways makes Update stage even when the writer is idle (tests).
 	stageAlways bool
 	w           *writer
+	migrated    []Migration // what this Open applied
 }
 
 type config struct {
+	existing    bool // the file must exist
+	readOnly    bool // no writer, no migration (implies existing)
 	syncNormal  bool
 	busyTimeout time.Duration
 	clock       application.Clock
@@ -95,13 +95,30 @@ func WithMaxBatch(n int) Option { return func(c *config) { c.maxBatch = n } }
 // is max(4, GOMAXPROCS).
 func WithReadConns(n int) Option { return func(c *config) { c.readConns = n } }
 
+// WithExisting makes Open refuse a path where no file exists, instead of
+// creating a new database there: operators' commands use it, so that a
+// mistyped --db is an error naming the path rather than an empty database.
+// The error wraps fs.ErrNotExist.
+func WithExisting() Option { return func(c *config) { c.existing = true } }
+
+// WithReadOnly opens an existing database for reading only (see
+// openReadOnly): no write connection, no writer, no migration. Every write
+// (Update, the outbox's Claim, Settle, Retry, Discard, Prune) returns
+// ErrReadOnly. It works on a file the process cannot write. A file with
+// migrations this binary has and the file lacks is ErrSchemaOutdated.
+func WithReadOnly() Option { return func(c *config) { c.readOnly, c.existing = true, true } }
+
 type wallClock struct{}
 
 func (wallClock) Now() time.Time { return time.Now() }
 
-// Open opens (creating if needed) the database file at path, applies the
-// embedded migrations that are not yet recorded in schema_migrations, and
-// starts the writer. Close it when done.
+// Open opens the database file at path, applies the embedded migrations
+// that are not yet recorded in schema_migrations, and starts the writer.
+// Close it when done. A missing file is created, readable and writable by
+// its owner only (0600), and so are its -wal and -shm files, which SQLite
+// creates with the database file's permissions; WithExisting refuses a
+// missing file instead. A file that records a migration this binary does not
+// know is ErrSchemaTooNew.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	cfg := config{
 		busyTimeout: 5 * time.Second,
@@ -122,6 +139,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %q: need a plain file path (an in-memory database cannot be shared by the write and read connections)", path)
 	}
 	db := &DB{path: path, cfg: cfg}
+	if err := prepareFile(path, cfg.existing); err != nil {
+		return nil, err
+	}
+	if cfg.readOnly {
+		return openReadOnly(ctx, db)
+	}
 
 	write, err := sql.Open("sqlite", db.dsn(false))
 	if err != nil {
@@ -136,11 +159,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	if err := migrate(ctx, conn, cfg.clock); err != nil {
+	migrated, err := migrate(ctx, conn, cfg.clock, path)
+	if err != nil {
 		conn.Close()
 		write.Close()
+		if errors.Is(err, ErrSchemaTooNew) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
+	db.migrated = migrated
 
 	read, err := sql.Open("sqlite", db.dsn(true))
 	if err != nil {
@@ -201,7 +229,11 @@ func (db *DB) Close() error {
 	if !db.w.stop() {
 		return nil
 	}
-	return errors.Join(db.reads.close(), db.read.Close(), db.write.Close())
+	err := errors.Join(db.reads.close(), db.read.Close())
+	if db.write != nil { // nil when opened read-only
+		err = errors.Join(err, db.write.Close())
+	}
+	return err
 }
 
 // WriterStats describes the work of the writer goroutine so far.
@@ -215,44 +247,48 @@ type WriterStats struct {
 // WriterStats returns the writer's counters (how well writes are batched).
 func (db *DB) WriterStats() WriterStats { return db.w.stats() }
 
-// migrate applies the embedded migrations in name order, each in its own
-// transaction, and records them in schema_migrations. It is safe to run
-// from two processes at once: a migration is checked and applied under the
-// write lock.
-func migrate(ctx context.Context, conn *sql.Conn, clock application.Clock) error {
+// migrate applies the embedded migrations that the file has not recorded,
+// in version order, each in its own transaction, records them in
+// schema_migrations, and returns those it applied. A file that records a
+// migration this binary does not know is ErrSchemaTooNew, and nothing is
+// applied. It is safe to run from two processes at once: a migration is
+// checked and applied under the write lock.
+func migrate(ctx context.Context, conn *sql.Conn, clock application.Clock, path string) ([]Migration, error) {
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT    NOT NULL,
 		applied_at INTEGER NOT NULL
 	)`); err != nil {
-		return err
+		return nil, err
 	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	st, err := schemaStatus(ctx, conn, path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, _, ok := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return fmt.Errorf("migration %s: name must start with a number and '_'", base)
-		}
-		body, err := migrationFS.ReadFile(name)
+	var done []Migration
+	for _, m := range st.Pending {
+		body, err := migrationFS.ReadFile("migrations/" + m.Name)
 		if err != nil {
-			return err
+			return done, err
 		}
-		if err := applyMigration(ctx, conn, version, base, string(body), clock.Now()); err != nil {
-			return fmt.Errorf("migration %s: %w", base, err)
+		now := clock.Now()
+		applied, err := applyMigration(ctx, conn, m.Version, m.Name, string(body), now)
+		if err != nil {
+			return done, fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+		if applied {
+			m.AppliedAt = fromMS(toMS(now))
+			done = append(done, m)
 		}
 	}
-	return nil
+	return done, nil
 }
 
-func applyMigration(ctx context.Context, conn *sql.Conn, version int, name, body string, now time.Time) (err error) {
+// applyMigration applies one migration unless schema_migrations already
+// records it (another process was first), and reports whether it did.
+func applyMigration(ctx context.Context, conn *sql.Conn, version int, name, body string, now time.Time) (applied bool, err error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return err
+		return false, err
 	}
 	defer func() {
 		if err != nil {
@@ -262,21 +298,23 @@ func applyMigration(ctx context.Context, conn *sql.Conn, version int, name, body
 	}()
 	var n int
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", version).Scan(&n); err != nil {
-		return err
+		return false, err
 	}
 	if n > 0 {
 		_, err := conn.ExecContext(ctx, "COMMIT")
-		return err
+		return false, err
 	}
 	if _, err := conn.ExecContext(ctx, body); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := conn.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
 		version, name, toMS(now)); err != nil {
-		return err
+		return false, err
 	}
-	_, err = conn.ExecContext(ctx, "COMMIT")
-	return err
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // toMS stores t as unix milliseconds; the zero time is 0.

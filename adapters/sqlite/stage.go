@@ -33,6 +33,7 @@ type stageTx struct {
 	appointments map[aggKey]appointment.Snapshot // staged, at their written version
 	classes      map[aggKey]class.Snapshot
 	enrollments  map[aggKey]enrollment.Snapshot
+	keys         map[aggKey]application.IdempotencyRecord // idempotency records saved (idempotency.go)
 	ops          []writeOp
 	undo         []versionUndo
 }

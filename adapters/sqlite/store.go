@@ -186,7 +186,8 @@ func sqlStrings(states []enrollment.State) string {
 }
 
 // aggregateReads lists them.
-var aggregateReads = []string{qAppointment, qClass, qEnrollment, qActiveEnrollment, qActiveEnrollments, qOldestWaitlisted}
+var aggregateReads = []string{qAppointment, qClass, qEnrollment, qActiveEnrollment, qActiveEnrollments, qOldestWaitlisted,
+	qIdempotency}
 
 // readTx implements application.ReadTx.
 type readTx struct {

@@ -37,7 +37,8 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	require.NoError(t, err)
 	body, err := migrationFS.ReadFile("migrations/0001_init.sql")
 	require.NoError(t, err)
-	require.NoError(t, applyMigration(ctx, conn, 1, "0001_init.sql", string(body), t0))
+	_, err = applyMigration(ctx, conn, 1, "0001_init.sql", string(body), t0)
+	require.NoError(t, err)
 	for _, q := range []struct {
 		sql  string
 		args []any
@@ -167,7 +168,8 @@ func TestUpgradeToAggregateTimes(t *testing.T) {
 		"0004_heads_know_their_queue.sql"} {
 		body, err := migrationFS.ReadFile("migrations/" + name)
 		require.NoError(t, err)
-		require.NoError(t, applyMigration(ctx, conn, v+1, name, string(body), t0))
+		_, err = applyMigration(ctx, conn, v+1, name, string(body), t0)
+		require.NoError(t, err)
 	}
 	for _, q := range []struct {
 		sql  string

@@ -66,6 +66,17 @@ type writer struct {
 
 	batches, writes, maxSeen atomic.Int64
 	running                  atomic.Bool // a batch is being run
+
+	// refuse, when set, answers every write at once: the writer of a
+	// read-only DB, which has no connection and runs no goroutine.
+	refuse error
+}
+
+// refusingWriter returns the writer of a read-only DB: every write gets err.
+func refusingWriter(err error) *writer {
+	w := &writer{refuse: err, quit: make(chan struct{}), exited: make(chan struct{})}
+	close(w.exited)
+	return w
 }
 
 func startWriter(conn *sql.Conn, maxBatch int) *writer {
@@ -106,6 +117,10 @@ func (w *writer) submit(j *job) error {
 		w.sending.RUnlock()
 		return ErrClosed
 	}
+	if w.refuse != nil {
+		w.sending.RUnlock()
+		return w.refuse
+	}
 	select {
 	case w.jobs <- j:
 		w.sending.RUnlock()
@@ -141,7 +156,9 @@ func (w *writer) stop() bool {
 			case j := <-w.jobs:
 				j.done <- ErrClosed
 			default:
-				w.conn.close()
+				if w.conn != nil {
+					w.conn.close()
+				}
 				return
 			}
 		}

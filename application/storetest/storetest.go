@@ -9,7 +9,7 @@
 //	}
 //
 // It checks round trips, rollback, optimistic versions, the race for the
-// last seat of a class, and tenancy.
+// last seat of a class, tenancy, and idempotency records.
 package storetest
 
 import (
@@ -62,6 +62,8 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Run("twenty racers for the last seat", func(t *testing.T) { testLastSeatRace(t, newHarness(t)) })
 	t.Run("tenancy", func(t *testing.T) { testTenancy(t, newHarness(t)) })
 	t.Run("canceled context changes nothing", func(t *testing.T) { testCanceledContext(t, newHarness(t)) })
+	t.Run("idempotency records", func(t *testing.T) { testIdempotency(t, newHarness(t)) })
+	t.Run("twenty racers for one idempotency key", func(t *testing.T) { testIdempotencyRace(t, newHarness(t)) })
 }
 
 // NewAppointment returns a new scheduled appointment n on site.

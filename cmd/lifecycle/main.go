@@ -4,13 +4,19 @@
 //	lifecycle serve      the HTTP API and the relay, on SQLite, against Wix
 //	lifecycle relay      the relay alone, for a writer in another process
 //	lifecycle outbox     list, show, retry, discard, count and prune queued Wix calls
+//	lifecycle migrate    apply the schema migrations to a database, or show them
 //	lifecycle triggers   the trigger catalog and the payload schemas for the Wix dashboard
 //	lifecycle wixsim     a local stand-in for Wix Automations
 //	lifecycle bench      a load generator: commands/s, latency, relay calls/s, memory
+//	lifecycle version    the module version and VCS revision of the binary
 //
-// Every flag has a LIFECYCLE_* environment equivalent (--wix-base-url is
-// LIFECYCLE_WIX_BASE_URL); secrets come only from the environment. Exit codes:
-// 0 ok, 1 failure, 2 usage.
+// Every flag has an environment equivalent: LIFECYCLE_<FLAG> for the flags
+// that mean the same in every command (--db is LIFECYCLE_DB, --wix-base-url
+// LIFECYCLE_WIX_BASE_URL), LIFECYCLE_<COMMAND>_<FLAG> for the others (serve
+// --addr is LIFECYCLE_SERVE_ADDR, wixsim --addr LIFECYCLE_WIXSIM_ADDR).
+// Secrets come only from the environment. Usage and errors go to stderr.
+// Exit codes: 0 ok, 1 failure, 2 usage, 3 `relay --drain` left calls it
+// could not deliver.
 package main
 
 import (
@@ -21,7 +27,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 )
@@ -48,9 +53,11 @@ func commands() []command {
 		{"serve", "serve the HTTP API and deliver calls to Wix (SQLite, REST gateway)", runServe},
 		{"relay", "deliver queued calls to Wix, without the HTTP API", runRelay},
 		{"outbox", "operate the outbox: list, show, retry, discard, stats, prune", runOutbox},
+		{"migrate", "apply the database migrations, or show them (--status)", runMigrate},
 		{"triggers", "print the trigger catalog and the payload schemas for the Wix dashboard", runTriggers},
 		{"wixsim", "run a local Wix Automations simulator", runWixsim},
 		{"bench", "measure commands/s, latency and relay calls/s on this machine's disk", runBench},
+		{"version", "print the module version, VCS revision and Go version of this binary", runVersion},
 	}
 }
 
@@ -64,11 +71,12 @@ func usageError(format string, args ...any) error {
 
 // Main runs the command line args and returns the exit code.
 func Main(ctx context.Context, args []string, out, errOut io.Writer, getenv env) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		printUsage(errOut)
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(out)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
 	}
 	for _, c := range commands() {
@@ -79,6 +87,9 @@ func Main(ctx context.Context, args []string, out, errOut io.Writer, getenv env)
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.Is(err, errUndelivered):
+			fmt.Fprintf(errOut, "lifecycle %s: %v\n", c.name, err)
+			return 3
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(errOut, "lifecycle %s: %v\n", c.name, strings.TrimPrefix(err.Error(), "usage: "))
 			fmt.Fprintf(errOut, "Run 'lifecycle %s --help' for usage.\n", c.name)
@@ -99,53 +110,8 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'lifecycle <command> --help' for a command's flags. Every flag also reads")
-	fmt.Fprintln(w, "LIFECYCLE_<FLAG> from the environment (--db: LIFECYCLE_DB).")
-}
-
-// newFlags returns a FlagSet that reports errors instead of exiting, and
-// prints its usage to out.
-func newFlags(name, synopsis string, out io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: lifecycle %s\n\n", synopsis)
-		fmt.Fprintln(out, "Flags (each also read from LIFECYCLE_<NAME> in the environment):")
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses args, then fills every flag not given on the command line
-// from its LIFECYCLE_* environment variable.
-func parse(fs *flag.FlagSet, args []string, getenv env) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var names []string
-	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-	sort.Strings(names)
-	for _, name := range names {
-		if given[name] {
-			continue
-		}
-		key := envName(name)
-		if v := getenv(key); v != "" {
-			if err := fs.Set(name, v); err != nil {
-				return usageError("%s=%q: %v", key, v, err)
-			}
-		}
-	}
-	return nil
-}
-
-// envName maps a flag name to its environment variable: wix-base-url ->
-// LIFECYCLE_WIX_BASE_URL.
-func envName(flagName string) string {
-	return "LIFECYCLE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	fmt.Fprintln(w, "\nRun 'lifecycle <command> --help' for a command's flags. Every flag also reads an")
+	fmt.Fprintln(w, "environment variable, named in that help: LIFECYCLE_<FLAG> for the flags that mean the")
+	fmt.Fprintln(w, "same in every command (--db: LIFECYCLE_DB), LIFECYCLE_<COMMAND>_<FLAG> for the others")
+	fmt.Fprintln(w, "(serve --addr: LIFECYCLE_SERVE_ADDR).")
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -39,22 +41,62 @@ func TestDemo(t *testing.T) {
 }
 
 func TestUsageAndExitCodes(t *testing.T) {
-	code, _, errOut := run(t, nil, "nonsense")
+	code, out, errOut := run(t, nil, "nonsense")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "unknown command")
+	assert.Empty(t, out, "usage on an error goes to stderr")
 
-	code, out, _ := run(t, nil, "--help")
+	code, out, errOut = run(t, nil)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "Usage: lifecycle <command>")
+	assert.Empty(t, out, "usage on an error goes to stderr")
+
+	code, out, _ = run(t, nil, "--help")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "demo")
 
-	for _, sub := range []string{"demo", "serve", "relay", "triggers", "wixsim"} {
-		code, out, _ := run(t, nil, sub, "--help")
+	for _, sub := range []string{"demo", "serve", "relay", "triggers", "wixsim", "version", "migrate", "bench"} {
+		code, out, errOut := run(t, nil, sub, "--help")
 		assert.Equal(t, 0, code, sub)
 		assert.Contains(t, out, "Usage: lifecycle "+sub, sub)
+		assert.Empty(t, errOut, sub)
 	}
-	code, _, errOut = run(t, nil, "triggers", "--bogus")
+	code, out, errOut = run(t, nil, "triggers", "--bogus")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "bogus")
+	assert.Contains(t, errOut, "Run 'lifecycle triggers --help'")
+	assert.Empty(t, out, "a usage error prints nothing on stdout")
+
+	code, out, errOut = run(t, nil, "serve", "--log-format", "xml", "--db", filepath.Join(t.TempDir(), "x.db"))
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--log-format")
+	assert.Empty(t, out)
+}
+
+func TestHelpNamesEnvironmentVariables(t *testing.T) {
+	_, out, _ := run(t, nil, "serve", "--help")
+	for _, want := range []string{"env LIFECYCLE_SERVE_ADDR", "env LIFECYCLE_DB", "env LIFECYCLE_WIX_BASE_URL",
+		"env LIFECYCLE_LOG_LEVEL", "env LIFECYCLE_SERVE_NO_RELAY"} {
+		assert.Contains(t, out, want)
+	}
+	_, out, _ = run(t, nil, "wixsim", "--help")
+	assert.Contains(t, out, "env LIFECYCLE_WIXSIM_ADDR")
+	assert.Contains(t, out, "env LIFECYCLE_WIXSIM_APP_SECRET")
+	assert.NotContains(t, out, "LIFECYCLE_SERVE_")
+}
+
+func TestVersion(t *testing.T) {
+	code, out, errOut := run(t, nil, "version")
+	require.Equal(t, 0, code, errOut)
+	assert.Regexp(t, `^lifecycle \S+\nrevision  \S+`, out)
+	assert.Contains(t, out, runtime.Version())
+
+	info := &debug.BuildInfo{GoVersion: "go1.99", Main: debug.Module{Path: "github.com/bookable/lifecycle", Version: "v1.2.3"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "abc123"}, {Key: "vcs.time", Value: "2026-01-02T03:04:05Z"},
+			{Key: "vcs.modified", Value: "true"}}}
+	assert.Equal(t, "lifecycle v1.2.3\nrevision  abc123 (2026-01-02T03:04:05Z), modified\ngo        go1.99\n", versionText(info))
+	assert.Equal(t, "v1.2.3", moduleVersion(info))
+	assert.Equal(t, "dev", moduleVersion(nil))
 }
 
 func TestServeRefusesPublicAddressWithoutToken(t *testing.T) {
@@ -64,9 +106,18 @@ func TestServeRefusesPublicAddressWithoutToken(t *testing.T) {
 }
 
 func TestFlagsFromEnvironment(t *testing.T) {
-	code, _, errOut := run(t, map[string]string{"LIFECYCLE_ADDR": "0.0.0.0:0", "LIFECYCLE_DB": filepath.Join(t.TempDir(), "x.db")}, "serve")
-	assert.Equal(t, 2, code, "LIFECYCLE_ADDR is read like --addr")
+	code, _, errOut := run(t, map[string]string{"LIFECYCLE_SERVE_ADDR": "0.0.0.0:0", "LIFECYCLE_DB": filepath.Join(t.TempDir(), "x.db")}, "serve")
+	assert.Equal(t, 2, code, "LIFECYCLE_SERVE_ADDR is read like serve --addr")
 	assert.Contains(t, errOut, "0.0.0.0:0")
+
+	code, _, errOut = run(t, map[string]string{"LIFECYCLE_WIXSIM_ADDR": "127.0.0.1:wixsim", "LIFECYCLE_SERVE_ADDR": "127.0.0.1:serve",
+		"LIFECYCLE_DB": filepath.Join(t.TempDir(), "y.db")}, "serve", "--no-relay")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "tcp/serve", "serve reads its own address")
+
+	code, _, errOut = run(t, map[string]string{"LIFECYCLE_WIXSIM_ADDR": "127.0.0.1:wixsim", "LIFECYCLE_SERVE_ADDR": "127.0.0.1:serve"}, "wixsim")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "tcp/wixsim", "wixsim reads its own address")
 }
 
 func TestTriggers(t *testing.T) {

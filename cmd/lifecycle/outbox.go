@@ -69,7 +69,13 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 		}
 		stateFilter = s
 	}
-	db, err := sqlite.Open(ctx, *dbPath)
+	// Operators' commands never create a database; those that only read
+	// open it read-only, which also works on a file they may not write.
+	opt := sqlite.WithExisting()
+	if op == "list" || op == "show" || op == "stats" {
+		opt = sqlite.WithReadOnly()
+	}
+	db, err := sqlite.Open(ctx, *dbPath, opt)
 	if err != nil {
 		return err
 	}

@@ -86,18 +86,23 @@ func runRelay(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	drain := fs.Bool("drain", false, "deliver what is due now, then exit")
 	var wf wixFlags
 	wf.register(fs)
+	var lf logFlags
+	lf.register(fs)
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("unexpected arguments %v", fs.Args())
 	}
-	logger := slog.New(slog.NewTextHandler(errOut, nil))
+	logger, err := lf.logger(errOut)
+	if err != nil {
+		return err
+	}
 	gw, err := wf.gateway(getenv)
 	if err != nil {
 		return err
 	}
-	db, err := sqlite.Open(ctx, *dbPath)
+	db, err := sqlite.Open(ctx, *dbPath, sqlite.WithExisting())
 	if err != nil {
 		return err
 	}
@@ -107,7 +112,7 @@ func runRelay(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 		return err
 	}
 	if *drain {
-		return relay.Drain(ctx)
+		return drainReport(ctx, relay, db, out)
 	}
 	logger.Info("relay running", "db", *dbPath, "wix", wf.baseURL)
 	err = relay.Run(ctx)
@@ -117,6 +122,32 @@ func runRelay(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	}
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
+	}
+	return nil
+}
+
+// errUndelivered: relay --drain left calls that are not delivered (exit
+// code 3).
+var errUndelivered = errors.New("calls remain undelivered")
+
+// drainReport delivers what is due, then prints what this drain did and
+// what the outbox still holds. It returns errUndelivered when calls are
+// left pending, dead or expired, so that a scheduled drain can alert.
+func drainReport(ctx context.Context, relay *application.Relay, db *sqlite.DB, out io.Writer) error {
+	if err := relay.Drain(ctx); err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	m := relay.Metrics()
+	stats, err := db.Stats(ctx, "")
+	if err != nil {
+		return fmt.Errorf("relay: outbox stats: %w", err)
+	}
+	fmt.Fprintf(out, "drained: %d delivered, %d to retry later, %d dead, %d expired\n", m.Delivered, m.Retried, m.Dead, m.Expired)
+	left := stats[application.StatePending] + stats[application.StateDead] + stats[application.StateExpired]
+	fmt.Fprintf(out, "left:    %d pending, %d dead, %d expired\n",
+		stats[application.StatePending], stats[application.StateDead], stats[application.StateExpired])
+	if left > 0 {
+		return fmt.Errorf("%w: %d (see 'lifecycle outbox list --state pending|dead|expired')", errUndelivered, left)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -14,9 +13,6 @@ import (
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
 )
-
-// version is the command's version, in the User-Agent of requests to Wix.
-var version = "dev"
 
 func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv env) error {
 	fs := newFlags("serve", "serve [--addr HOST:PORT] [--db FILE] [flags]", out)
@@ -27,6 +23,8 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	syncNormal := fs.Bool("sync-normal", false, "SQLite synchronous=NORMAL: faster commits that a power loss may undo (default FULL)")
 	var wf wixFlags
 	wf.register(fs)
+	var lf logFlags
+	lf.register(fs)
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
@@ -47,7 +45,10 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(errOut, nil))
+	logger, err := lf.logger(errOut)
+	if err != nil {
+		return err
+	}
 	var gw application.Gateway
 	if !*noRelay {
 		if gw, err = wf.gateway(getenv); err != nil {
@@ -65,19 +66,27 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	cfg := httpapi.Config{App: app, Outbox: db, Token: token, Logger: logger}
-	relayDone := make(chan error, 1)
+	cfg := httpapi.Config{App: app, Outbox: db, Token: token, Logger: logger, Ready: db.Ping}
+	// relayDone stays nil without a relay: a receive from it never fires.
+	var relayDone chan error
 	relayCtx, stopRelay := context.WithCancel(context.Background())
 	defer stopRelay()
-	if *noRelay {
-		relayDone <- nil
-	} else {
+	if !*noRelay {
 		relay, err := wf.relay(db, gw, wake, logger)
 		if err != nil {
 			return err
 		}
 		cfg.Metrics = relay.Metrics
+		relayDone = make(chan error, 1)
 		go func() { relayDone <- relay.Run(relayCtx) }()
+	}
+	// waitRelay stops the relay and returns how it ended; nil without one.
+	waitRelay := func() error {
+		stopRelay()
+		if relayDone == nil {
+			return nil
+		}
+		return <-relayDone
 	}
 	api, err := httpapi.New(cfg)
 	if err != nil {
@@ -91,15 +100,17 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	logger.Info("serving", "addr", ln.Addr().String(), "db", *dbPath, "relay", !*noRelay, "wix", wf.baseURL, "auth", token != "")
 	fmt.Fprintf(out, "lifecycle: listening on http://%s\n", ln.Addr())
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(httpapi.ProblemListener(ln)) }()
 
 	select {
 	case err := <-serveErr:
-		stopRelay()
-		<-relayDone
+		_ = waitRelay()
 		return fmt.Errorf("http server: %w", err)
 	case err := <-relayDone:
 		_ = srv.Close()
+		if err == nil {
+			err = errors.New("it returned without an error")
+		}
 		return fmt.Errorf("relay stopped: %w", err)
 	case <-ctx.Done():
 	}
@@ -109,8 +120,7 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Error("http shutdown", "err", err)
 	}
-	stopRelay()
-	if err := <-relayDone; err != nil && !errors.Is(err, context.Canceled) {
+	if err := waitRelay(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("relay: %w", err)
 	}
 	return nil

@@ -25,6 +25,8 @@ func runWixsim(ctx context.Context, args []string, out, errOut io.Writer, getenv
 	catalogPath := fs.String("catalog", "", "catalog settings file; its enabled triggers are registered")
 	var sites stringList
 	fs.Var(&sites, "site", "a site (instance ID) that gets the demo automations; repeatable, comma-separated")
+	var lf logFlags
+	lf.register(fs)
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
@@ -50,7 +52,10 @@ func runWixsim(ctx context.Context, args []string, out, errOut io.Writer, getenv
 			}
 		}
 	}
-	logger := slog.New(slog.NewTextHandler(errOut, nil))
+	logger, err := lf.logger(errOut)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
