@@ -3,6 +3,7 @@ module github.com/bookable/lifecycle
 go 1.26.8
 
 require (
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/uuid v1.6.0
 	github.com/looplab/fsm v1.0.3
 	github.com/stretchr/testify v1.12.1

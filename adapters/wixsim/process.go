@@ -134,8 +134,7 @@ func (o outcome) status() int {
 // process runs one events request: logs it, applies faults and latency,
 // validates it and changes the site's state.
 func (s *Sim) process(ctx context.Context, req request) outcome {
-	s.mu.Lock()
-	s.runDueLocked(s.Now())
+	s.lockDue(ctx)
 	idx := s.logLocked(Request{
 		Endpoint: req.endpoint, Site: req.site, TriggerKey: req.triggerKey,
 		ExternalEntityIDs: req.entities(), IdempotencyKeys: req.idempotencyKeys(),
@@ -174,7 +173,7 @@ func (s *Sim) process(ctx context.Context, req request) outcome {
 		return out
 	}
 
-	s.mu.Lock()
+	s.lockDue(ctx)
 	out := s.applyLocked(req, s.Now())
 	s.mu.Unlock()
 
@@ -421,7 +420,7 @@ func (s *Sim) cancelLocked(st *site, triggerKey, entityID string, now time.Time)
 		e.Canceled, e.CanceledAt = true, now
 		for _, a := range st.eventActs[e.Seq] {
 			if a.State == ActivationPending {
-				a.State, a.SettledAt = ActivationCanceled, now
+				a.State, a.SettledAt, a.CanceledBy = ActivationCanceled, now, CanceledByEvent
 			}
 		}
 	}
