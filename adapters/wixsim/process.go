@@ -207,16 +207,23 @@ func (s *Sim) throttleLocked(siteID string, now time.Time) *apiError {
 	return nil
 }
 
+// logLocked logs a request and returns its number among every request
+// logged since New (a Reset does not restart it), for finish.
 func (s *Sim) logLocked(r Request) int {
 	r.Seq = len(s.requests) + 1
 	r.At = s.Now()
 	s.requests = append(s.requests, r)
-	return len(s.requests) - 1
+	return s.resetLogged + len(s.requests) - 1
 }
 
-func (s *Sim) finish(idx int, out outcome, faulted bool) {
+// finish records how a logged request ended, unless a Reset forgot it.
+func (s *Sim) finish(n int, out outcome, faulted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	idx := n - s.resetLogged
+	if idx < 0 || idx >= len(s.requests) {
+		return
+	}
 	s.requests[idx].Status = out.status()
 	s.requests[idx].Faulted = faulted
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/adapters/wixsim/wixsimtest"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/fake"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -114,11 +115,17 @@ func answerJSON(body string) func(http.ResponseWriter, *http.Request, refreshCal
 // a follow-up 2 h after appointment_scheduled and a confirmation at once.
 func refreshSim(t *testing.T, app *fakeApp, opts []wixsim.Option, triggers ...string) *wixsim.Sim {
 	t.Helper()
+	sim, _ := refreshSimClock(t, app, opts, triggers...)
+	return sim
+}
+
+func refreshSimClock(t *testing.T, app *fakeApp, opts []wixsim.Option, triggers ...string) (*wixsim.Sim, *fake.Clock) {
+	t.Helper()
 	opts = append([]wixsim.Option{
 		wixsim.WithCredentials(refreshAppID, "secret"),
 		wixsim.WithTriggerProvider(app.baseURL(), appKey(), triggers...),
 	}, opts...)
-	sim, _ := newSim(t, opts...)
+	sim, clock := newSim(t, opts...)
 	for _, a := range []wixsim.Automation{
 		{Name: "reminder 1 day before", TriggerKey: "appointment_starting", Offset: -24 * time.Hour},
 		{Name: "follow-up", TriggerKey: "appointment_scheduled", Offset: 2 * time.Hour},
@@ -126,7 +133,7 @@ func refreshSim(t *testing.T, app *fakeApp, opts []wixsim.Option, triggers ...st
 	} {
 		require.NoError(t, sim.AddAutomation(siteA, a))
 	}
-	return sim
+	return sim, clock
 }
 
 func reportReminder(t *testing.T, sim *wixsim.Sim, appt string) json.RawMessage {

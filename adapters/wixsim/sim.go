@@ -45,6 +45,11 @@ const DefaultIdempotencyTTL = 7 * 24 * time.Hour
 // not know.
 var ErrUnknownTrigger = errors.New("wixsim: unknown trigger key")
 
+// ErrInvalidTrigger: a trigger registration breaks a rule (Wix's key
+// rules, a date-time field on a real-time trigger or none on a scheduled
+// one, an unknown timing).
+var ErrInvalidTrigger = errors.New("wixsim: invalid trigger")
+
 // ErrInvalidAutomation: an automation breaks a rule (a negative delay on a
 // real-time trigger, an empty name).
 var ErrInvalidAutomation = errors.New("wixsim: invalid automation")
@@ -63,11 +68,13 @@ type Sim struct {
 	faults   []*faultState
 	latency  time.Duration
 	requests []Request
-	limit    int           // event requests per site per window; 0: no limit
-	window   time.Duration // the rate limit's window
-	pending  []*Activation // every site's pending activations, so runDue scans only these
-	eventSeq int64
-	actSeq   int64
+	// resetLogged counts the requests logged before the last Reset.
+	resetLogged int
+	limit       int           // event requests per site per window; 0: no limit
+	window      time.Duration // the rate limit's window
+	pending     []*Activation // every site's pending activations, so runDue scans only these
+	eventSeq    int64
+	actSeq      int64
 
 	// provider is the app's trigger provider that delayed activations
 	// call (Refresh Payload) before they run; nil: none.
@@ -166,22 +173,23 @@ func (s *Sim) Now() time.Time { return s.clock.Now().UTC() }
 // RegisterTrigger declares a trigger of the app: key, real-time or
 // scheduled, and for a scheduled trigger the payload property that holds
 // its date-time. Triggers belong to the app, so every site knows them.
-// Registering a key again replaces it.
+// Registering a key again replaces it. A broken rule is an error wrapping
+// ErrInvalidTrigger.
 func (s *Sim) RegisterTrigger(key string, timing application.Timing, dateTimeField string) error {
 	if !application.ValidKey(key) {
-		return fmt.Errorf("wixsim: trigger key %q breaks Wix's key rules", key)
+		return fmt.Errorf("%w: key %q breaks Wix's key rules", ErrInvalidTrigger, key)
 	}
 	switch timing {
 	case application.RealTime:
 		if dateTimeField != "" {
-			return fmt.Errorf("wixsim: real-time trigger %q takes no date-time field", key)
+			return fmt.Errorf("%w: real-time trigger %q takes no date-time field", ErrInvalidTrigger, key)
 		}
 	case application.Scheduled:
 		if dateTimeField == "" {
-			return fmt.Errorf("wixsim: scheduled trigger %q needs a date-time field", key)
+			return fmt.Errorf("%w: scheduled trigger %q needs a date-time field", ErrInvalidTrigger, key)
 		}
 	default:
-		return fmt.Errorf("wixsim: trigger %q: unknown timing %q", key, timing)
+		return fmt.Errorf("%w: %q: unknown timing %q", ErrInvalidTrigger, key, timing)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
