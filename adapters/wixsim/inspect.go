@@ -71,8 +71,10 @@ func (s *Sim) Triggers() []Trigger {
 // Reset forgets every site's state (events, idempotency keys, automations,
 // activations), every token, fault and logged request, and the latency,
 // as if the simulator had just been built: the registered triggers, the
-// options given to New and the clock stay. A Refresh Payload call under
-// way when Reset runs is discarded when it returns.
+// options given to New and the clock stay, and event sequence numbers and
+// activation IDs keep counting, so an ID never names two activations. A
+// Refresh Payload call under way when Reset runs is discarded when it
+// returns.
 func (s *Sim) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -84,5 +86,4 @@ func (s *Sim) Reset() {
 	s.requests = nil
 	s.pending = nil
 	s.inflight = map[*Activation]chan struct{}{}
-	s.eventSeq, s.actSeq = 0, 0
 }
