@@ -366,12 +366,14 @@ func (e *Emulator) moveClock(r *http.Request) (int, any, error) {
 			return 0, nil, invalidField("set", "%q is not an RFC 3339 time such as 2026-12-01T09:00:00Z", body.Set)
 		}
 		ran, err = e.sim.SetTime(r.Context(), t)
+		if errors.Is(err, ErrClockBackwards) {
+			return 0, nil, invalidField("set", "%s is before the clock's time %s: the clock only moves forward (reset to start over)",
+				t.UTC().Format(time.RFC3339Nano), e.sim.Now().Format(time.RFC3339Nano))
+		}
 	}
 	switch {
 	case errors.Is(err, ErrClockNotSettable):
 		return 0, nil, &controlError{code: ProblemConflict, detail: "the simulator runs on a clock that cannot be moved"}
-	case errors.Is(err, ErrClockBackwards):
-		return 0, nil, invalidField("set", "the clock only moves forward (reset to start over): %v", err)
 	case err != nil:
 		return 0, nil, err
 	}
