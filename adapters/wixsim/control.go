@@ -21,6 +21,7 @@ type controlFunc func(r *http.Request) (int, any, error)
 // 405 problem naming the allowed ones.
 type methods map[string]controlFunc
 
+// ServeHTTP runs the method's handler and writes its JSON or its problem.
 func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, ok := m[r.Method]
 	if !ok {

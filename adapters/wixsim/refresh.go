@@ -117,10 +117,10 @@ func WithRefreshHTTPClient(c *http.Client) Option {
 	return func(s *Sim) { s.refresh.client = c }
 }
 
-// WithRefreshTokenClock sets the clock of the JWT's iat and exp (default:
-// the wall clock). It is not the simulator's clock: the app checks the
-// token against its own clock, which does not move when a test or the
-// control API moves the simulator's.
+// WithRefreshTokenClock sets the clock of the JWT's iat and exp, and of
+// the round trip's duration (default: the wall clock). It is not the
+// simulator's clock: the app checks the token against its own clock, which
+// does not move when a test or the control API moves the simulator's.
 func WithRefreshTokenClock(c application.Clock) Option {
 	return func(s *Sim) { s.refresh.tokenClock = c }
 }
@@ -188,9 +188,10 @@ type refreshResult struct {
 // app never caused.
 func (s *Sim) callRefresh(ctx context.Context, a *Activation) refreshResult {
 	rec := Refresh{At: a.DueAt, RequestID: uuid.NewString()}
-	started := time.Now()
+	wall := s.refresh.tokenClock
+	started := wall.Now()
 	payload, status, err := s.postRefresh(ctx, a, rec.RequestID)
-	rec.Took, rec.Status = time.Since(started), status
+	rec.Took, rec.Status = wall.Now().Sub(started), status
 	var res refreshResult
 	switch {
 	case err != nil:

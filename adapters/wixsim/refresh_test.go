@@ -401,3 +401,28 @@ func TestKeyPairFilesAreWhatOpenSSLWrites(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, pub.Equal(&kp.Private.PublicKey))
 }
+
+func TestRefreshPayloadOverTLSWithTheGivenClientAndTokenClock(t *testing.T) {
+	plain := newFakeApp(t, &appKey().PublicKey, answerJSON(`{"cancelActivation": true}`))
+	tls := httptest.NewTLSServer(plain.srv.Config.Handler) // the fake app's handler, over TLS
+	defer tls.Close()
+	issued := time.Now().Truncate(time.Second)
+	sim, _ := newSim(t,
+		wixsim.WithCredentials(refreshAppID, "secret"),
+		wixsim.WithTriggerProvider(tls.URL+"/wix/trigger-provider/", appKey()), // a trailing slash is fine
+		wixsim.WithRefreshHTTPClient(tls.Client()),
+		wixsim.WithRefreshTokenClock(fake.NewClock(issued)))
+	require.NoError(t, sim.AddAutomation(siteA, wixsim.Automation{Name: "reminder 1 day before", TriggerKey: "appointment_starting", Offset: -24 * time.Hour}))
+	reportReminder(t, sim, id(1))
+	sim.Advance(48 * time.Hour)
+
+	calls := plain.received()
+	require.Len(t, calls, 1)
+	require.NoError(t, calls[0].verifyError)
+	assert.Equal(t, "/wix/trigger-provider/refresh-payload", calls[0].path)
+	iat, _ := calls[0].claims.GetIssuedAt()
+	assert.Equal(t, issued.Unix(), iat.Unix(), "iat comes from the token clock")
+	a := onlyActivation(t, sim, "reminder 1 day before")
+	assert.Equal(t, wixsim.CanceledByRefreshPayload, a.CanceledBy)
+	assert.Zero(t, a.Refresh.Took, "the duration is measured on the token clock too")
+}
