@@ -1,6 +1,7 @@
 package wixsim
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -64,19 +65,48 @@ func (f *faultState) outcome() outcome {
 	return outcome{err: &apiError{status: f.Status, code: code, message: msg, retryAfter: f.RetryAfter}}
 }
 
-// Inject adds a fault. It panics on a fault that can never match (ItemCode
-// without EntityID, ItemCode with Status or Drop, a negative Times), as that
-// is a bug in the test.
-func (s *Sim) Inject(f Fault) {
+// ErrInvalidFault: a fault can never match or mixes answers that exclude
+// each other.
+var ErrInvalidFault = errors.New("wixsim: invalid fault")
+
+// Validate returns an error wrapping ErrInvalidFault for a fault that can
+// never match (ItemCode without EntityID, a negative Times, an unknown
+// Endpoint) or that mixes exclusive answers (ItemCode with Status, Drop or
+// AfterApply; a Status that is not 4xx or 5xx; a negative duration).
+func (f Fault) Validate() error {
+	var why string
 	switch {
 	case f.Times < 0:
-		panic("wixsim: Fault.Times is negative")
+		why = "Times is negative"
 	case f.ItemCode != "" && f.EntityID == "":
-		panic("wixsim: Fault.ItemCode needs an EntityID")
+		why = "ItemCode needs an EntityID"
 	case f.ItemCode != "" && (f.Status != 0 || f.Drop || f.AfterApply):
-		panic("wixsim: Fault.ItemCode excludes Status, Drop and AfterApply")
+		why = "ItemCode excludes Status, Drop and AfterApply"
 	case f.Status != 0 && (f.Status < 400 || f.Status > 599):
-		panic("wixsim: Fault.Status must be a 4xx or 5xx status")
+		why = "Status must be a 4xx or 5xx status"
+	case f.Latency < 0 || f.RetryAfter < 0:
+		why = "Latency and RetryAfter cannot be negative"
+	case !knownEndpoint(f.Endpoint):
+		why = fmt.Sprintf("unknown Endpoint %q", f.Endpoint)
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrInvalidFault, why)
+}
+
+func knownEndpoint(e Endpoint) bool {
+	switch e {
+	case "", EndpointReport, EndpointBulkReport, EndpointCancel, EndpointBulkCancel, EndpointToken:
+		return true
+	}
+	return false
+}
+
+// Inject adds a fault. It panics on a fault that Validate refuses, as that
+// is a bug in the test (the control API validates first).
+func (s *Sim) Inject(f Fault) {
+	if err := f.Validate(); err != nil {
+		panic(err.Error())
 	}
 	n := f.Times
 	if n == 0 {
@@ -85,6 +115,27 @@ func (s *Sim) Inject(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &faultState{Fault: f, left: n})
+}
+
+// Faults returns the pending faults in the order they match, each with
+// Times set to the requests (or items) it has left.
+func (s *Sim) Faults() []Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Fault, 0, len(s.faults))
+	for _, f := range s.faults {
+		c := f.Fault
+		c.Times = f.left
+		out = append(out, c)
+	}
+	return out
+}
+
+// Latency returns the delay SetLatency set.
+func (s *Sim) Latency() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.latency
 }
 
 // FailNext makes the next n event requests, on any site, fail with status.

@@ -134,8 +134,7 @@ func (o outcome) status() int {
 // process runs one events request: logs it, applies faults and latency,
 // validates it and changes the site's state.
 func (s *Sim) process(ctx context.Context, req request) outcome {
-	s.mu.Lock()
-	s.runDueLocked(s.Now())
+	s.lockDue(ctx)
 	idx := s.logLocked(Request{
 		Endpoint: req.endpoint, Site: req.site, TriggerKey: req.triggerKey,
 		ExternalEntityIDs: req.entities(), IdempotencyKeys: req.idempotencyKeys(),
@@ -174,7 +173,7 @@ func (s *Sim) process(ctx context.Context, req request) outcome {
 		return out
 	}
 
-	s.mu.Lock()
+	s.lockDue(ctx)
 	out := s.applyLocked(req, s.Now())
 	s.mu.Unlock()
 
@@ -208,16 +207,23 @@ func (s *Sim) throttleLocked(siteID string, now time.Time) *apiError {
 	return nil
 }
 
+// logLocked logs a request and returns its number among every request
+// logged since New (a Reset does not restart it), for finish.
 func (s *Sim) logLocked(r Request) int {
 	r.Seq = len(s.requests) + 1
 	r.At = s.Now()
 	s.requests = append(s.requests, r)
-	return len(s.requests) - 1
+	return s.resetLogged + len(s.requests) - 1
 }
 
-func (s *Sim) finish(idx int, out outcome, faulted bool) {
+// finish records how a logged request ended, unless a Reset forgot it.
+func (s *Sim) finish(n int, out outcome, faulted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	idx := n - s.resetLogged
+	if idx < 0 || idx >= len(s.requests) {
+		return
+	}
 	s.requests[idx].Status = out.status()
 	s.requests[idx].Faulted = faulted
 }
@@ -421,7 +427,7 @@ func (s *Sim) cancelLocked(st *site, triggerKey, entityID string, now time.Time)
 		e.Canceled, e.CanceledAt = true, now
 		for _, a := range st.eventActs[e.Seq] {
 			if a.State == ActivationPending {
-				a.State, a.SettledAt = ActivationCanceled, now
+				a.State, a.SettledAt, a.CanceledBy = ActivationCanceled, now, CanceledByEvent
 			}
 		}
 	}

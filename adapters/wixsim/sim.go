@@ -21,6 +21,7 @@
 package wixsim
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -44,6 +45,11 @@ const DefaultIdempotencyTTL = 7 * 24 * time.Hour
 // not know.
 var ErrUnknownTrigger = errors.New("wixsim: unknown trigger key")
 
+// ErrInvalidTrigger: a trigger registration breaks a rule (Wix's key
+// rules, a date-time field on a real-time trigger or none on a scheduled
+// one, an unknown timing).
+var ErrInvalidTrigger = errors.New("wixsim: invalid trigger")
+
 // ErrInvalidAutomation: an automation breaks a rule (a negative delay on a
 // real-time trigger, an empty name).
 var ErrInvalidAutomation = errors.New("wixsim: invalid automation")
@@ -62,11 +68,21 @@ type Sim struct {
 	faults   []*faultState
 	latency  time.Duration
 	requests []Request
-	limit    int           // event requests per site per window; 0: no limit
-	window   time.Duration // the rate limit's window
-	pending  []*Activation // every site's pending activations, so runDue scans only these
-	eventSeq int64
-	actSeq   int64
+	// resetLogged counts the requests logged before the last Reset.
+	resetLogged int
+	limit       int           // event requests per site per window; 0: no limit
+	window      time.Duration // the rate limit's window
+	pending     []*Activation // every site's pending activations, so runDue scans only these
+	eventSeq    int64
+	actSeq      int64
+
+	// provider is the app's trigger provider that delayed activations
+	// call (Refresh Payload) before they run; nil: none.
+	provider *triggerProvider
+	refresh  refreshSettings
+	// inflight holds the activations whose Refresh Payload call is under
+	// way, each with a channel closed when it has settled.
+	inflight map[*Activation]chan struct{}
 }
 
 type triggerDef struct {
@@ -134,9 +150,16 @@ func New(clock application.Clock, opts ...Option) *Sim {
 		triggers:  map[string]triggerDef{},
 		sites:     map[string]*site{},
 		tokens:    map[string]tokenGrant{},
+		refresh:   defaultRefreshSettings(),
+		inflight:  map[*Activation]chan struct{}{},
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.provider != nil {
+		if err := s.provider.check(); err != nil {
+			panic(err.Error()) // a bug in the caller, as with an invalid Fault
+		}
 	}
 	return s
 }
@@ -150,22 +173,23 @@ func (s *Sim) Now() time.Time { return s.clock.Now().UTC() }
 // RegisterTrigger declares a trigger of the app: key, real-time or
 // scheduled, and for a scheduled trigger the payload property that holds
 // its date-time. Triggers belong to the app, so every site knows them.
-// Registering a key again replaces it.
+// Registering a key again replaces it. A broken rule is an error wrapping
+// ErrInvalidTrigger.
 func (s *Sim) RegisterTrigger(key string, timing application.Timing, dateTimeField string) error {
 	if !application.ValidKey(key) {
-		return fmt.Errorf("wixsim: trigger key %q breaks Wix's key rules", key)
+		return fmt.Errorf("%w: key %q breaks Wix's key rules", ErrInvalidTrigger, key)
 	}
 	switch timing {
 	case application.RealTime:
 		if dateTimeField != "" {
-			return fmt.Errorf("wixsim: real-time trigger %q takes no date-time field", key)
+			return fmt.Errorf("%w: real-time trigger %q takes no date-time field", ErrInvalidTrigger, key)
 		}
 	case application.Scheduled:
 		if dateTimeField == "" {
-			return fmt.Errorf("wixsim: scheduled trigger %q needs a date-time field", key)
+			return fmt.Errorf("%w: scheduled trigger %q needs a date-time field", ErrInvalidTrigger, key)
 		}
 	default:
-		return fmt.Errorf("wixsim: trigger %q: unknown timing %q", key, timing)
+		return fmt.Errorf("%w: %q: unknown timing %q", ErrInvalidTrigger, key, timing)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -250,6 +274,24 @@ const (
 	// ActivationSkipped: its time had already passed when the event was
 	// reported (e.g. "1 day before" an event 2 hours away), so it never ran.
 	ActivationSkipped ActivationState = "skipped"
+	// ActivationFailed: its Refresh Payload call failed and the simulator
+	// was told to fail the activation on such errors (FailOnRefreshError),
+	// so the action did not run. Wix calls this status FAILED.
+	ActivationFailed ActivationState = "failed"
+)
+
+// CancelReason says what canceled an activation. The values are Wix's
+// cancellation reasons of the Activation Status Changed webhook.
+type CancelReason string
+
+// The reasons an activation is canceled.
+const (
+	// CanceledByEvent: a cancel call (Cancel Event or Bulk Cancel Event)
+	// canceled the activation's event before its time.
+	CanceledByEvent CancelReason = "EVENT_CANCELLED"
+	// CanceledByRefreshPayload: the app answered the activation's Refresh
+	// Payload call with cancelActivation true.
+	CanceledByRefreshPayload CancelReason = "CANCELLED_BY_REFRESH_PAYLOAD"
 )
 
 // Activation is one automation's action for one reported event.
@@ -265,8 +307,18 @@ type Activation struct {
 	DueAt            time.Time // when the action runs
 	State            ActivationState
 	// SettledAt is when it ran (its DueAt), was canceled (the cancel's
-	// time) or was skipped (the report's time); zero while pending.
+	// time, or its DueAt when Refresh Payload canceled it), failed (its
+	// DueAt) or was skipped (the report's time); zero while pending.
 	SettledAt time.Time
+	// CanceledBy says what canceled it; "" unless State is canceled.
+	CanceledBy CancelReason
+	// RanWith is the payload the action ran with: Payload, or what the
+	// app's Refresh Payload answer gave instead; nil unless State is ran.
+	RanWith json.RawMessage
+	// Refresh is the Refresh Payload round trip made just before its time;
+	// nil when none was made (no trigger provider for its trigger, or an
+	// action that ran at the report's time).
+	Refresh *Refresh
 }
 
 // LiveEvents returns the site's live events (reported, not canceled), in
@@ -282,9 +334,8 @@ func (s *Sim) Events(siteID string) []Event {
 }
 
 func (s *Sim) events(siteID string, liveOnly bool) []Event {
-	s.mu.Lock()
+	s.lockDue(context.Background())
 	defer s.mu.Unlock()
-	s.runDueLocked(s.Now())
 	st := s.sites[siteID]
 	if st == nil {
 		return nil
@@ -303,9 +354,8 @@ func (s *Sim) events(siteID string, liveOnly bool) []Event {
 // none are given), in the order they were created. It first runs what is
 // due at the clock's time.
 func (s *Sim) Activations(siteID string, states ...ActivationState) []Activation {
-	s.mu.Lock()
+	s.lockDue(context.Background())
 	defer s.mu.Unlock()
-	s.runDueLocked(s.Now())
 	st := s.sites[siteID]
 	if st == nil {
 		return nil
@@ -329,54 +379,34 @@ func (s *Sim) Ran(siteID string) []Activation {
 }
 
 // RunDue runs every pending activation due at the clock's time, on every
-// site, and returns them in the order they ran. Reports, cancels and
-// queries do this too, so tests need it only to see what one step fired.
+// site, and returns those that ran, in the order they ran. Reports,
+// cancels and queries do this too, so tests need it only to see what one
+// step fired. Refresh Payload calls use a background context; see
+// RunDueContext.
 func (s *Sim) RunDue() []Activation {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.runDueLocked(s.Now())
+	return s.RunDueContext(context.Background())
+}
+
+// RunDueContext is RunDue with a context: it stops waiting for Refresh
+// Payload calls that other goroutines have under way when ctx is done
+// (its own calls are bounded by the refresh timeout, not by ctx).
+func (s *Sim) RunDueContext(ctx context.Context) []Activation {
+	ran := s.lockDue(ctx)
+	s.mu.Unlock()
+	return ran
 }
 
 // Advance moves the clock forward by d and runs what became due. The clock
 // given to New must have an Advance(time.Duration) time.Time method (as
-// application/fake.Clock does); otherwise Advance panics, as that is a bug
-// in the test.
+// application/fake.Clock and EmulatorClock do); otherwise Advance panics,
+// as that is a bug in the test; so does a negative d. AdvanceContext
+// returns an error instead.
 func (s *Sim) Advance(d time.Duration) []Activation {
-	c, ok := s.clock.(interface{ Advance(time.Duration) time.Time })
-	if !ok {
-		panic("wixsim: Advance needs a clock with an Advance method (e.g. application/fake.Clock)")
+	ran, err := s.AdvanceContext(context.Background(), d)
+	if err != nil {
+		panic(fmt.Sprintf("wixsim: Advance(%v): %v (it needs a clock with an Advance method, e.g. application/fake.Clock)", d, err))
 	}
-	c.Advance(d)
-	return s.RunDue()
-}
-
-func (s *Sim) runDueLocked(now time.Time) []Activation {
-	var due []*Activation
-	keep := s.pending[:0]
-	for _, a := range s.pending {
-		switch {
-		case a.State != ActivationPending: // canceled meanwhile
-		case !a.DueAt.After(now):
-			due = append(due, a)
-		default:
-			keep = append(keep, a)
-		}
-	}
-	clear(s.pending[len(keep):])
-	s.pending = keep
-	sort.SliceStable(due, func(i, j int) bool {
-		if !due[i].DueAt.Equal(due[j].DueAt) {
-			return due[i].DueAt.Before(due[j].DueAt)
-		}
-		return due[i].ID < due[j].ID
-	})
-	out := make([]Activation, 0, len(due))
-	for _, a := range due {
-		a.State = ActivationRan
-		a.SettledAt = a.DueAt
-		out = append(out, copyActivation(a))
-	}
-	return out
+	return ran
 }
 
 // Request is one request the simulator received, for tests to inspect.
@@ -491,6 +521,13 @@ func copyEvent(e *Event) Event {
 func copyActivation(a *Activation) Activation {
 	c := *a
 	c.Payload = append(json.RawMessage(nil), a.Payload...)
+	if a.RanWith != nil {
+		c.RanWith = append(json.RawMessage(nil), a.RanWith...)
+	}
+	if a.Refresh != nil {
+		r := *a.Refresh
+		c.Refresh = &r
+	}
 	return c
 }
 
