@@ -19,7 +19,7 @@ const (
 	CodeTransitionNotAllowed Code = "transition_not_allowed"
 	// CodeSuperseded: a retry of a call that a newer call of its pair
 	// superseded (repair is reconcile).
-	CodeSuperseded Code = "superseded"
+	CodeSuperseded           Code = "superseded"
 	CodeClassFull            Code = "class_full"
 	CodeAlreadyEnrolled      Code = "already_enrolled"
 	CodeConflict             Code = "conflict"
