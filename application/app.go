@@ -123,8 +123,9 @@ type runner struct {
 // only touch tx.
 type change func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error)
 
-// run executes one command: the change and the calls its events imply, in
-// one transaction, retried on version conflicts.
+// run executes one command: the change and the calls it implies at Wix (the
+// policy's difference of the desired state of every aggregate it touched),
+// in one transaction, retried on version conflicts.
 func (r *runner) run(ctx context.Context, command, siteID string, fn change) error {
 	var (
 		committed Committed
@@ -133,14 +134,16 @@ func (r *runner) run(ctx context.Context, command, siteID string, fn change) err
 	for attempt := 1; ; attempt++ {
 		err = r.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
 			now := r.cfg.Clock.Now().UTC()
-			events, err := fn(ctx, tx, now)
+			track := newTrackTx(tx)
+			events, err := fn(ctx, track, now)
 			if err != nil {
 				return err
 			}
-			calls, err := r.policy.Calls(events, r.cfg.IDs, now)
+			changes, err := track.changes(ctx, r.policy.catalog)
 			if err != nil {
 				return err
 			}
+			calls := r.policy.Calls(changes, r.cfg.IDs, now)
 			if len(calls) > 0 {
 				if err := tx.Enqueue(ctx, calls); err != nil {
 					return fmt.Errorf("enqueue calls: %w", err)

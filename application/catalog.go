@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+
+	"github.com/bookable/lifecycle/domain"
 )
 
 // Role is what a trigger means to lifecycle, independent of the key an app
@@ -66,25 +68,41 @@ type Field struct {
 	FutureDate  bool // the date-time a scheduled event takes place at
 	Example     string
 	Description string
+	// value reads the property from the facts of a subject. Every payload
+	// is built from its trigger's fields (payload.go), so a property is
+	// declared once, here.
+	value func(facts) string
 }
 
 var (
 	appointmentFields = []Field{
-		{Name: "appointmentId", Type: "string", Format: "uuid", Title: "Appointment ID", Example: "7c1b8f1e-3a55-4c8e-9a1d-0b6f6b7b2a10", Description: "The appointment; also the event's externalEntityId."},
-		{Name: "contactId", Type: "string", Format: "uuid", Title: "Contact", Contact: true, Example: "1f0e6a7d-2c3b-4d5e-8f90-a1b2c3d4e5f6", Description: "The Wix contact who booked."},
-		{Name: "title", Type: "string", Title: "Title", Example: "Haircut"},
-		{Name: "startsAt", Type: "string", Format: "date-time", Title: "Starts at", Example: "2026-12-01T09:00:00Z"},
-		{Name: "endsAt", Type: "string", Format: "date-time", Title: "Ends at", Example: "2026-12-01T10:00:00Z"},
+		{Name: "appointmentId", Type: "string", Format: "uuid", Title: "Appointment ID", Example: "7c1b8f1e-3a55-4c8e-9a1d-0b6f6b7b2a10", Description: "The appointment; also the event's externalEntityId.",
+			value: func(f facts) string { return f.appointmentID }},
+		{Name: "contactId", Type: "string", Format: "uuid", Title: "Contact", Contact: true, Example: "1f0e6a7d-2c3b-4d5e-8f90-a1b2c3d4e5f6", Description: "The Wix contact who booked.",
+			value: func(f facts) string { return f.contactID }},
+		{Name: "title", Type: "string", Title: "Title", Example: "Haircut",
+			value: func(f facts) string { return f.title }},
+		{Name: "startsAt", Type: "string", Format: "date-time", Title: "Starts at", Example: "2026-12-01T09:00:00Z",
+			value: func(f facts) string { return domain.FormatInstant(f.start) }},
+		{Name: "endsAt", Type: "string", Format: "date-time", Title: "Ends at", Example: "2026-12-01T10:00:00Z",
+			value: func(f facts) string { return domain.FormatInstant(f.end) }},
 	}
 	enrollmentFields = []Field{
-		{Name: "enrollmentId", Type: "string", Format: "uuid", Title: "Enrollment ID", Example: "3d9f1a2b-4c5d-4e6f-8a9b-0c1d2e3f4a5b", Description: "The enrollment; also the event's externalEntityId. New for every enrollment."},
-		{Name: "classId", Type: "string", Format: "uuid", Title: "Class ID", Example: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"},
-		{Name: "participantId", Type: "string", Format: "uuid", Title: "Participant", Contact: true, Example: "1f0e6a7d-2c3b-4d5e-8f90-a1b2c3d4e5f6", Description: "The Wix contact who attends."},
-		{Name: "classTitle", Type: "string", Title: "Class", Example: "Morning yoga"},
-		{Name: "classStartsAt", Type: "string", Format: "date-time", Title: "Class starts at", Example: "2026-12-01T07:00:00Z"},
-		{Name: "classEndsAt", Type: "string", Format: "date-time", Title: "Class ends at", Example: "2026-12-01T08:00:00Z"},
+		{Name: "enrollmentId", Type: "string", Format: "uuid", Title: "Enrollment ID", Example: "3d9f1a2b-4c5d-4e6f-8a9b-0c1d2e3f4a5b", Description: "The enrollment; also the event's externalEntityId. New for every enrollment.",
+			value: func(f facts) string { return f.enrollmentID }},
+		{Name: "classId", Type: "string", Format: "uuid", Title: "Class ID", Example: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+			value: func(f facts) string { return f.classID }},
+		{Name: "participantId", Type: "string", Format: "uuid", Title: "Participant", Contact: true, Example: "1f0e6a7d-2c3b-4d5e-8f90-a1b2c3d4e5f6", Description: "The Wix contact who attends.",
+			value: func(f facts) string { return f.participantID }},
+		{Name: "classTitle", Type: "string", Title: "Class", Example: "Morning yoga",
+			value: func(f facts) string { return f.classTitle }},
+		{Name: "classStartsAt", Type: "string", Format: "date-time", Title: "Class starts at", Example: "2026-12-01T07:00:00Z",
+			value: func(f facts) string { return domain.FormatInstant(f.classStart) }},
+		{Name: "classEndsAt", Type: "string", Format: "date-time", Title: "Class ends at", Example: "2026-12-01T08:00:00Z",
+			value: func(f facts) string { return domain.FormatInstant(f.classEnd) }},
 	}
-	reasonField = Field{Name: "reason", Type: "string", Title: "Reason", Example: "Feeling unwell"}
+	reasonField = Field{Name: "reason", Type: "string", Title: "Reason", Example: "Feeling unwell",
+		value: func(f facts) string { return f.reason }}
 )
 
 func withFields(base []Field, extra ...Field) []Field {
@@ -121,7 +139,8 @@ func defaultTriggers() []Trigger {
 		{Role: RoleClassCanceled, Timing: RealTime, Enabled: true, Subject: "enrollment", Fields: withFields(enrollmentFields, reasonField),
 			Description: "A class was canceled; reported once per enrolled participant."},
 		{Role: RoleAppointmentRescheduled, Timing: RealTime, Subject: "appointment",
-			Fields:      withFields(appointmentFields, Field{Name: "previousStartsAt", Type: "string", Format: "date-time", Title: "Previously started at", Example: "2026-11-30T09:00:00Z"}),
+			Fields: withFields(appointmentFields, Field{Name: "previousStartsAt", Type: "string", Format: "date-time", Title: "Previously started at", Example: "2026-11-30T09:00:00Z",
+				value: func(f facts) string { return domain.FormatInstant(f.previousStart) }}),
 			Description: "An appointment moved to a new time (optional)."},
 		{Role: RoleAppointmentCompleted, Timing: RealTime, Subject: "appointment", Fields: appointmentFields,
 			Description: "An appointment took place (optional)."},
@@ -130,7 +149,8 @@ func defaultTriggers() []Trigger {
 		{Role: RoleParticipantWaitlisted, Timing: RealTime, Subject: "enrollment", Fields: enrollmentFields,
 			Description: "A participant joined the waitlist of a full class (optional)."},
 		{Role: RoleClassRescheduled, Timing: RealTime, Subject: "enrollment",
-			Fields:      withFields(enrollmentFields, Field{Name: "previousClassStartsAt", Type: "string", Format: "date-time", Title: "Class previously started at", Example: "2026-11-30T07:00:00Z"}),
+			Fields: withFields(enrollmentFields, Field{Name: "previousClassStartsAt", Type: "string", Format: "date-time", Title: "Class previously started at", Example: "2026-11-30T07:00:00Z",
+				value: func(f facts) string { return domain.FormatInstant(f.previousClassStart) }}),
 			Description: "A class moved to a new time; reported once per enrolled participant (optional)."},
 		{Role: RoleClassCompleted, Timing: RealTime, Subject: "enrollment", Fields: enrollmentFields,
 			Description: "A class took place; reported once per attendee (optional)."},

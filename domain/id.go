@@ -70,3 +70,14 @@ func CheckText(field, s string, max int) error {
 	}
 	return nil
 }
+
+// FormatInstant writes t as lifecycle writes every date-time it shows: RFC
+// 3339 in UTC, with a fraction of a second only when t has one (so that a
+// scheduled report's date-time at Wix is its ScheduledAt exactly), and ""
+// for the zero time.
+func FormatInstant(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}

@@ -112,10 +112,14 @@ func TestAppointmentCompletedOrNoShowGetDifferentFollowUps(t *testing.T) {
 		_, err = w.app.MarkNoShow.Handle(w.ctx, application.MarkNoShow{SiteID: Site, ID: appointmentID(2)})
 		require.NoError(t, err)
 
-		// Then each gets its own trigger, so automations can differ.
+		// Then each gets its own trigger, so automations can differ; the
+		// visit that did not happen also loses its booking's and its
+		// reminder's remaining actions ("2 days after: ask for a review").
 		w.thenCalls(
 			report("appointment_completed", appointmentID(1)),
 			report("appointment_no_show", appointmentID(2)),
+			cancel("appointment_scheduled", appointmentID(2)),
+			cancel("appointment_starting", appointmentID(2)),
 		)
 	})
 }

@@ -69,11 +69,14 @@ func (w *propWorld) expected() map[liveKey]want {
 		if err != nil {
 			w.t.Fatalf("get appointment %s on %s: %v", a.id, siteName(a.site), err)
 		}
-		booked := v.State != "canceled" // scheduled, completed or no_show
+		// A booking's events live while it stands or once it took place; a
+		// cancel or a no-show ends them, and so the one reschedule notice
+		// that is live (the last).
+		booked := v.State == "scheduled" || v.State == "completed"
 		add(a.site, application.RoleAppointmentScheduled, a.id, exactlyIf(booked))
 		add(a.site, application.RoleAppointmentStarting, a.id, scheduledAt(booked, v.StartsAt, now))
 		add(a.site, application.RoleAppointmentCanceled, a.id, exactlyIf(v.State == "canceled"))
-		add(a.site, application.RoleAppointmentRescheduled, a.id, exactly(a.reschedules))
+		add(a.site, application.RoleAppointmentRescheduled, a.id, exactlyIf(booked && a.reschedules > 0))
 		add(a.site, application.RoleAppointmentCompleted, a.id, exactlyIf(v.State == "completed"))
 		add(a.site, application.RoleAppointmentNoShow, a.id, exactlyIf(v.State == "no_show"))
 	}
@@ -91,8 +94,8 @@ func (w *propWorld) expected() map[liveKey]want {
 		add(e.site, application.RoleClassStarting, e.id, scheduledAt(seated, c.StartsAt, now))
 		add(e.site, application.RoleParticipantLeft, e.id, exactlyIf(v.State == "left" && e.everSeated))
 		add(e.site, application.RoleClassCanceled, e.id, exactlyIf(v.State == "class_canceled" && e.everSeated))
-		add(e.site, application.RoleParticipantWaitlisted, e.id, exactlyIf(e.everWaitlisted))
-		add(e.site, application.RoleClassRescheduled, e.id, exactly(e.classMoves))
+		add(e.site, application.RoleParticipantWaitlisted, e.id, exactlyIf(v.State == "waitlisted"))
+		add(e.site, application.RoleClassRescheduled, e.id, exactlyIf(seated && e.classMoves > 0))
 		add(e.site, application.RoleClassCompleted, e.id, exactlyIf(v.State == "attended"))
 	}
 	return out

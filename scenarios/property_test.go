@@ -336,11 +336,15 @@ func (w *propWorld) rescheduleAppointment() {
 	s, site := w.drawSite()
 	n, id := w.drawAppt()
 	start := w.drawStart()
+	before, _ := w.app.GetAppointment.Handle(w.ctx, application.GetAppointment{SiteID: site, ID: id})
 	_, err := w.app.RescheduleAppointment.Handle(w.ctx, application.RescheduleAppointment{
 		SiteID: site, ID: id, StartsAt: start, EndsAt: start.Add(time.Hour)})
 	if w.outcome(fmt.Sprintf("s%d: reschedule appointment a%d to %s", s, n, w.rel(start)), err) {
 		w.appt(site, id).reschedules++
-		w.withdraw(site, application.RoleAppointmentStarting, id)
+		if !before.StartsAt.Equal(start) { // a reminder at the same time stays as it is
+			w.withdraw(site, application.RoleAppointmentStarting, id)
+		}
+		w.withdraw(site, application.RoleAppointmentRescheduled, id) // the last notice, if any, is replaced
 	}
 }
 
@@ -349,8 +353,7 @@ func (w *propWorld) cancelAppointment() {
 	n, id := w.drawAppt()
 	_, err := w.app.CancelAppointment.Handle(w.ctx, application.CancelAppointment{SiteID: site, ID: id, Reason: "sick"})
 	if w.outcome(fmt.Sprintf("s%d: cancel appointment a%d", s, n), err) {
-		w.withdraw(site, application.RoleAppointmentScheduled, id)
-		w.withdraw(site, application.RoleAppointmentStarting, id)
+		w.withdrawBooking(site, id)
 	}
 }
 
@@ -365,7 +368,17 @@ func (w *propWorld) markNoShow() {
 	s, site := w.drawSite()
 	n, id := w.drawAppt()
 	_, err := w.app.MarkNoShow.Handle(w.ctx, application.MarkNoShow{SiteID: site, ID: id})
-	w.outcome(fmt.Sprintf("s%d: mark appointment a%d no-show", s, n), err)
+	if w.outcome(fmt.Sprintf("s%d: mark appointment a%d no-show", s, n), err) {
+		w.withdrawBooking(site, id) // the visit did not happen: its remaining actions end
+	}
+}
+
+// withdrawBooking records that an appointment's booking, reminder and
+// reschedule notice were withdrawn.
+func (w *propWorld) withdrawBooking(site, id string) {
+	w.withdraw(site, application.RoleAppointmentScheduled, id)
+	w.withdraw(site, application.RoleAppointmentStarting, id)
+	w.withdraw(site, application.RoleAppointmentRescheduled, id)
 }
 
 func (w *propWorld) scheduleClass() {
@@ -386,34 +399,52 @@ func (w *propWorld) rescheduleClass() {
 	n, id := w.drawClass()
 	start := w.drawStart()
 	seated := w.seatedIn(site, id) // observed before the command
+	before, _ := w.app.GetClass.Handle(w.ctx, application.GetClass{SiteID: site, ID: id})
 	_, err := w.app.RescheduleClass.Handle(w.ctx, application.RescheduleClass{SiteID: site, ID: id, StartsAt: start, EndsAt: start.Add(time.Hour)})
 	if w.outcome(fmt.Sprintf("s%d: reschedule class c%d to %s", s, n, w.rel(start)), err) {
 		for _, e := range seated {
 			e.classMoves++
-			w.withdraw(site, application.RoleClassStarting, e.id)
+			if !before.StartsAt.Equal(start) {
+				w.withdraw(site, application.RoleClassStarting, e.id)
+			}
+			w.withdraw(site, application.RoleClassRescheduled, e.id) // the last notice is replaced
 		}
 	}
 }
 
 func (w *propWorld) seatedIn(site, class string) []*propEnrollment {
+	return w.in(site, class, "enrolled")
+}
+
+// in returns the enrollments of a class observed in state.
+func (w *propWorld) in(site, class, state string) []*propEnrollment {
 	var out []*propEnrollment
 	for _, e := range w.enrs {
-		if e.site == site && e.classID == class && e.state == "enrolled" {
+		if e.site == site && e.classID == class && e.state == state {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
+// withdrawSeat records that an enrollment's seat events were withdrawn.
+func (w *propWorld) withdrawSeat(site, id string) {
+	w.withdraw(site, application.RoleParticipantEnrolled, id)
+	w.withdraw(site, application.RoleClassStarting, id)
+	w.withdraw(site, application.RoleClassRescheduled, id)
+}
+
 func (w *propWorld) cancelClass() {
 	s, site := w.drawSite()
 	n, id := w.drawClass()
-	seated := w.seatedIn(site, id)
+	seated, waiting := w.seatedIn(site, id), w.in(site, id, "waitlisted")
 	_, err := w.app.CancelClass.Handle(w.ctx, application.CancelClass{SiteID: site, ID: id, Reason: "teacher ill"})
 	if w.outcome(fmt.Sprintf("s%d: cancel class c%d", s, n), err) {
 		for _, e := range seated {
-			w.withdraw(site, application.RoleParticipantEnrolled, e.id)
-			w.withdraw(site, application.RoleClassStarting, e.id)
+			w.withdrawSeat(site, e.id)
+		}
+		for _, e := range waiting {
+			w.withdraw(site, application.RoleParticipantWaitlisted, e.id)
 		}
 	}
 }
@@ -421,8 +452,13 @@ func (w *propWorld) cancelClass() {
 func (w *propWorld) completeClass() {
 	s, site := w.drawSite()
 	n, id := w.drawClass()
+	waiting := w.in(site, id, "waitlisted")
 	_, err := w.app.CompleteClass.Handle(w.ctx, application.CompleteClass{SiteID: site, ID: id})
-	w.outcome(fmt.Sprintf("s%d: complete class c%d", s, n), err)
+	if w.outcome(fmt.Sprintf("s%d: complete class c%d", s, n), err) {
+		for _, e := range waiting { // the waitlist closes
+			w.withdraw(site, application.RoleParticipantWaitlisted, e.id)
+		}
+	}
 }
 
 func (w *propWorld) enroll() {
@@ -448,11 +484,22 @@ func (w *propWorld) leave() {
 		return
 	}
 	e := w.enrs[rapid.IntRange(0, len(w.enrs)-1).Draw(w.t, "enrollment")]
-	wasSeated := e.state == "enrolled"
+	wasSeated, wasWaiting := e.state == "enrolled", e.state == "waitlisted"
+	waiting := w.in(e.site, e.classID, "waitlisted")                                         // one may be promoted
 	_, err := w.app.Leave.Handle(w.ctx, application.Leave{SiteID: site, EnrollmentID: e.id}) // another site's: refused
-	if w.outcome(fmt.Sprintf("s%d: %s leaves (enrolled on %s)", s, e.name(), siteName(e.site)), err) && wasSeated {
-		w.withdraw(site, application.RoleParticipantEnrolled, e.id)
-		w.withdraw(site, application.RoleClassStarting, e.id)
+	if !w.outcome(fmt.Sprintf("s%d: %s leaves (enrolled on %s)", s, e.name(), siteName(e.site)), err) {
+		return
+	}
+	if wasSeated {
+		w.withdrawSeat(site, e.id)
+	}
+	if wasWaiting {
+		w.withdraw(site, application.RoleParticipantWaitlisted, e.id)
+	}
+	for _, p := range waiting {
+		if p.state == "enrolled" { // promoted to the freed seat
+			w.withdraw(site, application.RoleParticipantWaitlisted, p.id)
+		}
 	}
 }
 
@@ -590,13 +637,15 @@ func (w *propWorld) relayConfig(p deliverPlan, gw application.Gateway) applicati
 		Jitter: func() float64 { return 0.5 }, RequestsPerMinute: application.NoRateLimit,
 		StopGrace: time.Minute,
 	}
+	// The relay's waits move the clock: the rate limiter's, and a standby
+	// relay's until the lease of a relay that died runs out.
+	cfg.After = func(d time.Duration) <-chan time.Time {
+		ch := make(chan time.Time, 1)
+		ch <- w.clock.Advance(d)
+		return ch
+	}
 	if p.rateLimited {
 		cfg.RequestsPerMinute, cfg.Burst = 60, 2
-		cfg.After = func(d time.Duration) <-chan time.Time {
-			ch := make(chan time.Time, 1)
-			ch <- w.clock.Advance(d)
-			return ch
-		}
 	}
 	return cfg
 }
@@ -659,7 +708,13 @@ func (w *propWorld) dyingRelay() {
 	n := rapid.IntRange(1, 5).Draw(w.t, "claimed")
 	sent := rapid.IntRange(0, n).Draw(w.t, "sent before dying")
 	now := w.clock.Now()
-	calls, err := w.db.Claim(w.ctx, outbox.ClaimRequest{Relay: "test", Now: now, Limit: n, Lease: time.Minute})
+	calls, err := w.db.Claim(w.ctx, outbox.ClaimRequest{Relay: "dying", Now: now, Limit: n, Lease: time.Minute})
+	var standby *outbox.StandbyError
+	if errors.As(err, &standby) { // the last relay's lease still holds: it takes over once it ends
+		w.clock.Set(standby.Until)
+		now = w.clock.Now()
+		calls, err = w.db.Claim(w.ctx, outbox.ClaimRequest{Relay: "dying", Now: now, Limit: n, Lease: time.Minute})
+	}
 	if err != nil {
 		w.t.Fatalf("claim: %v", err)
 	}

@@ -2,9 +2,9 @@ package httpapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // Appointment is the JSON of an appointment. Times are RFC 3339 in UTC.
@@ -25,17 +25,9 @@ type Appointment struct {
 func appointmentJSON(w http.ResponseWriter, v application.AppointmentView) Appointment {
 	setETag(w, v.Version)
 	return Appointment{
-		ID: v.ID, SiteID: v.SiteID, ContactID: v.ContactID, StartsAt: rfc3339(v.StartsAt), EndsAt: rfc3339(v.EndsAt),
+		ID: v.ID, SiteID: v.SiteID, ContactID: v.ContactID, StartsAt: domain.FormatInstant(v.StartsAt), EndsAt: domain.FormatInstant(v.EndsAt),
 		Title: v.Title, State: v.State, CancelReason: v.CancelReason, Version: v.Version,
 	}
-}
-
-// rfc3339 formats t in UTC, with fractional seconds only when it has them.
-func rfc3339(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // scheduleAppointment: POST /v1/sites/{site}/appointments.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // Class is the JSON of a class. Enrolled counts seated participants,
@@ -28,7 +29,7 @@ type Class struct {
 func classJSON(w http.ResponseWriter, v application.ClassView) Class {
 	setETag(w, v.Version)
 	return Class{
-		ID: v.ID, SiteID: v.SiteID, Title: v.Title, StartsAt: rfc3339(v.StartsAt), EndsAt: rfc3339(v.EndsAt),
+		ID: v.ID, SiteID: v.SiteID, Title: v.Title, StartsAt: domain.FormatInstant(v.StartsAt), EndsAt: domain.FormatInstant(v.EndsAt),
 		Capacity: v.Capacity, Enrolled: v.Enrolled, Waitlist: v.Waitlist, Waitlisted: v.Waitlisted,
 		State: v.State, CancelReason: v.CancelReason, Version: v.Version,
 	}

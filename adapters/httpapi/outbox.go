@@ -9,6 +9,7 @@ import (
 
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // MaxListLimit caps the limit query parameter of GET .../outbox.
@@ -80,15 +81,15 @@ func callErrorJSON(e *application.CallError) *CallError {
 func NewCall(c application.Call) Call {
 	out := Call{
 		ID: c.ID, SiteID: c.SiteID, Seq: c.Seq, Kind: string(c.Kind), TriggerKey: c.TriggerKey,
-		ExternalEntityID: c.ExternalEntityID, ScheduledAt: rfc3339(c.ScheduledAt), Cause: c.Cause,
+		ExternalEntityID: c.ExternalEntityID, ScheduledAt: domain.FormatInstant(c.ScheduledAt), Cause: c.Cause,
 		State: string(c.State), Attempts: c.Attempts, LastError: callErrorJSON(c.LastError),
-		CreatedAt: rfc3339(c.CreatedAt), SettledAt: rfc3339(c.SettledAt), SupersededBy: c.SupersededBy,
+		CreatedAt: domain.FormatInstant(c.CreatedAt), SettledAt: domain.FormatInstant(c.SettledAt), SupersededBy: c.SupersededBy,
 	}
 	if len(c.Payload) > 0 && json.Valid(c.Payload) {
 		out.Payload = c.Payload
 	}
 	if c.State == application.StatePending {
-		out.NextAttemptAt = rfc3339(c.NextAttemptAt)
+		out.NextAttemptAt = domain.FormatInstant(c.NextAttemptAt)
 	}
 	return out
 }
@@ -98,7 +99,7 @@ func NewCallDetail(d application.CallDetail) Call {
 	out := NewCall(d.Call)
 	out.History = make([]Attempt, len(d.History))
 	for i, a := range d.History {
-		out.History[i] = Attempt{At: rfc3339(a.At), State: string(a.State), Error: callErrorJSON(a.Err), Note: a.Note}
+		out.History[i] = Attempt{At: domain.FormatInstant(a.At), State: string(a.State), Error: callErrorJSON(a.Err), Note: a.Note}
 	}
 	return out
 }

@@ -349,11 +349,11 @@ func (w enrollmentWrite) apply(c *writeConn) error {
 	if s.Version == 0 {
 		_, err = c.ExecContext(context.Background(), qInsertEnrollment,
 			s.SiteID, s.ID, s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), toMS(s.SeatedAt), toMS(s.EndedAt),
-			s.State)
+			toMS(s.ClassMovedAt), s.State)
 	} else {
 		err = updated(c.ExecContext(context.Background(), qUpdateEnrollment,
-			s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), toMS(s.SeatedAt), toMS(s.EndedAt), s.State,
-			s.SiteID, s.ID, s.Version))
+			s.ClassID, s.ParticipantID, s.Position, toMS(s.EnrolledAt), toMS(s.SeatedAt), toMS(s.EndedAt),
+			toMS(s.ClassMovedAt), s.State, s.SiteID, s.ID, s.Version))
 	}
 	return saved(err, "enrollment", s.ID, s.Version)
 }
@@ -384,9 +384,9 @@ const (
 		waitlist = ?, enrolled = ?, waitlisted = ?, admissions = ?, state = ?, cancel_reason = ?,
 		scheduled_at = ?, changed_at = ?, previous_start_at = ?, rescheduled_at = ?,
 		version = version + 1 WHERE site_id = ? AND id = ? AND version = ?`
-	qInsertEnrollment = `INSERT INTO enrollments (` + enrollmentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+	qInsertEnrollment = `INSERT INTO enrollments (` + enrollmentCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 	qUpdateEnrollment = `UPDATE enrollments SET class_id = ?, participant_id = ?, position = ?,
-		enrolled_at = ?, seated_at = ?, ended_at = ?, state = ?, version = version + 1
+		enrolled_at = ?, seated_at = ?, ended_at = ?, class_moved_at = ?, state = ?, version = version + 1
 		WHERE site_id = ? AND id = ? AND version = ?`
 )
 

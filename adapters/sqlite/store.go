@@ -253,16 +253,17 @@ func (t *readTx) Class(ctx context.Context, siteID, id string) (*class.Class, er
 	return c, notFound(err, "class", id)
 }
 
-const enrollmentCols = `site_id, id, class_id, participant_id, position, enrolled_at, seated_at, ended_at, state, version`
+const enrollmentCols = `site_id, id, class_id, participant_id, position, enrolled_at, seated_at, ended_at, class_moved_at,
+	state, version`
 
 func scanEnrollment(row interface{ Scan(...any) error }) (*enrollment.Enrollment, error) {
 	var s enrollment.Snapshot
-	var at, seated, ended int64
-	if err := row.Scan(&s.SiteID, &s.ID, &s.ClassID, &s.ParticipantID, &s.Position, &at, &seated, &ended,
+	var at, seated, ended, moved int64
+	if err := row.Scan(&s.SiteID, &s.ID, &s.ClassID, &s.ParticipantID, &s.Position, &at, &seated, &ended, &moved,
 		&s.State, &s.Version); err != nil {
 		return nil, err
 	}
-	s.EnrolledAt, s.SeatedAt, s.EndedAt = fromMS(at), fromMS(seated), fromMS(ended)
+	s.EnrolledAt, s.SeatedAt, s.EndedAt, s.ClassMovedAt = fromMS(at), fromMS(seated), fromMS(ended), fromMS(moved)
 	return enrollment.Restore(s)
 }
 

@@ -86,6 +86,7 @@ type Enrollment struct {
 	position                           int64
 	enrolledAt                         time.Time
 	seatedAt, endedAt                  time.Time
+	classMovedAt                       time.Time
 }
 
 // New is what Enroll needs.
@@ -193,6 +194,7 @@ func (e *Enrollment) ClassRescheduled(cls *class.Class, previousStart, at time.T
 	if err := e.machine.Fire(eventClassReschedule); err != nil {
 		return err
 	}
+	e.classMovedAt = domain.Instant(at)
 	e.machine.Record(ClassMoved{Header: e.header(cls, at), PreviousStart: previousStart.UTC()})
 	return nil
 }
@@ -279,6 +281,11 @@ func (e *Enrollment) SeatedAt() time.Time { return e.seatedAt }
 // the enrollment is active, and for one stored before lifecycle kept it.
 func (e *Enrollment) EndedAt() time.Time { return e.endedAt }
 
+// ClassMovedAt returns when the enrollment's class last moved while it held
+// a seat (ClassRescheduled), or zero if it never did: the participant was
+// told of that move.
+func (e *Enrollment) ClassMovedAt() time.Time { return e.classMovedAt }
+
 // Snapshot is the stored form of an enrollment, for store adapters. A zero
 // time is unset.
 type Snapshot struct {
@@ -286,6 +293,7 @@ type Snapshot struct {
 	Position                           int64
 	EnrolledAt                         time.Time
 	SeatedAt, EndedAt                  time.Time
+	ClassMovedAt                       time.Time
 	State                              string
 	Version                            int64
 }
@@ -302,7 +310,7 @@ func (e *Enrollment) Snapshot() Snapshot {
 	return Snapshot{
 		ID: e.id, SiteID: e.siteID, ClassID: e.classID, ParticipantID: e.participantID,
 		Position: e.position, EnrolledAt: e.enrolledAt, SeatedAt: e.seatedAt, EndedAt: e.endedAt,
-		State: e.State().String(), Version: e.Version(),
+		ClassMovedAt: e.classMovedAt, State: e.State().String(), Version: e.Version(),
 	}
 }
 
@@ -317,7 +325,7 @@ func Restore(s Snapshot) (*Enrollment, error) {
 	e := &Enrollment{
 		id: s.ID, siteID: s.SiteID, classID: s.ClassID, participantID: s.ParticipantID,
 		position: s.Position, enrolledAt: s.EnrolledAt.UTC(),
-		seatedAt: s.SeatedAt.UTC(), endedAt: s.EndedAt.UTC(),
+		seatedAt: s.SeatedAt.UTC(), endedAt: s.EndedAt.UTC(), classMovedAt: s.ClassMovedAt.UTC(),
 	}
 	e.drive(m, s.Version)
 	return e, nil

@@ -2,8 +2,8 @@
 --
 -- Which Wix events an aggregate's state calls for depends on when it was
 -- booked or last changed, where it started before its last reschedule and
--- when that was, and, for an enrollment, when it got its seat and when it
--- ended. The columns follow the schema's convention: INTEGER unix
+-- when that was, and, for an enrollment, when it got its seat, when it
+-- ended and when its class last moved while it was seated. The columns follow the schema's convention: INTEGER unix
 -- milliseconds (UTC), 0 = not set.
 --
 -- Rows written before this version get 0 in every column: their times are
@@ -21,3 +21,4 @@ ALTER TABLE classes ADD COLUMN rescheduled_at    INTEGER NOT NULL DEFAULT 0;
 
 ALTER TABLE enrollments ADD COLUMN seated_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE enrollments ADD COLUMN ended_at  INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE enrollments ADD COLUMN class_moved_at INTEGER NOT NULL DEFAULT 0;

@@ -1,0 +1,223 @@
+package application
+
+import (
+	"context"
+
+	"github.com/bookable/lifecycle/domain"
+	"github.com/bookable/lifecycle/domain/appointment"
+	"github.com/bookable/lifecycle/domain/class"
+	"github.com/bookable/lifecycle/domain/enrollment"
+)
+
+// trackTx is the Tx a command's function sees: the store's, remembering
+// every aggregate the function loads or saves, so that the runner can ask
+// the policy what changed at Wix (the desired state before and after) without
+// handlers listing it. It does no I/O of its own.
+type trackTx struct {
+	Tx
+	order        []aggRef // first touch order: the order of the calls
+	appointments map[string]*tracked[appointment.Snapshot, *appointment.Appointment]
+	classes      map[string]*tracked[class.Snapshot, *class.Class]
+	enrollments  map[string]*tracked[enrollment.Snapshot, *enrollment.Enrollment]
+}
+
+type aggKind int
+
+const (
+	kindAppointment aggKind = iota
+	kindEnrollment
+)
+
+type aggRef struct {
+	kind aggKind
+	id   string
+}
+
+// tracked is one aggregate as the command found it (before: nil for a new
+// one) and the last value it handled (after).
+type tracked[S any, A interface{ Snapshot() S }] struct {
+	before *S
+	after  A
+}
+
+func newTrackTx(tx Tx) *trackTx {
+	return &trackTx{Tx: tx,
+		appointments: map[string]*tracked[appointment.Snapshot, *appointment.Appointment]{},
+		classes:      map[string]*tracked[class.Snapshot, *class.Class]{},
+		enrollments:  map[string]*tracked[enrollment.Snapshot, *enrollment.Enrollment]{},
+	}
+}
+
+// seen records a, loaded (loaded) or saved; the first sight of an aggregate
+// fixes its before: its snapshot when loaded, none when saved new.
+func seen[S any, A interface{ Snapshot() S }](m map[string]*tracked[S, A], id string, a A, loaded bool) bool {
+	t, ok := m[id]
+	if !ok {
+		t = &tracked[S, A]{}
+		if loaded {
+			s := a.Snapshot()
+			t.before = &s
+		}
+		m[id] = t
+	}
+	t.after = a
+	return !ok
+}
+
+func (t *trackTx) appointment(a *appointment.Appointment, loaded bool) {
+	if seen(t.appointments, a.ID(), a, loaded) {
+		t.order = append(t.order, aggRef{kindAppointment, a.ID()})
+	}
+}
+
+func (t *trackTx) enrollment(e *enrollment.Enrollment, loaded bool) {
+	if seen(t.enrollments, e.ID(), e, loaded) {
+		t.order = append(t.order, aggRef{kindEnrollment, e.ID()})
+	}
+}
+
+// Appointment implements ReadTx.
+func (t *trackTx) Appointment(ctx context.Context, siteID, id string) (*appointment.Appointment, error) {
+	a, err := t.Tx.Appointment(ctx, siteID, id)
+	if err == nil {
+		t.appointment(a, true)
+	}
+	return a, err
+}
+
+// Class implements ReadTx.
+func (t *trackTx) Class(ctx context.Context, siteID, id string) (*class.Class, error) {
+	c, err := t.Tx.Class(ctx, siteID, id)
+	if err == nil {
+		seen(t.classes, c.ID(), c, true)
+	}
+	return c, err
+}
+
+// Enrollment implements ReadTx.
+func (t *trackTx) Enrollment(ctx context.Context, siteID, id string) (*enrollment.Enrollment, error) {
+	e, err := t.Tx.Enrollment(ctx, siteID, id)
+	if err == nil {
+		t.enrollment(e, true)
+	}
+	return e, err
+}
+
+// ActiveEnrollment implements ReadTx.
+func (t *trackTx) ActiveEnrollment(ctx context.Context, siteID, classID, participantID string) (*enrollment.Enrollment, error) {
+	e, err := t.Tx.ActiveEnrollment(ctx, siteID, classID, participantID)
+	if err == nil {
+		t.enrollment(e, true)
+	}
+	return e, err
+}
+
+// ActiveEnrollments implements ReadTx.
+func (t *trackTx) ActiveEnrollments(ctx context.Context, siteID, classID string) ([]*enrollment.Enrollment, error) {
+	es, err := t.Tx.ActiveEnrollments(ctx, siteID, classID)
+	for _, e := range es {
+		t.enrollment(e, true)
+	}
+	return es, err
+}
+
+// OldestWaitlisted implements ReadTx.
+func (t *trackTx) OldestWaitlisted(ctx context.Context, siteID, classID string) (*enrollment.Enrollment, error) {
+	e, err := t.Tx.OldestWaitlisted(ctx, siteID, classID)
+	if err == nil {
+		t.enrollment(e, true)
+	}
+	return e, err
+}
+
+// SaveAppointment implements Tx.
+func (t *trackTx) SaveAppointment(ctx context.Context, a *appointment.Appointment) error {
+	isNew := a.Version() == 0
+	if err := t.Tx.SaveAppointment(ctx, a); err != nil {
+		return err
+	}
+	t.appointment(a, !isNew)
+	return nil
+}
+
+// SaveClass implements Tx.
+func (t *trackTx) SaveClass(ctx context.Context, c *class.Class) error {
+	isNew := c.Version() == 0
+	if err := t.Tx.SaveClass(ctx, c); err != nil {
+		return err
+	}
+	seen(t.classes, c.ID(), c, !isNew)
+	return nil
+}
+
+// SaveEnrollment implements Tx.
+func (t *trackTx) SaveEnrollment(ctx context.Context, e *enrollment.Enrollment) error {
+	isNew := e.Version() == 0
+	if err := t.Tx.SaveEnrollment(ctx, e); err != nil {
+		return err
+	}
+	t.enrollment(e, !isNew)
+	return nil
+}
+
+// changes returns what the command did at Wix, aggregate by aggregate in
+// the order it touched them: for each, the desired state before and after.
+// An enrollment's events depend on its class, as it was before and is
+// after. A class the command did not load is read once.
+func (t *trackTx) changes(ctx context.Context, c *Catalog) ([]Change, error) {
+	var out []Change
+	for _, ref := range t.order {
+		switch ref.kind {
+		case kindAppointment:
+			tr := t.appointments[ref.id]
+			ch := Change{After: DesiredAppointment(c, tr.after), Cause: cause(tr.after.Events(), "appointment")}
+			if tr.before != nil {
+				a, err := appointment.Restore(*tr.before)
+				if err != nil {
+					return nil, err
+				}
+				ch.Before = DesiredAppointment(c, a)
+			}
+			out = append(out, ch)
+		case kindEnrollment:
+			tr := t.enrollments[ref.id]
+			e := tr.after
+			ct, ok := t.classes[e.ClassID()]
+			if !ok {
+				cls, err := t.Tx.Class(ctx, e.SiteID(), e.ClassID())
+				if err != nil {
+					return nil, err
+				}
+				ct = &tracked[class.Snapshot, *class.Class]{after: cls}
+				s := cls.Snapshot()
+				ct.before = &s
+				t.classes[cls.ID()] = ct
+			}
+			ch := Change{After: DesiredEnrollment(c, e, ct.after), Cause: cause(e.Events(), "enrollment")}
+			if tr.before != nil {
+				old, err := enrollment.Restore(*tr.before)
+				if err != nil {
+					return nil, err
+				}
+				cls := ct.after
+				if ct.before != nil {
+					if cls, err = class.Restore(*ct.before); err != nil {
+						return nil, err
+					}
+				}
+				ch.Before = DesiredEnrollment(c, old, cls)
+			}
+			out = append(out, ch)
+		}
+	}
+	return out, nil
+}
+
+// cause names the first event an aggregate recorded in the command, or the
+// aggregate when it recorded none (an enrollment whose class changed).
+func cause(events []domain.Event, fallback string) string {
+	if len(events) > 0 {
+		return events[0].EventName()
+	}
+	return fallback
+}
