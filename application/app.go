@@ -61,6 +61,8 @@ type App struct {
 	Enroll                EnrollHandler
 	Leave                 LeaveHandler
 
+	Reconcile ReconcileHandler
+
 	GetAppointment GetAppointmentHandler
 	GetClass       GetClassHandler
 	GetEnrollment  GetEnrollmentHandler
@@ -99,6 +101,7 @@ func New(cfg Config) (*App, error) {
 		CompleteClass:         CompleteClassHandler{r},
 		Enroll:                EnrollHandler{r},
 		Leave:                 LeaveHandler{r},
+		Reconcile:             ReconcileHandler{r},
 		GetAppointment:        GetAppointmentHandler{r},
 		GetClass:              GetClassHandler{r},
 		GetEnrollment:         GetEnrollmentHandler{r},

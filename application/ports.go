@@ -71,6 +71,20 @@ type ReadTx interface {
 	// Histories reads what lifecycle believes is live at Wix, from the
 	// outbox, in the same view as the aggregates.
 	outbox.Histories
+	// Pages reads every aggregate of a site a page at a time, for reconcile.
+	Pages
+}
+
+// Pages reads a site's aggregates in pages ordered by ID, so that a walk of
+// every booking (reconcile) never holds a site's aggregates at once. Each
+// method returns at most limit aggregates whose ID is greater than after
+// ("" for the first page), and an empty slice after the last.
+type Pages interface {
+	AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error)
+	EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error)
+	// SiteAfter returns the lowest site ID greater than after that has an
+	// appointment or an enrollment, or ErrNotFound.
+	SiteAfter(ctx context.Context, after string) (string, error)
 }
 
 // Tx is a read-write transaction.

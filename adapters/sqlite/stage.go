@@ -480,3 +480,38 @@ func (s snapshot) QueryRowContext(ctx context.Context, query string, args ...any
 	}
 	return s.tx.QueryRowContext(ctx, query, args...)
 }
+
+// Beliefs implements outbox.Histories on the snapshot. Calls staged in the
+// transaction are not seen.
+func (t *stageTx) Beliefs(ctx context.Context, siteID string, entityIDs []string) ([]outbox.Belief, error) {
+	if err := t.reader(ctx); err != nil {
+		return nil, err
+	}
+	return t.readTx.Beliefs(ctx, siteID, entityIDs)
+}
+
+// AppointmentsAfter implements application.Pages on the snapshot: a page
+// read after a save in the same transaction does not see the save.
+func (t *stageTx) AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error) {
+	if err := t.reader(ctx); err != nil {
+		return nil, err
+	}
+	return t.readTx.AppointmentsAfter(ctx, siteID, after, limit)
+}
+
+// EnrollmentsAfter implements application.Pages on the snapshot, as
+// AppointmentsAfter.
+func (t *stageTx) EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error) {
+	if err := t.reader(ctx); err != nil {
+		return nil, err
+	}
+	return t.readTx.EnrollmentsAfter(ctx, siteID, after, limit)
+}
+
+// SiteAfter implements application.Pages on the snapshot.
+func (t *stageTx) SiteAfter(ctx context.Context, after string) (string, error) {
+	if err := t.reader(ctx); err != nil {
+		return "", err
+	}
+	return t.readTx.SiteAfter(ctx, after)
+}

@@ -329,3 +329,59 @@ func notFound(err error, what, id string) error {
 	}
 	return fmt.Errorf("sqlite: read %s %s: %w", what, id, err)
 }
+
+// The queries of application.Pages: by primary key, from after on.
+const (
+	qAppointmentsAfter = `SELECT ` + appointmentCols + ` FROM appointments WHERE site_id = ? AND id > ? ORDER BY id LIMIT ?`
+	qEnrollmentsAfter  = `SELECT ` + enrollmentCols + ` FROM enrollments WHERE site_id = ? AND id > ? ORDER BY id LIMIT ?`
+	qSiteAfter         = `SELECT min(s) FROM (SELECT min(site_id) AS s FROM appointments WHERE site_id > ?1
+		UNION ALL SELECT min(site_id) FROM enrollments WHERE site_id > ?1)`
+)
+
+// AppointmentsAfter implements application.Pages.
+func (t *readTx) AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error) {
+	out := []*appointment.Appointment{}
+	err := t.each(ctx, qAppointmentsAfter, []any{siteID, after, limit}, func(r *sql.Rows) error {
+		a, err := scanAppointment(r)
+		out = append(out, a)
+		return err
+	})
+	return out, err
+}
+
+// EnrollmentsAfter implements application.Pages.
+func (t *readTx) EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error) {
+	out := []*enrollment.Enrollment{}
+	err := t.each(ctx, qEnrollmentsAfter, []any{siteID, after, limit}, func(r *sql.Rows) error {
+		e, err := scanEnrollment(r)
+		out = append(out, e)
+		return err
+	})
+	return out, err
+}
+
+// SiteAfter implements application.Pages: two index seeks.
+func (t *readTx) SiteAfter(ctx context.Context, after string) (string, error) {
+	if err := t.check(ctx); err != nil {
+		return "", err
+	}
+	var site sql.NullString
+	if err := t.q.QueryRowContext(ctx, qSiteAfter, after).Scan(&site); err != nil {
+		return "", fmt.Errorf("sqlite: next site: %w", err)
+	}
+	if !site.Valid {
+		return "", application.ErrNotFound
+	}
+	return site.String, nil
+}
+
+// each runs a read and calls fn for each row.
+func (t *readTx) each(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {
+	if err := t.check(ctx); err != nil {
+		return err
+	}
+	if err := queryEach(t.q, query, args, fn); err != nil {
+		return fmt.Errorf("sqlite: read pages: %w", err)
+	}
+	return nil
+}

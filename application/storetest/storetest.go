@@ -64,6 +64,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Run("canceled context changes nothing", func(t *testing.T) { testCanceledContext(t, newHarness(t)) })
 	t.Run("idempotency records", func(t *testing.T) { testIdempotency(t, newHarness(t)) })
 	t.Run("twenty racers for one idempotency key", func(t *testing.T) { testIdempotencyRace(t, newHarness(t)) })
+	t.Run("pages of a site's aggregates", func(t *testing.T) { testPages(t, newHarness(t)) })
 }
 
 // NewAppointment returns a new scheduled appointment n on site.

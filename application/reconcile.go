@@ -1,0 +1,230 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/domain"
+	"github.com/bookable/lifecycle/domain/class"
+)
+
+// DefaultMaxAge is how old a real-time event may be for reconcile to report
+// it when it was never delivered: a booking confirmation months late would
+// be wrong.
+const DefaultMaxAge = 24 * time.Hour
+
+// reconcilePage is how many entities reconcile reads, compares and repairs
+// in one transaction: it never holds a site's entities at once.
+const reconcilePage = 200
+
+// Reconcile makes Wix match the bookings: for every appointment and
+// enrollment of a site (every site when SiteID is ""), it compares what the
+// entity's state calls for (the desired state) with what lifecycle believes
+// is live at Wix (its own record of calls, see outbox.Belief) and queues
+// the calls that make Wix match (see repairs). It is how an operator
+// repairs after dead letters, after enabling a trigger for existing
+// bookings, and when a product adopts lifecycle with bookings it already has.
+type Reconcile struct {
+	SiteID string
+	// DryRun computes and reports the repairs but queues nothing.
+	DryRun bool
+	// MaxAge bounds how old a real-time event that was never delivered may
+	// be and still be reported. Zero means DefaultMaxAge.
+	MaxAge time.Duration
+}
+
+// ReconcileSummary counts what a reconcile did.
+type ReconcileSummary struct {
+	Sites, Entities, Repairs int
+	DryRun                   bool
+}
+
+// ReconcileHandler handles Reconcile.
+type ReconcileHandler struct{ r *runner }
+
+// Handle walks the site's entities a page at a time and calls emit for each
+// repair, in order, once it is committed (or, in a dry run, computed). A
+// second run right after the first queues nothing: the calls it queued are
+// what the entities call for. Errors: *domain.ValidationError for a bad site
+// ID or a negative MaxAge, store errors, and emit's error, which stops it.
+func (h ReconcileHandler) Handle(ctx context.Context, cmd Reconcile, emit func(Repair) error) (ReconcileSummary, error) {
+	sum := ReconcileSummary{DryRun: cmd.DryRun}
+	if cmd.MaxAge < 0 {
+		return sum, domain.Invalid("maxAge", "must not be negative")
+	}
+	if cmd.MaxAge == 0 {
+		cmd.MaxAge = DefaultMaxAge
+	}
+	if emit == nil {
+		emit = func(Repair) error { return nil }
+	}
+	if cmd.SiteID != "" {
+		site, err := domain.ParseSiteID(cmd.SiteID)
+		if err != nil {
+			return sum, err
+		}
+		sum.Sites = 1
+		return sum, h.site(ctx, cmd, site, emit, &sum)
+	}
+	for after := ""; ; {
+		var site string
+		err := h.r.view(ctx, func(ctx context.Context, tx ReadTx) error {
+			var err error
+			site, err = tx.SiteAfter(ctx, after)
+			return err
+		})
+		if errors.Is(err, ErrNotFound) {
+			return sum, nil
+		}
+		if err != nil {
+			return sum, fmt.Errorf("reconcile: %w", err)
+		}
+		sum.Sites++
+		if err := h.site(ctx, cmd, site, emit, &sum); err != nil {
+			return sum, err
+		}
+		after = site
+	}
+}
+
+// site reconciles one site's appointments, then its enrollments.
+func (h ReconcileHandler) site(ctx context.Context, cmd Reconcile, site string, emit func(Repair) error, sum *ReconcileSummary) error {
+	for _, walk := range []pageWalk{h.appointments, h.enrollments} {
+		for after := ""; ; {
+			found, fixes, err := h.page(ctx, cmd, site, after, walk)
+			if err != nil {
+				return fmt.Errorf("reconcile site %s: %w", site, err)
+			}
+			sum.Entities += len(found)
+			for _, f := range fixes {
+				sum.Repairs++
+				if err := emit(f); err != nil {
+					return err
+				}
+			}
+			if len(found) < reconcilePage {
+				break
+			}
+			after = found[len(found)-1]
+		}
+	}
+	return nil
+}
+
+// subject is an entity of a page: what its state calls for, and how to
+// touch it so that a concurrent command conflicts with the repair.
+type subject struct {
+	kind, id string
+	desired  []Live
+	touch    func(ctx context.Context, tx Tx) error
+}
+
+// page reads one page, compares and (unless a dry run) repairs it in one
+// transaction, retried when a command changed one of its entities meanwhile.
+// It returns the IDs it read and the repairs committed.
+func (h ReconcileHandler) page(ctx context.Context, cmd Reconcile, site, after string, walk pageWalk) ([]string, []Repair, error) {
+	var ids []string
+	var fixes []Repair
+	run := func(ctx context.Context, tx ReadTx, write Tx) error {
+		ids, fixes = nil, nil
+		now := h.r.cfg.Clock.Now().UTC()
+		subjects, err := walk(ctx, tx, site, after)
+		if err != nil {
+			return err
+		}
+		entities := make([]string, len(subjects))
+		for i, s := range subjects {
+			entities[i] = s.id
+			ids = append(ids, s.id)
+		}
+		beliefs, err := tx.Beliefs(ctx, site, entities)
+		if err != nil {
+			return err
+		}
+		byEntity := map[string][]outbox.Belief{}
+		for _, b := range beliefs {
+			byEntity[b.ExternalEntityID] = append(byEntity[b.ExternalEntityID], b)
+		}
+		for _, s := range subjects {
+			rs := repairs(s.kind, s.desired, byEntity[s.id], now, cmd.MaxAge)
+			if len(rs) == 0 {
+				continue
+			}
+			fixes = append(fixes, rs...)
+			if write == nil {
+				continue
+			}
+			if err := s.touch(ctx, write); err != nil {
+				return err
+			}
+			b := callBuilder{ids: h.r.cfg.IDs, now: now}
+			for _, r := range rs {
+				if r.Kind == KindReport {
+					b.report(*r.live, "reconcile")
+				} else {
+					b.cancel(Live{SiteID: r.SiteID, EntityID: r.EntityID, TriggerKey: r.TriggerKey}, "reconcile")
+				}
+			}
+			if err := write.Enqueue(ctx, b.calls); err != nil {
+				return fmt.Errorf("enqueue repairs: %w", err)
+			}
+		}
+		return nil
+	}
+	if cmd.DryRun {
+		err := h.r.view(ctx, func(ctx context.Context, tx ReadTx) error { return run(ctx, tx, nil) })
+		return ids, fixes, err
+	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = h.r.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error { return run(ctx, tx, tx) })
+		if err == nil || !errors.Is(err, ErrConflict) || attempt >= h.r.cfg.MaxAttempts || ctx.Err() != nil {
+			break
+		}
+	}
+	if err == nil && len(fixes) > 0 {
+		h.r.cfg.Wake.Notify()
+	}
+	return ids, fixes, err
+}
+
+// pageWalk reads the page of a site's entities after an ID, with what
+// their states call for.
+type pageWalk func(ctx context.Context, tx ReadTx, site, after string) ([]subject, error)
+
+func (h ReconcileHandler) appointments(ctx context.Context, tx ReadTx, site, after string) ([]subject, error) {
+	page, err := tx.AppointmentsAfter(ctx, site, after, reconcilePage)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]subject, len(page))
+	for i, a := range page {
+		out[i] = subject{kind: "appointment", id: a.ID(), desired: DesiredAppointment(h.r.policy.catalog, a),
+			touch: func(ctx context.Context, tx Tx) error { return tx.SaveAppointment(ctx, a) }}
+	}
+	return out, nil
+}
+
+func (h ReconcileHandler) enrollments(ctx context.Context, tx ReadTx, site, after string) ([]subject, error) {
+	page, err := tx.EnrollmentsAfter(ctx, site, after, reconcilePage)
+	if err != nil {
+		return nil, err
+	}
+	classes := map[string]*class.Class{}
+	out := make([]subject, len(page))
+	for i, e := range page {
+		c, ok := classes[e.ClassID()]
+		if !ok {
+			if c, err = tx.Class(ctx, site, e.ClassID()); err != nil {
+				return nil, fmt.Errorf("class of enrollment %s: %w", e.ID(), err)
+			}
+			classes[e.ClassID()] = c
+		}
+		out[i] = subject{kind: "enrollment", id: e.ID(), desired: DesiredEnrollment(h.r.policy.catalog, e, c),
+			touch: func(ctx context.Context, tx Tx) error { return tx.SaveEnrollment(ctx, e) }}
+	}
+	return out, nil
+}
