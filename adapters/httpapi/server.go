@@ -175,6 +175,7 @@ func (s *Server) routes() {
 	handle("GET "+site+"/outbox/{id}", s.query(s.showCall))
 	handle("POST "+site+"/outbox/{id}/retry", s.command("retry_call", s.retryCall))
 	handle("POST "+site+"/outbox/{id}/discard", s.command("discard_call", s.discardCall))
+	handle("POST "+site+"/reconcile", s.command("reconcile", s.reconcile))
 }
 
 // Routes returns the pattern of every route the server registers

@@ -4,6 +4,7 @@
 //	lifecycle serve      the HTTP API and the relay, on SQLite, against Wix
 //	lifecycle relay      the relay alone, for a writer in another process
 //	lifecycle outbox     list, show, retry, discard, count and prune queued Wix calls
+//	lifecycle reconcile  make Wix match the bookings (after dead letters, a catalog change, adoption)
 //	lifecycle migrate    apply the schema migrations to a database, or show them
 //	lifecycle triggers   the trigger catalog and the payload schemas for the Wix dashboard
 //	lifecycle wixsim     a local stand-in for Wix Automations
@@ -53,6 +54,7 @@ func commands() []command {
 		{"serve", "serve the HTTP API and deliver calls to Wix (SQLite, REST gateway)", runServe},
 		{"relay", "deliver queued calls to Wix, without the HTTP API", runRelay},
 		{"outbox", "operate the outbox: list, show, retry, discard, stats, prune", runOutbox},
+		{"reconcile", "make Wix match the bookings: queue the calls their states call for", runReconcile},
 		{"migrate", "apply the database migrations, or show them (--status)", runMigrate},
 		{"triggers", "print the trigger catalog and the payload schemas for the Wix dashboard", runTriggers},
 		{"wixsim", "run a local Wix Automations simulator", runWixsim},
