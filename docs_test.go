@@ -51,16 +51,35 @@ func triggerReference(t *testing.T) string {
 	b.WriteString("Every trigger lifecycle can report, its default key, whether it is real-time or scheduled, and its payload.\n")
 	b.WriteString("Create each enabled trigger in your app's dashboard under the same key, with the payload schema below\n")
 	b.WriteString("(`lifecycle triggers --schema` prints the same schemas for the catalog you actually run).\n\n")
-	b.WriteString("| key (default) | timing | on by default | externalEntityId | what happened |\n|---|---|---|---|---|\n")
+	b.WriteString("| key (default) | timing | on by default | externalEntityId | what happened | live while | canceled when |\n|---|---|---|---|---|---|---|\n")
 	c := application.DefaultCatalog()
 	for _, tr := range c.Triggers() {
-		fmt.Fprintf(&b, "| `%s` | %s | %v | %s ID | %s |\n", tr.Key, tr.Timing, yesNo(tr.Enabled), tr.Subject, tr.Description)
+		l := application.Life(tr.Role)
+		ended := "never (the state is final)"
+		if len(l.EndedBy) > 0 {
+			ended = "`" + strings.Join(l.EndedBy, "`, `") + "`"
+		}
+		switch l.Renewed {
+		case "moves":
+			ended += "; moved (cancel, then report) when the time changes"
+		case "replaced":
+			ended += "; replaced (cancel, then report) by the next one"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %v | %s ID | %s | %s | %s |\n", tr.Key, tr.Timing, yesNo(tr.Enabled), tr.Subject,
+			tr.Description, strings.Join(l.LiveIn, ", "), ended)
 	}
+	b.WriteString("\n\"Live while\" lists the states of the appointment or enrollment in which the event is called for at Wix\n")
+	b.WriteString("(the desired state: `application.DesiredAppointment`, `application.DesiredEnrollment`); \"canceled when\" the\n")
+	b.WriteString("transitions that end it. A `participant_left_class` or `class_canceled` event is called for only for a\n")
+	b.WriteString("participant who held a seat, and a `class_rescheduled` notice only if the class moved while the seat was held.\n")
+	b.WriteString("Reconcile (`lifecycle reconcile`) makes Wix match this after dead letters or a catalog change, and\n")
+	b.WriteString("Refresh Payload answers from it.\n\n")
 	b.WriteString("\nRename a key or switch a trigger on or off with a catalog file (`--catalog`), e.g.\n\n")
 	b.WriteString("```json\n{\"appointment_starting\": {\"key\": \"myapp-appointment-reminder\"},\n \"appointment_no_show\": {\"enabled\": true}}\n```\n\n")
 	b.WriteString("Keys must be 1-100 characters of lowercase letters, digits, `-` and `_`, starting with a letter or digit,\n")
 	b.WriteString("and two enabled triggers may not share a key (a cancel of one would cancel the other's events).\n")
-	b.WriteString("Disabling a trigger stops new reports and cancels of it; events already reported stay at Wix.\n\n")
+	b.WriteString("Disabling a trigger stops new reports and cancels of it; events already reported stay at Wix until\n")
+	b.WriteString("`lifecycle reconcile` cancels them (the trigger no longer calls for them).\n\n")
 	for _, tr := range c.Triggers() {
 		fmt.Fprintf(&b, "## `%s`\n\n%s %s trigger; externalEntityId is the %s ID.\n\n", tr.Key, tr.Description, tr.Timing, tr.Subject)
 		b.WriteString("| property | type | meaning |\n|---|---|---|\n")
