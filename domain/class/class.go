@@ -162,6 +162,9 @@ func (c *Class) Cancel(reason string, at time.Time) error {
 		return err
 	}
 	c.cancelReason, c.changedAt = reason, domain.Instant(at)
+	// Every active enrollment ends with the class: nobody holds a seat or
+	// waits any more.
+	c.seated, c.waiting = 0, 0
 	c.machine.Record(Canceled{Header: c.header(at), Reason: reason})
 	return nil
 }
@@ -178,6 +181,7 @@ func (c *Class) Complete(at time.Time) error {
 		return err
 	}
 	c.changedAt = domain.Instant(at)
+	c.waiting = 0 // the waitlist closes; the seated attended
 	c.machine.Record(Completed{c.header(at)})
 	return nil
 }

@@ -223,6 +223,20 @@ func TestCancelAndComplete(t *testing.T) {
 	assert.IsType(t, class.Completed{}, held.Events()[1])
 }
 
+func TestCountsWhenTheClassEnds(t *testing.T) {
+	canceled := newClass(t, 1, true)
+	admit(t, canceled, 3)
+	require.NoError(t, canceled.Cancel("", now))
+	assert.Zero(t, canceled.Enrolled(), "nobody holds a seat in a canceled class")
+	assert.Zero(t, canceled.Waitlisted(), "nor waits for one")
+
+	held := newClass(t, 2, true)
+	admit(t, held, 3)
+	require.NoError(t, held.Complete(start))
+	assert.Equal(t, 2, held.Enrolled(), "the seated attended")
+	assert.Zero(t, held.Waitlisted(), "the waitlist closed")
+}
+
 // TestCommandsFromEachState puts a full class (one seat, one taken, one
 // waiting) in each state and runs every command: a scheduled class takes
 // them all; a canceled or completed one refuses each with the error its
