@@ -51,6 +51,7 @@ type Committed struct {
 type App struct {
 	ScheduleAppointment   ScheduleAppointmentHandler
 	RescheduleAppointment RescheduleAppointmentHandler
+	RenameAppointment     RenameAppointmentHandler
 	CancelAppointment     CancelAppointmentHandler
 	CompleteAppointment   CompleteAppointmentHandler
 	MarkNoShow            MarkNoShowHandler
@@ -61,7 +62,8 @@ type App struct {
 	Enroll                EnrollHandler
 	Leave                 LeaveHandler
 
-	Reconcile ReconcileHandler
+	Reconcile      ReconcileHandler
+	RefreshPayload RefreshPayloadHandler
 
 	GetAppointment GetAppointmentHandler
 	GetClass       GetClassHandler
@@ -92,6 +94,7 @@ func New(cfg Config) (*App, error) {
 	return &App{
 		ScheduleAppointment:   ScheduleAppointmentHandler{r},
 		RescheduleAppointment: RescheduleAppointmentHandler{r},
+		RenameAppointment:     RenameAppointmentHandler{r},
 		CancelAppointment:     CancelAppointmentHandler{r},
 		CompleteAppointment:   CompleteAppointmentHandler{r},
 		MarkNoShow:            MarkNoShowHandler{r},
@@ -102,6 +105,7 @@ func New(cfg Config) (*App, error) {
 		Enroll:                EnrollHandler{r},
 		Leave:                 LeaveHandler{r},
 		Reconcile:             ReconcileHandler{r},
+		RefreshPayload:        RefreshPayloadHandler{r},
 		GetAppointment:        GetAppointmentHandler{r},
 		GetClass:              GetClassHandler{r},
 		GetEnrollment:         GetEnrollmentHandler{r},

@@ -72,6 +72,9 @@ type Field struct {
 	// is built from its trigger's fields (payload.go), so a property is
 	// declared once, here.
 	value func(facts) string
+	// occurrence marks a property that tells one real-time event of the
+	// trigger from the next (a reschedule notice's previous start).
+	occurrence bool
 }
 
 var (
@@ -140,7 +143,7 @@ func defaultTriggers() []Trigger {
 			Description: "A class was canceled; reported once per enrolled participant."},
 		{Role: RoleAppointmentRescheduled, Timing: RealTime, Subject: "appointment",
 			Fields: withFields(appointmentFields, Field{Name: "previousStartsAt", Type: "string", Format: "date-time", Title: "Previously started at", Example: "2026-11-30T09:00:00Z",
-				value: func(f facts) string { return domain.FormatInstant(f.previousStart) }}),
+				value: func(f facts) string { return domain.FormatInstant(f.previousStart) }, occurrence: true}),
 			Description: "An appointment moved to a new time (optional)."},
 		{Role: RoleAppointmentCompleted, Timing: RealTime, Subject: "appointment", Fields: appointmentFields,
 			Description: "An appointment took place (optional)."},
@@ -150,7 +153,7 @@ func defaultTriggers() []Trigger {
 			Description: "A participant joined the waitlist of a full class (optional)."},
 		{Role: RoleClassRescheduled, Timing: RealTime, Subject: "enrollment",
 			Fields: withFields(enrollmentFields, Field{Name: "previousClassStartsAt", Type: "string", Format: "date-time", Title: "Class previously started at", Example: "2026-11-30T07:00:00Z",
-				value: func(f facts) string { return domain.FormatInstant(f.previousClassStart) }}),
+				value: func(f facts) string { return domain.FormatInstant(f.previousClassStart) }, occurrence: true}),
 			Description: "A class moved to a new time; reported once per enrolled participant (optional)."},
 		{Role: RoleClassCompleted, Timing: RealTime, Subject: "enrollment", Fields: enrollmentFields,
 			Description: "A class took place; reported once per attendee (optional)."},
@@ -329,6 +332,29 @@ func (t Trigger) Schema() map[string]any {
 		"required":             required,
 		"additionalProperties": true,
 	}
+}
+
+// ByKey returns the enabled trigger with key, if any.
+func (c *Catalog) ByKey(key string) (Trigger, bool) {
+	for _, t := range c.triggers {
+		if t.Enabled && t.Key == key {
+			return t, true
+		}
+	}
+	return Trigger{}, false
+}
+
+// occurrenceFields names the payload properties that tell one event of the
+// trigger from another of the same entity: a scheduled trigger's date-time,
+// a notice's previous start.
+func (t Trigger) occurrenceFields() []string {
+	var out []string
+	for _, f := range t.Fields {
+		if f.FutureDate || f.occurrence {
+			out = append(out, f.Name)
+		}
+	}
+	return out
 }
 
 // DateTimeField returns the name of the payload property a scheduled

@@ -173,7 +173,7 @@ func TestTransitionTables(t *testing.T) {
 		self   []string // events allowed to keep the state
 	}{
 		{"appointment", rows(appointment.Transitions()),
-			[]string{"scheduled", "canceled", "completed", "no_show"}, []string{"reschedule"}},
+			[]string{"scheduled", "canceled", "completed", "no_show"}, []string{"reschedule", "rename"}},
 		{"class", rows(class.Transitions()),
 			[]string{"scheduled", "canceled", "completed"}, []string{"reschedule", "admit", "release"}},
 		{"enrollment", rows(enrollment.Transitions()),

@@ -142,3 +142,28 @@ func (s *Server) refNoBody(r *http.Request) (commandRef, error) {
 	}
 	return ref, c.err()
 }
+
+// renameRequest is the body of POST .../rename.
+type renameRequest struct {
+	Title *string `json:"title"`
+}
+
+// renameAppointment: POST /v1/sites/{site}/appointments/{id}/rename.
+func (s *Server) renameAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var c checker
+	site, id := c.path(r, "site"), c.path(r, "id")
+	var req renameRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		return 0, nil, err
+	}
+	if req.Title == nil {
+		c.add("title", "is required")
+	}
+	cmd := application.RenameAppointment{SiteID: site, ID: id, Title: str(req.Title),
+		IfVersion: c.ifMatch(r), IdempotencyKey: c.idempotencyKey(r)}
+	if err := c.err(); err != nil {
+		return 0, nil, err
+	}
+	v, err := s.app.RenameAppointment.Handle(r.Context(), cmd)
+	return http.StatusOK, appointmentJSON(w, v), err
+}

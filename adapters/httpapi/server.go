@@ -156,6 +156,7 @@ func (s *Server) routes() {
 	handle("POST "+site+"/appointments", s.command("schedule_appointment", s.scheduleAppointment))
 	handle("GET "+site+"/appointments/{id}", s.query(s.getAppointment))
 	handle("POST "+site+"/appointments/{id}/reschedule", s.command("reschedule_appointment", s.rescheduleAppointment))
+	handle("POST "+site+"/appointments/{id}/rename", s.command("rename_appointment", s.renameAppointment))
 	handle("POST "+site+"/appointments/{id}/cancel", s.command("cancel_appointment", s.cancelAppointment))
 	handle("POST "+site+"/appointments/{id}/complete", s.command("complete_appointment", s.completeAppointment))
 	handle("POST "+site+"/appointments/{id}/no-show", s.command("mark_no_show", s.markNoShow))

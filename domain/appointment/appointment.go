@@ -34,6 +34,7 @@ func ParseState(name string) (State, error) { return table.Parse(name) }
 // Machine events, as named in TransitionNotAllowedError.
 const (
 	eventReschedule = "reschedule"
+	eventRename     = "rename"
 	eventCancel     = "cancel"
 	eventComplete   = "complete"
 	eventNoShow     = "mark_no_show"
@@ -45,6 +46,7 @@ var table = domain.MustTable("appointment",
 	[]State{StateScheduled, StateCanceled, StateCompleted, StateNoShow},
 	[]domain.Transition[State]{
 		{Event: eventReschedule, From: []State{StateScheduled}, To: StateScheduled},
+		{Event: eventRename, From: []State{StateScheduled}, To: StateScheduled},
 		{Event: eventCancel, From: []State{StateScheduled}, To: StateCanceled},
 		{Event: eventComplete, From: []State{StateScheduled}, To: StateCompleted},
 		{Event: eventNoShow, From: []State{StateScheduled}, To: StateNoShow},
@@ -137,6 +139,28 @@ func (a *Appointment) Reschedule(start, end, at time.Time) error {
 	a.start, a.end = start, end
 	a.previousStart, a.rescheduledAt, a.changedAt = oldStart, domain.Instant(at), domain.Instant(at)
 	a.machine.Record(Rescheduled{Header: a.header(at), PreviousStart: oldStart, PreviousEnd: oldEnd})
+	return nil
+}
+
+// Rename gives a scheduled appointment a new title, which its reminders and
+// follow-ups then show. It records Renamed; a title equal to the current
+// one changes nothing and records nothing.
+func (a *Appointment) Rename(title string, at time.Time) error {
+	if err := a.machine.Check(eventRename); err != nil {
+		return err
+	}
+	if err := domain.CheckText("title", title, MaxTitleLen); err != nil {
+		return err
+	}
+	if title == a.title {
+		return nil
+	}
+	if err := a.machine.Fire(eventRename); err != nil {
+		return err
+	}
+	previous := a.title
+	a.title, a.changedAt = title, domain.Instant(at)
+	a.machine.Record(Renamed{Header: a.header(at), PreviousTitle: previous})
 	return nil
 }
 

@@ -2,6 +2,7 @@ package appointment_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,4 +189,22 @@ func TestRestoreAcceptsUnsetTimes(t *testing.T) {
 	require.NoError(t, err, "rows stored before lifecycle kept the times have none")
 	assert.Zero(t, a.BookedAt())
 	assert.Equal(t, s, a.Snapshot())
+}
+
+func TestRename(t *testing.T) {
+	a := scheduled(t)
+	later := now.Add(time.Minute)
+	require.NoError(t, a.Rename("Colouring", later))
+	assert.Equal(t, "Colouring", a.Title())
+	assert.True(t, a.ChangedAt().Equal(later))
+	ev, ok := a.Events()[len(a.Events())-1].(appointment.Renamed)
+	require.True(t, ok)
+	assert.Equal(t, "Haircut", ev.PreviousTitle)
+	assert.Equal(t, "Colouring", ev.Title)
+	n := len(a.Events())
+	require.NoError(t, a.Rename("Colouring", later), "the same title changes nothing")
+	assert.Len(t, a.Events(), n)
+	assert.ErrorIs(t, a.Rename(strings.Repeat("x", appointment.MaxTitleLen+1), later), domain.ErrInvalid)
+	require.NoError(t, a.Cancel("", later))
+	assert.ErrorIs(t, a.Rename("Again", later), domain.ErrTransitionNotAllowed)
 }

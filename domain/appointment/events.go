@@ -24,6 +24,12 @@ type Rescheduled struct {
 	PreviousStart, PreviousEnd time.Time
 }
 
+// Renamed is recorded when an appointment gets a new title.
+type Renamed struct {
+	Header
+	PreviousTitle string
+}
+
 // Canceled is recorded when an appointment is canceled.
 type Canceled struct {
 	Header
@@ -50,3 +56,6 @@ func (Completed) EventName() string { return "appointment:completed" }
 
 // EventName implements domain.Event.
 func (MarkedNoShow) EventName() string { return "appointment:no_show" }
+
+// EventName implements domain.Event.
+func (Renamed) EventName() string { return "appointment:renamed" }
