@@ -74,6 +74,12 @@ func triggerReference(t *testing.T) string {
 	b.WriteString("participant who held a seat, and a `class_rescheduled` notice only if the class moved while the seat was held.\n")
 	b.WriteString("Reconcile (`lifecycle reconcile`) makes Wix match this after dead letters or a catalog change, and\n")
 	b.WriteString("Refresh Payload answers from it.\n\n")
+	b.WriteString("## Setting up the app in the Wix dashboard\n\n")
+	b.WriteString("For the default catalog (`lifecycle triggers` prints the same list for the catalog you run):\n\n")
+	for i, step := range c.Checklist() {
+		fmt.Fprintf(&b, "%d. %s\n", i+1, step)
+	}
+	b.WriteString("\n")
 	b.WriteString("\nRename a key or switch a trigger on or off with a catalog file (`--catalog`), e.g.\n\n")
 	b.WriteString("```json\n{\"appointment_starting\": {\"key\": \"myapp-appointment-reminder\"},\n \"appointment_no_show\": {\"enabled\": true}}\n```\n\n")
 	b.WriteString("Keys must be 1-100 characters of lowercase letters, digits, `-` and `_`, starting with a letter or digit,\n")

@@ -56,6 +56,8 @@ type options struct {
 	metrics httpapi.MetricsSource
 	store   application.Store  // nil means the memory store
 	outbox  application.Outbox // nil means the memory store
+	// provider turns on the Refresh Payload route.
+	provider *httpapi.TriggerProvider
 }
 
 func newHarness(t *testing.T, opts ...func(*options)) *harness {
@@ -75,7 +77,8 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 	require.NoError(t, err)
 	h.app = app
 	srv, err := httpapi.New(httpapi.Config{
-		App: app, Outbox: o.outbox, Clock: h.clock, Token: o.token, MaxBodyBytes: o.maxBody, Metrics: o.metrics, Ready: o.ready,
+		App: app, Outbox: o.outbox, Clock: h.clock, Token: o.token, MaxBodyBytes: o.maxBody, Metrics: o.metrics,
+		TriggerProvider: o.provider, Ready: o.ready,
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	require.NoError(t, err)

@@ -55,6 +55,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	var b bytes.Buffer
 	writeCommands(&b, s.commands.snapshot())
 	writeOutbox(&b, stats)
+	if s.provider != nil {
+		writeRefresh(&b, &s.refresh)
+	}
 	if s.relay != nil {
 		writeRelay(&b, s.relay())
 	}
@@ -87,6 +90,17 @@ func writeOutbox(w io.Writer, stats map[application.CallState]int) {
 	}
 	header(w, "lifecycle_outbox_depth", "gauge", "Calls waiting to be delivered (pending), across all sites.")
 	sample(w, "lifecycle_outbox_depth", "", float64(stats[application.StatePending]))
+}
+
+func writeRefresh(w io.Writer, c *refreshCounter) {
+	const name = "lifecycle_refresh_payload_total"
+	header(w, name, "counter", "Refresh Payload requests from Wix, by answer: payload, cancel, error (the received payload answered as it was) or refused (401).")
+	for _, a := range []struct {
+		answer string
+		n      uint64
+	}{{"payload", c.payload.Load()}, {"cancel", c.cancel.Load()}, {"error", c.errors.Load()}, {"refused", c.refused.Load()}} {
+		sample(w, name, labels("answer", a.answer), float64(a.n))
+	}
 }
 
 func writeRelay(w io.Writer, m application.RelayMetrics) {

@@ -73,6 +73,9 @@ type Config struct {
 	// in Host and Origin when no Token is set; loopback names and addresses
 	// are always allowed.
 	AllowedHosts []string
+	// TriggerProvider, when set, serves Wix's Refresh Payload at
+	// RefreshPayloadPath, authenticated by the request's JWT.
+	TriggerProvider *TriggerProvider
 }
 
 // Server is the HTTP API. It is an http.Handler, safe for concurrent use.
@@ -89,6 +92,8 @@ type Server struct {
 	access   *slog.Logger
 	hosts    []string
 	commands *commandCounter
+	provider *TriggerProvider
+	refresh  refreshCounter
 	mux      *http.ServeMux
 	table    []route
 }
@@ -121,13 +126,26 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AccessLog == nil {
 		cfg.AccessLog = cfg.Logger
 	}
+	if tp := cfg.TriggerProvider; tp != nil {
+		if tp.PublicKey == nil || tp.AppID == "" {
+			return nil, errors.New("httpapi: Config.TriggerProvider needs the app's PublicKey and AppID")
+		}
+		if tp.Leeway < 0 {
+			return nil, fmt.Errorf("httpapi: TriggerProvider.Leeway %v is negative", tp.Leeway)
+		}
+		cp := *tp
+		if cp.Leeway == 0 {
+			cp.Leeway = DefaultJWTLeeway
+		}
+		cfg.TriggerProvider = &cp
+	}
 	s := &Server{
 		app: cfg.App, outbox: cfg.Outbox, clock: cfg.Clock,
 		token: sha256.Sum256([]byte(cfg.Token)), auth: cfg.Token != "",
 		log: cfg.Logger, maxBody: cfg.MaxBodyBytes, relay: cfg.Metrics,
 		ready: cfg.Ready, access: cfg.AccessLog, hosts: cfg.AllowedHosts,
-		commands: newCommandCounter(),
-		mux:      http.NewServeMux(),
+		commands: newCommandCounter(), provider: cfg.TriggerProvider,
+		mux: http.NewServeMux(),
 	}
 	s.routes()
 	return s, nil
@@ -177,6 +195,9 @@ func (s *Server) routes() {
 	handle("POST "+site+"/outbox/{id}/retry", s.command("retry_call", s.retryCall))
 	handle("POST "+site+"/outbox/{id}/discard", s.command("discard_call", s.discardCall))
 	handle("POST "+site+"/reconcile", s.command("reconcile", s.reconcile))
+	if s.provider != nil {
+		handle("POST "+RefreshPayloadPath, http.HandlerFunc(s.refreshPayload))
+	}
 }
 
 // Routes returns the pattern of every route the server registers
@@ -269,14 +290,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Request-Id", id)
 
-	if err := s.guard(r); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	if !public(r) && !s.authenticated(r) {
-		h.Set("WWW-Authenticate", `Bearer realm="lifecycle"`)
-		s.problem(w, r, errUnauthenticated)
-		return
+	// Wix calls Refresh Payload from the internet with a JWT as a
+	// text/plain body: the JWT, not the token or the browser guard,
+	// authenticates it.
+	if byJWT := s.provider != nil && r.URL.Path == RefreshPayloadPath; !byJWT {
+		if err := s.guard(r); err != nil {
+			s.problem(w, r, err)
+			return
+		}
+		if !public(r) && !s.authenticated(r) {
+			h.Set("WWW-Authenticate", `Bearer realm="lifecycle"`)
+			s.problem(w, r, errUnauthenticated)
+			return
+		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/bookable/lifecycle/adapters/httpapi"
@@ -21,6 +22,7 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	catalogPath := fs.String("catalog", "", "catalog settings file (JSON: role -> {key, enabled}); default: the seed's triggers")
 	noRelay := fs.Bool("no-relay", false, "do not deliver calls from this process (run 'lifecycle relay' elsewhere)")
 	syncNormal := fs.Bool("sync-normal", false, "SQLite synchronous=NORMAL: faster commits that a power loss may undo (default FULL)")
+	publicKeyFile := fs.String("wix-public-key-file", "", "the app's public key (PEM) from the Wix dashboard: serve answers Refresh Payload at "+httpapi.RefreshPayloadPath+" (base URI https://<host>/wix/trigger-provider); needs --wix-app-id")
 	var wf wixFlags
 	wf.register(fs)
 	var lf logFlags
@@ -45,6 +47,10 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	provider, err := triggerProvider(*publicKeyFile, wf.appID)
+	if err != nil {
+		return err
+	}
 	logger, err := lf.logger(errOut)
 	if err != nil {
 		return err
@@ -66,7 +72,7 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	cfg := httpapi.Config{App: app, Outbox: db, Token: token, Logger: logger, Ready: db.Ping}
+	cfg := httpapi.Config{App: app, Outbox: db, Token: token, Logger: logger, Ready: db.Ping, TriggerProvider: provider}
 	// relayDone stays nil without a relay: a receive from it never fires.
 	var relayDone chan error
 	relayCtx, stopRelay := context.WithCancel(context.Background())
@@ -137,4 +143,24 @@ func isLoopback(addr string) (bool, error) {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback(), nil
+}
+
+// triggerProvider reads the app's public key for Refresh Payload; none
+// without --wix-public-key-file.
+func triggerProvider(path, appID string) (*httpapi.TriggerProvider, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if appID == "" {
+		return nil, usageError("--wix-public-key-file needs --wix-app-id: Wix's Refresh Payload JWT is for the app")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--wix-public-key-file: %w", err)
+	}
+	key, err := httpapi.ParsePublicKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("--wix-public-key-file %s: %w", path, err)
+	}
+	return &httpapi.TriggerProvider{PublicKey: key, AppID: appID}, nil
 }

@@ -78,6 +78,10 @@ func runTriggers(ctx context.Context, args []string, out, errOut io.Writer, gete
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintln(out, "\nSet up in the Wix app dashboard:")
+	for i, step := range c.Checklist() {
+		fmt.Fprintf(out, "  %d. %s\n", i+1, step)
+	}
 	if !*schema {
 		fmt.Fprintln(out, "\nRun with --schema for the payload schema of each trigger.")
 		return nil
