@@ -20,7 +20,10 @@ import (
 
 // Config wires an App.
 type Config struct {
-	Store   Store    // required
+	Store Store // required
+	// Outbox is what RetryCall retries calls on; nil means the Store, when
+	// it is one (every store adapter is).
+	Outbox  Outbox
 	Catalog *Catalog // nil means DefaultCatalog()
 	Clock   Clock    // nil means SystemClock
 	IDs     IDs      // nil means UUIDv7
@@ -64,6 +67,7 @@ type App struct {
 
 	Reconcile      ReconcileHandler
 	RefreshPayload RefreshPayloadHandler
+	RetryCall      RetryCallHandler
 
 	GetAppointment GetAppointmentHandler
 	GetClass       GetClassHandler
@@ -80,6 +84,9 @@ func New(cfg Config) (*App, error) {
 	}
 	if cfg.Catalog == nil {
 		cfg.Catalog = DefaultCatalog()
+	}
+	if cfg.Outbox == nil {
+		cfg.Outbox, _ = cfg.Store.(Outbox)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
@@ -106,6 +113,7 @@ func New(cfg Config) (*App, error) {
 		Leave:                 LeaveHandler{r},
 		Reconcile:             ReconcileHandler{r},
 		RefreshPayload:        RefreshPayloadHandler{r},
+		RetryCall:             RetryCallHandler{r},
 		GetAppointment:        GetAppointmentHandler{r},
 		GetClass:              GetClassHandler{r},
 		GetEnrollment:         GetEnrollmentHandler{r},

@@ -175,3 +175,36 @@ func TestReconcileRefusesABadSite(t *testing.T) {
 }
 
 func uuidN(prefix string, n int) string { return fmt.Sprintf("%s-0000-4000-8000-%012d", prefix, n) }
+
+func TestRetryCallMustAgreeWithTheBooking(t *testing.T) {
+	e := newRecEnv(t, nil)
+	v, err := e.app.ScheduleAppointment.Handle(e.ctx, application.ScheduleAppointment{SiteID: recSite,
+		ContactID: uuidN("c0000000", 1), StartsAt: recT0.Add(48 * time.Hour), EndsAt: recT0.Add(49 * time.Hour)})
+	require.NoError(t, err)
+	e.gw.FailEntity(v.ID, 2, &application.GatewayError{Status: 428, Message: "trigger not configured", Permanent: true})
+	e.deliver()
+	dead, err := e.store.List(e.ctx, application.Filter{SiteID: recSite, State: application.StateDead})
+	require.NoError(t, err)
+	require.Len(t, dead, 2)
+
+	// The reminder trigger is switched off meanwhile: its dead report may not come back.
+	off := false
+	c, err := application.NewCatalog(map[application.Role]application.Setting{application.RoleAppointmentStarting: {Enabled: &off}})
+	require.NoError(t, err)
+	app, err := application.New(application.Config{Store: e.store, Catalog: c, Clock: e.clock})
+	require.NoError(t, err)
+	for _, d := range dead {
+		_, err := app.RetryCall.Handle(e.ctx, application.RetryCall{SiteID: recSite, CallID: d.ID})
+		if d.TriggerKey == "appointment_starting" {
+			var nc *application.NotCalledForError
+			require.ErrorAs(t, err, &nc)
+			assert.ErrorIs(t, err, application.ErrCallState)
+			assert.Contains(t, err.Error(), "reconcile")
+			continue
+		}
+		require.NoError(t, err, "the confirmation is still called for")
+	}
+	got, err := e.app.RetryCall.Handle(e.ctx, application.RetryCall{SiteID: recSite, CallID: uuidN("d0000000", 9)})
+	assert.ErrorIs(t, err, application.ErrNotFound)
+	assert.Empty(t, got.ID)
+}

@@ -170,8 +170,13 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request) (int, any, err
 
 // retryCall: POST /v1/sites/{site}/outbox/{id}/retry puts a dead or expired
 // call back to pending, due now, at the tail of its entity's calls.
+// The application checks that the booking still calls for it
+// (application.RetryCall).
 func (s *Server) retryCall(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	return s.settleCall(r, "retry call", s.outbox.Retry)
+	return s.settleCall(r, "retry call", func(ctx context.Context, siteID, id string, _ time.Time) error {
+		_, err := s.app.RetryCall.Handle(ctx, application.RetryCall{SiteID: siteID, CallID: id})
+		return err
+	})
 }
 
 // discardCall: POST /v1/sites/{site}/outbox/{id}/discard gives up a

@@ -42,6 +42,7 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 	limit := fs.Int("limit", 50, "at most this many calls")
 	olderThan := fs.Duration("older-than", 0, "prune: settled longer ago than this, e.g. 720h")
 	asJSON := fs.Bool("json", false, "print JSON, for scripts")
+	catalogPath := fs.String("catalog", "", "retry: the catalog the booking product runs (a retry must agree with what the booking calls for)")
 	if err := parse(fs, args[1:], getenv); err != nil {
 		return err
 	}
@@ -97,7 +98,15 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 		}
 		return p.detail(d)
 	case "retry":
-		if err := db.Retry(ctx, *site, fs.Arg(0), now); err != nil {
+		catalog, err := loadCatalog(*catalogPath)
+		if err != nil {
+			return err
+		}
+		app, err := application.New(application.Config{Store: db, Catalog: catalog})
+		if err != nil {
+			return err
+		}
+		if _, err := app.RetryCall.Handle(ctx, application.RetryCall{SiteID: *site, CallID: fs.Arg(0)}); err != nil {
 			return err
 		}
 		return p.message("call %s is pending again", fs.Arg(0))
