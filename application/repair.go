@@ -25,7 +25,7 @@ const (
 	ReasonMissing    = "called for, not at Wix"
 	ReasonStale      = "at Wix, no longer called for"
 	ReasonMoved      = "at Wix with another time or payload"
-	ReasonUnsure     = "maybe at Wix twice (a cancel between two reports did not take effect)"
+	ReasonUnsure     = "maybe at Wix, maybe twice (an attempt that failed, or a cancel that did not take effect)"
 	ReasonPending    = "a queued call would leave Wix wrong"
 	ReasonReplaced   = "replaced by the repair's report"
 	ReasonNeverAsked = "never delivered, happened within the max age"
@@ -46,9 +46,12 @@ const (
 //     payload, or may be live twice; leave it when the one live event is it;
 //   - a scheduled event whose time has passed: never reported; what is live
 //     of it is left, but a stale copy (another time, or twice) is canceled;
-//   - a real-time event called for: never sent again once it may have been
-//     delivered (its immediate actions ran); reported when it never was and
-//     happened within maxAge of now.
+//   - a real-time event called for: reported when it never was and happened
+//     within maxAge of now; when it may be live twice (a replaced notice
+//     whose cancel never took effect), canceled and reported once more if it
+//     happened within maxAge (its immediate actions run again; the older
+//     one's delayed actions do not run); otherwise never sent again once it
+//     may have been delivered.
 func repairs(subject string, desired []Live, beliefs []outbox.Belief, now time.Time, maxAge time.Duration) []Repair {
 	want := map[string]*Live{}
 	var keys []string
@@ -127,6 +130,10 @@ func repairOne(subject, key string, d *Live, b outbox.Belief, now time.Time, max
 		}
 	case b.Live == outbox.LiveNone && recent:
 		return []Repair{report(ReasonNeverAsked)}
+	case b.Live == outbox.LiveUnsure && recent:
+		// Maybe twice: the older one's delayed actions must not run. The
+		// report runs the event's immediate actions once more.
+		return []Repair{cancel(ReasonUnsure), report(ReasonReplaced)}
 	}
 	return nil
 }

@@ -46,6 +46,8 @@ type propertyStats struct {
 	mu                                       sync.Mutex
 	cases, commands, refused, faults, checks int
 	restarts, ghosts, delivered, events      int
+	operatorCases, retries, refusedRetries   int
+	discards, reconciles, repairs, catalogs  int
 }
 
 func (s *propertyStats) add(f func(s *propertyStats)) { s.mu.Lock(); f(s); s.mu.Unlock() }
@@ -55,9 +57,11 @@ func TestPropertyWixStaysTrueToBookings(t *testing.T) {
 	var stats propertyStats
 	rapid.Check(t, func(rt *rapid.T) { runPropertyCase(rt, &stats) })
 	t.Logf("property: %d cases, %d commands (%d refused), %d faults injected, %d relay restarts, %d dying relays, "+
-		"%d calls delivered, %d oracle checks over %d Wix events; 0 violations",
+		"%d calls delivered, %d oracle checks over %d Wix events; %d operator cases: %d retries (%d refused), "+
+		"%d discards, %d catalog changes, %d reconciles queuing %d repairs; 0 violations",
 		stats.cases, stats.commands, stats.refused, stats.faults, stats.restarts, stats.ghosts,
-		stats.delivered, stats.checks, stats.events)
+		stats.delivered, stats.checks, stats.events, stats.operatorCases, stats.retries, stats.refusedRetries,
+		stats.discards, stats.catalogs, stats.reconciles, stats.repairs)
 }
 
 // setPropertyChecks applies LIFECYCLE_PROPERTY_CHECKS, or the fast default
@@ -87,6 +91,7 @@ type propWorld struct {
 	clock   *fake.Clock
 	db      *sqlite.DB
 	app     *application.App
+	ids     *fake.IDs
 	sim     *wixsim.Sim
 	catalog *application.Catalog
 	stats   *propertyStats
@@ -100,6 +105,13 @@ type propWorld struct {
 	// canceled; seqBefore is the outbox Seq before the current command.
 	withdrawals map[liveKey][]*withdrawal
 	seqBefore   int64
+
+	// operators: this case also has permanent refusals by Wix and operator
+	// steps (property_operator_test.go); Wix is then held true after the
+	// operator reconciles, and withdrawals are not checked.
+	operators bool
+	// settings is the catalog's current settings, changed by operator steps.
+	settings map[application.Role]application.Setting
 }
 
 // propAppt is what the oracle knows of an appointment beyond its state.
@@ -136,20 +148,25 @@ func runPropertyCase(t *rapid.T, stats *propertyStats) {
 	}
 	defer db.Close()
 
-	catalog := application.DefaultCatalog()
+	settings := map[application.Role]application.Setting{}
 	if rapid.Bool().Draw(t, "optional triggers on") {
-		catalog = allTriggersCatalog(t)
+		settings = allOnSettings()
 	}
-	app, err := application.New(application.Config{Store: db, Catalog: catalog, Clock: clock, IDs: fake.NewIDs("0e000000")})
+	catalog, err := application.NewCatalog(settings)
+	if err != nil {
+		t.Fatalf("catalog: %v", err)
+	}
+	ids := fake.NewIDs("0e000000")
+	app, err := application.New(application.Config{Store: db, Catalog: catalog, Clock: clock, IDs: ids})
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}
 	sim := wixsim.New(clock)
-	if err := sim.RegisterTriggers(catalog); err != nil {
+	if err := sim.RegisterTriggers(allTriggersCatalog(t)); err != nil {
 		t.Fatalf("register triggers: %v", err)
 	}
 	for _, site := range propSites {
-		for _, tr := range catalog.Enabled() {
+		for _, tr := range allTriggersCatalog(t).Triggers() {
 			autos := []wixsim.Automation{{Name: tr.Key + " now", TriggerKey: tr.Key}}
 			if tr.Timing == application.Scheduled {
 				autos = append(autos, wixsim.Automation{Name: tr.Key + " 1h before", TriggerKey: tr.Key, Offset: -time.Hour})
@@ -163,12 +180,17 @@ func runPropertyCase(t *rapid.T, stats *propertyStats) {
 			}
 		}
 	}
-	w := &propWorld{t: t, ctx: ctx, clock: clock, db: db, app: app, sim: sim, catalog: catalog, stats: stats,
-		start: Now, classes: map[string]bool{}, withdrawals: map[liveKey][]*withdrawal{}}
-
+	w := &propWorld{t: t, ctx: ctx, clock: clock, db: db, app: app, ids: ids, sim: sim, catalog: catalog, stats: stats,
+		start: Now, classes: map[string]bool{}, withdrawals: map[liveKey][]*withdrawal{}, settings: settings,
+		operators: rapid.IntRange(0, 2).Draw(t, "operator case") == 0}
+	names := propCommandNames
+	if w.operators {
+		names = propOperatorNames
+		stats.add(func(s *propertyStats) { s.operatorCases++ })
+	}
 	steps := rapid.IntRange(1, 60).Draw(t, "steps")
 	for i := 0; i < steps; i++ {
-		name := rapid.SampledFrom(propCommandNames).Draw(t, "command")
+		name := rapid.SampledFrom(names).Draw(t, "command")
 		propCommands[name](w)
 	}
 	// Whatever the script left, the outbox drains and Wix is then true.
@@ -180,16 +202,21 @@ func runPropertyCase(t *rapid.T, stats *propertyStats) {
 
 // allTriggersCatalog turns every optional trigger on.
 func allTriggersCatalog(t *rapid.T) *application.Catalog {
+	c, err := application.NewCatalog(allOnSettings())
+	if err != nil {
+		t.Fatalf("catalog: %v", err)
+	}
+	return c
+}
+
+// allOnSettings are the settings that turn every trigger on.
+func allOnSettings() map[application.Role]application.Setting {
 	on := true
 	settings := map[application.Role]application.Setting{}
 	for _, r := range application.Roles() {
 		settings[r] = application.Setting{Enabled: &on}
 	}
-	c, err := application.NewCatalog(settings)
-	if err != nil {
-		t.Fatalf("catalog: %v", err)
-	}
-	return c
+	return settings
 }
 
 // propCommands are the kinds of step, by name; propCommandNames lists each
@@ -612,7 +639,7 @@ func (w *propWorld) deliver(p deliverPlan) {
 		if err != nil {
 			w.t.Fatalf("stats: %v", err)
 		}
-		if stats[application.StateDead] > 0 {
+		if stats[application.StateDead] > 0 && !w.operators {
 			w.t.Fatalf("dead letters after retryable faults only: %s", w.describeDead())
 		}
 		if stats[application.StatePending] == 0 {

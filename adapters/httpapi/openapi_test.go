@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/adapters/httpapi"
+	"github.com/bookable/lifecycle/adapters/wixsim/wixsimtest"
 )
 
 // The OpenAPI document, loaded and checked once, and a router over it.
@@ -56,7 +57,10 @@ func TestOpenAPIDocument(t *testing.T) {
 // does not serve.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	doc, _ := loadSpec(t)
-	srv, err := httpapi.New(httpapi.Config{App: newHarness(t).app, Outbox: newHarness(t).store})
+	pub, err := httpapi.ParsePublicKey(wixsimtest.NewKeyPair(t).PublicPEM)
+	require.NoError(t, err)
+	srv, err := httpapi.New(httpapi.Config{App: newHarness(t).app, Outbox: newHarness(t).store,
+		TriggerProvider: &httpapi.TriggerProvider{PublicKey: pub, AppID: appID}})
 	require.NoError(t, err)
 	registered := map[string]bool{}
 	for _, pattern := range srv.Routes() {

@@ -30,15 +30,17 @@ func TestReconcileOverHTTP(t *testing.T) {
 	plan := ok[httpapi.ReconcileResult](t, h.do("POST", "/v1/sites/"+site+"/reconcile", map[string]any{"dryRun": true}), 200)
 	assert.True(t, plan.DryRun)
 	assert.Equal(t, 1, plan.Entities)
-	require.Len(t, plan.Repairs, 1)
+	require.Len(t, plan.Repairs, 2, "the refused reminder may have reached Wix on an earlier attempt: cancel, then report")
+	assert.Equal(t, httpapi.Repair{Subject: "appointment", EntityID: a.ID, Kind: "cancel", TriggerKey: "appointment_starting",
+		Reason: application.ReasonUnsure}, plan.Repairs[0])
 	assert.Equal(t, httpapi.Repair{Subject: "appointment", EntityID: a.ID, Kind: "report", TriggerKey: "appointment_starting",
-		ScheduledAt: a.StartsAt, Reason: application.ReasonMissing}, plan.Repairs[0])
+		ScheduledAt: a.StartsAt, Reason: application.ReasonReplaced}, plan.Repairs[1])
 	assert.Len(t, h.apiCalls(site, 0), len(calls), "a dry run queues nothing")
 
 	done := ok[httpapi.ReconcileResult](t, h.do("POST", "/v1/sites/"+site+"/reconcile", nil), 200)
 	assert.False(t, done.DryRun)
 	assert.Equal(t, plan.Repairs, done.Repairs)
-	assert.Len(t, h.apiCalls(site, 0), len(calls)+1, "the repair is queued")
+	assert.Len(t, h.apiCalls(site, 0), len(calls)+2, "the repairs are queued")
 	again := ok[httpapi.ReconcileResult](t, h.do("POST", "/v1/sites/"+site+"/reconcile", nil), 200)
 	assert.Empty(t, again.Repairs, "a second run queues nothing")
 	assert.NotNil(t, again.Repairs, "an empty list is [], not null")

@@ -16,8 +16,10 @@ const (
 	// LiveOne: exactly one report took effect since then: Belief.Event.
 	LiveOne
 	// LiveUnsure: more than one report may be live (a cancel between them
-	// never took effect), or a report whose attempt failed in a way that may
-	// still have reached Wix (a timeout, a 5xx). Only a cancel makes it sure.
+	// never took effect), or a report was sent and never confirmed: its
+	// attempt failed, but an earlier attempt (a relay that died before
+	// recording it, a timeout) may have reached Wix. Only a delivered
+	// cancel makes it sure.
 	LiveUnsure
 )
 
@@ -76,8 +78,9 @@ func (b *Belief) Fold(c Call) {
 			b.Live = LiveUnsure
 		}
 		b.Event = reported(c)
-	case c.Kind == KindReport && c.Attempts > 0 && !c.LastError.Refused():
-		// Sent, never confirmed, never refused: it may be live.
+	case c.Kind == KindReport && c.Attempts > 0:
+		// Sent, never confirmed: even a refusal may follow an attempt that
+		// took effect and was never recorded.
 		b.Live, b.Event = LiveUnsure, reported(c)
 	}
 	if b.Pending != nil && b.Pending.ID == c.ID {

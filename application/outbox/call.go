@@ -156,13 +156,6 @@ func (e *CallError) Error() string {
 	return e.Message
 }
 
-// Refused reports whether Wix answered the attempt with a refusal (a 4xx),
-// so that the call certainly took no effect there. A transport error, a
-// timeout or a 5xx may have reached Wix.
-func (e *CallError) Refused() bool {
-	return e != nil && e.Status >= 400 && e.Status < 500 && e.Status != 408 && e.Status != 429
-}
-
 // Attempt is one entry of a call's history.
 type Attempt struct {
 	At    time.Time

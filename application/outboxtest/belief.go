@@ -83,7 +83,7 @@ func testBeliefUnsure(x *suite) {
 	x.settle(o)
 	x.enqueue(rep(2, 5, "canceled"), can(2, 6, "booked"))
 	assert.Equal(x.t, outbox.LiveUnsure, x.beliefs(2)["02/booked"].Live)
-	// A refused report did not.
+	// So may a refused one: an earlier attempt may have taken effect unrecorded.
 	x.enqueue(rep(3, 7, "booked"))
 	c = x.claim(T0, 10)
 	for _, cc := range c {
@@ -91,7 +91,11 @@ func testBeliefUnsure(x *suite) {
 			x.settle(dead(cc, T0, 400))
 		}
 	}
-	assert.Equal(x.t, outbox.LiveNone, x.beliefs(3)["03/booked"].Live)
+	assert.Equal(x.t, outbox.LiveUnsure, x.beliefs(3)["03/booked"].Live)
+	// A report never sent is not.
+	x.enqueue(rep(4, 8, "booked"))
+	x.enqueue(can(4, 9, "booked"))
+	assert.Equal(x.t, outbox.LiveNone, x.beliefs(4)["04/booked"].Live)
 }
 
 func testBeliefsOutlivePrune(x *suite) {
