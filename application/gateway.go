@@ -67,6 +67,19 @@ func PermanentStatus(status int) bool {
 	return status >= 400 && status < 500 && status != 408 && status != 429
 }
 
+// PermanentItemCode reports whether a bulk item that Wix failed inside an
+// accepted request (HTTP 200) with this error code will never succeed as it
+// is: every code but the transient ones (UNKNOWN, INTERNAL, UNAVAILABLE,
+// DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, or none). The REST
+// gateway and the simulator both follow it.
+func PermanentItemCode(code string) bool {
+	switch code {
+	case "", "UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED":
+		return false
+	}
+	return true
+}
+
 // Classify turns any delivery failure into its CallError and whether it may
 // be retried, and for how long Wix asked to wait. Errors that are not a
 // *GatewayError are transport errors or timeouts: retryable.

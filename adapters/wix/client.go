@@ -310,7 +310,7 @@ func itemErrors(resp bulkResponse, n int) []error {
 				ge.Message = truncate(e.Description)
 			}
 		}
-		ge.Permanent = ItemPermanent(ge.Code)
+		ge.Permanent = application.PermanentItemCode(ge.Code)
 		errs[i] = ge
 	}
 	for i := range errs {
@@ -319,16 +319,6 @@ func itemErrors(resp bulkResponse, n int) []error {
 		}
 	}
 	return errs
-}
-
-// ItemPermanent reports whether a failed bulk item with this error code will
-// never succeed as it is (the rule in the package doc).
-func ItemPermanent(code string) bool {
-	switch code {
-	case "", "UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED":
-		return false
-	}
-	return true
 }
 
 // do sends body to path for a site, with one re-minted token after a 401,

@@ -433,10 +433,10 @@ func TestBulkAnswerWithoutIndexesMapsByPosition(t *testing.T) {
 
 func TestItemPermanent(t *testing.T) {
 	for _, code := range []string{"", "UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"} {
-		assert.False(t, wix.ItemPermanent(code), code)
+		assert.False(t, application.PermanentItemCode(code), code)
 	}
 	for _, code := range []string{"INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION", "PERMISSION_DENIED", "SOMETHING_NEW"} {
-		assert.True(t, wix.ItemPermanent(code), code)
+		assert.True(t, application.PermanentItemCode(code), code)
 	}
 }
 

@@ -159,7 +159,7 @@ func FuzzResponseDecoding(f *testing.F) {
 			if !errors.As(r, &ge) || ge.Status != 0 {
 				t.Fatalf("item %d: not a per-item GatewayError: %#v", i, r)
 			}
-			if ge.Permanent != wix.ItemPermanent(ge.Code) {
+			if ge.Permanent != application.PermanentItemCode(ge.Code) {
 				t.Fatalf("item %d: code %q permanent %v", i, ge.Code, ge.Permanent)
 			}
 		}

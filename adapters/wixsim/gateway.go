@@ -77,21 +77,10 @@ func gatewayResult(ctx context.Context, out outcome) ([]error, error) {
 	errs := make([]error, len(out.items))
 	for i, it := range out.items {
 		if it.errCode != "" {
-			errs[i] = &application.GatewayError{Code: it.errCode, Message: it.errMessage, Permanent: itemPermanent(it.errCode)}
+			errs[i] = &application.GatewayError{Code: it.errCode, Message: it.errMessage, Permanent: application.PermanentItemCode(it.errCode)}
 		}
 	}
 	return errs, nil
-}
-
-// itemPermanent is the rule by which a failed bulk item is permanent: its
-// error code is not one of the transient codes (the same rule as the REST
-// client in adapters/wix, which the gateway contract suite holds both to).
-func itemPermanent(code string) bool {
-	switch code {
-	case "", "UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED":
-		return false
-	}
-	return true
 }
 
 // retryAfterSeconds is d in whole seconds, rounded up, as Retry-After

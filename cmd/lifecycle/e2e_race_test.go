@@ -2,7 +2,8 @@
 
 package main
 
-// A test binary built with -race builds the lifecycle binary it runs with
-// -race too, so a data race in `lifecycle serve` fails the end-to-end
-// tests (the race detector's exit status 66 is not the 0 they demand).
-func init() { raceBuild = true }
+// raceBuild: a test binary built with -race builds the lifecycle binary it
+// runs with -race too, so a data race in `lifecycle serve` fails the
+// end-to-end tests (the race detector's exit status 66 is not the 0 they
+// demand).
+const raceBuild = true

@@ -36,13 +36,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// raceBuild is set by e2e_race_test.go when the tests run with -race.
-var raceBuild bool
-
-// childAttr is set by e2e_linux_test.go so that a child dies with the test
-// binary (say, on a test timeout) instead of listening on as an orphan.
-var childAttr *syscall.SysProcAttr
-
 // Credentials the simulator accepts and the child is given.
 const (
 	e2eAppID     = "a99e2e00-0000-4000-8000-000000000001"
@@ -150,7 +143,7 @@ func startServe(t *testing.T, wix *wixEnv, db string, extra ...string) *child {
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db,
 		"--wix-base-url", wix.url, "--wix-app-id", e2eAppID}, extra...)
 	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = childAttr
+	cmd.SysProcAttr = childAttr()
 	cmd.Env = append(environWithoutLifecycle(),
 		"LIFECYCLE_WIX_APP_SECRET="+e2eAppSecret,
 		"LIFECYCLE_API_TOKEN="+e2eAPIToken,
