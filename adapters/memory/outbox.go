@@ -50,6 +50,7 @@ func (s *Store) supersedeLocked(r *record) {
 		}
 		if o.State == outbox.StatePending {
 			s.unqueue(old)
+			o.MaybeSent = s.leases[o.OrderingKey].callID == o.ID
 		}
 		o.State, o.SupersededBy, o.SettledAt = outbox.StateSuperseded, r.call.ID, r.call.CreatedAt
 		old.history = append(old.history, outbox.Attempt{At: r.call.CreatedAt, State: outbox.StateSuperseded,
@@ -325,6 +326,7 @@ func (s *Store) Discard(ctx context.Context, siteID, id string, now time.Time) e
 	}
 	if r.call.State == outbox.StatePending {
 		s.unqueue(r)
+		r.call.MaybeSent = s.leases[r.call.OrderingKey].callID == r.call.ID
 	}
 	r.call.State = outbox.StateDiscarded
 	r.call.SettledAt = now

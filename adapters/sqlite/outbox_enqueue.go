@@ -253,6 +253,9 @@ func resetHead(c *writeConn, key string) error {
 		if _, err := c.ExecContext(context.Background(), qLeaseKey, key, oldToken, oldSeq); err != nil {
 			return err
 		}
+		if _, err := c.ExecContext(context.Background(), qMaybeSent, oldSeq); err != nil {
+			return err
+		}
 	}
 	if none {
 		return nil
@@ -271,6 +274,9 @@ const (
 	// qDropHeadsOfKey deletes the heads of a key's calls.
 	qDropHeadsOfKey = `DELETE FROM outbox_heads WHERE seq IN (SELECT seq FROM outbox WHERE ordering_key = ?1)
 		RETURNING seq, ready_at, lease_token`
+	// qMaybeSent marks a claimed head that left pending: it may have been
+	// sent.
+	qMaybeSent = `UPDATE outbox SET maybe_sent = 1 WHERE seq = ? AND state <> 'pending'`
 	// qLeaseKey keeps key ?1 leased with token ?2 for call ?3, which left
 	// pending while it was claimed.
 	qLeaseKey = `INSERT INTO outbox_leases (ordering_key, token, seq) VALUES (?, ?, ?)

@@ -23,7 +23,7 @@ import (
 
 const callCols = `seq, id, site_id, ordering_key, kind, trigger_key, external_entity_id, payload, scheduled_at,
 	cause, state, attempts, next_attempt_at, last_error_status, last_error_code, last_error_message, created_at,
-	settled_at, superseded_by`
+	settled_at, superseded_by, maybe_sent`
 
 func scanCall(row interface{ Scan(...any) error }) (outbox.Call, error) {
 	var (
@@ -36,7 +36,7 @@ func scanCall(row interface{ Scan(...any) error }) (outbox.Call, error) {
 	)
 	if err := row.Scan(&c.Seq, &c.ID, &c.SiteID, &c.OrderingKey, &kind, &c.TriggerKey, &c.ExternalEntityID,
 		&payload, &scheduled, &c.Cause, &state, &c.Attempts, &next, &errStatus, &errCode, &errMessage,
-		&created, &settled, &c.SupersededBy); err != nil {
+		&created, &settled, &c.SupersededBy, &c.MaybeSent); err != nil {
 		return c, err
 	}
 	// A row written by hand or damaged on disk must not pass for a call the

@@ -78,7 +78,7 @@ func (b *Belief) Fold(c Call) {
 			b.Live = LiveUnsure
 		}
 		b.Event = reported(c)
-	case c.Kind == KindReport && c.Attempts > 0:
+	case c.Kind == KindReport && (c.Attempts > 0 || c.MaybeSent):
 		// Sent, never confirmed: even a refusal may follow an attempt that
 		// took effect and was never recorded.
 		b.Live, b.Event = LiveUnsure, reported(c)

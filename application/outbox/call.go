@@ -103,6 +103,10 @@ type Call struct {
 	// SupersededBy is the ID of the newer call of the same pair that
 	// superseded this one; empty unless State is superseded.
 	SupersededBy string
+	// MaybeSent says the call left pending (superseded, discarded) while a
+	// relay held it: it may have been sent, though no attempt was recorded
+	// (the relay may have died before recording it).
+	MaybeSent bool
 	// Lease is set on the calls Claim returns: the relay must settle them
 	// with its Token, and may send them only until Until.
 	Lease Lease

@@ -104,6 +104,7 @@ func testDiscardInFlight(x *suite) {
 	held := x.claim(T0, 10)
 	require.Len(x.t, held, 1)
 	require.NoError(x.t, x.o.Discard(bg, SiteA, callID(1), T0))
+	assert.True(x.t, x.get(SiteA, callID(1)).MaybeSent, "discarded while a relay held it")
 	assert.Empty(x.t, x.claim(T0, 10), "call 1 may still be in flight: call 2 waits")
 	x.settle(delivered(held[0], T0.Add(time.Second)))
 	d := x.get(SiteA, callID(1))

@@ -19,6 +19,10 @@
 
 ALTER TABLE outbox ADD COLUMN superseded_by TEXT NOT NULL DEFAULT '';
 
+-- 1 when the call left pending (superseded, discarded) while a relay held
+-- it: it may have been sent, unrecorded.
+ALTER TABLE outbox ADD COLUMN maybe_sent INTEGER NOT NULL DEFAULT 0;
+
 ALTER TABLE outbox_attempts ADD COLUMN note TEXT NOT NULL DEFAULT '';
 
 ALTER TABLE outbox_heads ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
