@@ -90,7 +90,7 @@ var appointmentRules = []lifeRule[appointment.State, *appointment.Appointment]{
 		func(a *appointment.Appointment) (time.Time, bool) {
 			return a.RescheduledAt(), !a.RescheduledAt().IsZero()
 		},
-		func(a *appointment.Appointment) string { return domain.FormatInstant(a.PreviousStart()) }},
+		func(a *appointment.Appointment) string { return moved(a.PreviousStart(), a.Start()) }},
 	{RoleAppointmentCompleted, []appointment.State{appointment.StateCompleted},
 		func(a *appointment.Appointment) (time.Time, bool) { return a.ChangedAt(), true }, nil},
 	{RoleAppointmentNoShow, []appointment.State{appointment.StateNoShow},
@@ -127,9 +127,16 @@ var enrollmentRules = []lifeRule[enrollment.State, enrolled]{
 		func(x enrolled) (time.Time, bool) { return x.e.EnrolledAt(), true }, nil},
 	{RoleClassRescheduled, []enrollment.State{enrollment.StateEnrolled, enrollment.StateAttended},
 		func(x enrolled) (time.Time, bool) { return x.e.ClassMovedAt(), !x.e.ClassMovedAt().IsZero() },
-		func(x enrolled) string { return domain.FormatInstant(x.c.PreviousStart()) }},
+		func(x enrolled) string { return moved(x.c.PreviousStart(), x.c.Start()) }},
 	{RoleClassCompleted, []enrollment.State{enrollment.StateAttended},
 		func(x enrolled) (time.Time, bool) { return x.e.EndedAt(), true }, nil},
+}
+
+// moved names one reschedule by where it moved the start from and to: two
+// reschedules in one millisecond are two notices unless both left the start
+// where it was (the second then changes nothing).
+func moved(from, to time.Time) string {
+	return domain.FormatInstant(from) + ">" + domain.FormatInstant(to)
 }
 
 func latest(a, b time.Time) time.Time {

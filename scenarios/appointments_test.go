@@ -149,6 +149,39 @@ func TestOptionalRescheduleNoticeComesFirst(t *testing.T) {
 	})
 }
 
+func TestTwoReschedulesInOneInstantAreTwoNotices(t *testing.T) {
+	on := true
+	catalog, err := application.NewCatalog(map[application.Role]application.Setting{
+		application.RoleAppointmentRescheduled: {Enabled: &on},
+	})
+	require.NoError(t, err)
+	eachStoreWithCatalog(t, catalog, func(t *testing.T, w *world) {
+		// Given appointment 1 starts in two days, and is "rescheduled" to
+		// the same time (its reminder stays; a notice is reported)
+		w.scheduleAppointment(1, 1, 2*day)
+		reschedule := func(start time.Duration) {
+			_, err := w.app.RescheduleAppointment.Handle(w.ctx, application.RescheduleAppointment{
+				SiteID: Site, ID: appointmentID(1), StartsAt: at(start), EndsAt: at(start + time.Hour)})
+			require.NoError(t, err)
+		}
+		reschedule(2 * day)
+		w.newCalls()
+
+		// When, within the same millisecond, it really moves
+		reschedule(3 * day)
+
+		// Then the second notice replaces the first (a notice is one
+		// reschedule, from one start to another, not one instant), and the
+		// reminder moves.
+		w.thenCalls(
+			cancel("appointment_rescheduled", appointmentID(1)),
+			report("appointment_rescheduled", appointmentID(1)),
+			cancel("appointment_starting", appointmentID(1)),
+			reportAt("appointment_starting", appointmentID(1), at(3*day)),
+		)
+	})
+}
+
 func TestIdempotentScheduleWithCallerID(t *testing.T) {
 	eachStore(t, func(t *testing.T, w *world) {
 		first := w.scheduleAppointment(1, 1, 2*day)

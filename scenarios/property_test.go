@@ -117,7 +117,21 @@ type propWorld struct {
 // propAppt is what the oracle knows of an appointment beyond its state.
 type propAppt struct {
 	site, id    string
-	reschedules int // successful reschedules: appointment_rescheduled reports
+	reschedules int      // successful reschedules: appointment_rescheduled reports
+	lastMove    propMove // the last reschedule
+}
+
+// propMove is one reschedule: when, and where it moved the start from and
+// to. A reschedule that repeats the last one exactly (the same instant, a
+// start left where it was) is the same notice, and replaces nothing.
+type propMove struct{ at, from, to time.Time }
+
+// replaces records m as the last move and reports whether it is a new
+// notice that replaces the last one.
+func (last *propMove) replaces(m propMove) bool {
+	same := last.at.Equal(m.at) && last.from.Equal(m.from) && last.to.Equal(m.to)
+	*last = m
+	return !same
 }
 
 // propEnrollment is what the oracle knows of an enrollment beyond its state:
@@ -129,7 +143,8 @@ type propEnrollment struct {
 	state             string // as last observed
 	everSeated        bool
 	everWaitlisted    bool
-	classMoves        int // class reschedules while seated: class_rescheduled reports
+	classMoves        int      // class reschedules while seated: class_rescheduled reports
+	lastMove          propMove // the last class reschedule while seated
 }
 
 func (e *propEnrollment) name() string { return "e" + e.id[len(e.id)-3:] }
@@ -367,11 +382,14 @@ func (w *propWorld) rescheduleAppointment() {
 	_, err := w.app.RescheduleAppointment.Handle(w.ctx, application.RescheduleAppointment{
 		SiteID: site, ID: id, StartsAt: start, EndsAt: start.Add(time.Hour)})
 	if w.outcome(fmt.Sprintf("s%d: reschedule appointment a%d to %s", s, n, w.rel(start)), err) {
-		w.appt(site, id).reschedules++
+		a := w.appt(site, id)
+		a.reschedules++
 		if !before.StartsAt.Equal(start) { // a reminder at the same time stays as it is
 			w.withdraw(site, application.RoleAppointmentStarting, id)
 		}
-		w.withdraw(site, application.RoleAppointmentRescheduled, id) // the last notice, if any, is replaced
+		if a.lastMove.replaces(propMove{w.clock.Now(), before.StartsAt, start}) {
+			w.withdraw(site, application.RoleAppointmentRescheduled, id) // the last notice, if any, is replaced
+		}
 	}
 }
 
@@ -434,7 +452,9 @@ func (w *propWorld) rescheduleClass() {
 			if !before.StartsAt.Equal(start) {
 				w.withdraw(site, application.RoleClassStarting, e.id)
 			}
-			w.withdraw(site, application.RoleClassRescheduled, e.id) // the last notice is replaced
+			if e.lastMove.replaces(propMove{w.clock.Now(), before.StartsAt, start}) {
+				w.withdraw(site, application.RoleClassRescheduled, e.id) // the last notice is replaced
+			}
 		}
 	}
 }
