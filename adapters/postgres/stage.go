@@ -27,6 +27,7 @@ type tx struct {
 	staged       map[stagedKey]int // the index in ops of each aggregate's write
 	ops          []stagedOp
 	calls        []outbox.Call
+	callIDs      map[string]struct{}
 	undo         []versionUndo
 }
 
@@ -238,11 +239,13 @@ func (t *tx) Enqueue(ctx context.Context, calls []application.Call) error {
 		if _, err := outbox.ParseKind(string(c.Kind)); err != nil {
 			return fmt.Errorf("enqueue call %s: %w", c.ID, err)
 		}
-		for _, staged := range t.calls {
-			if staged.ID == c.ID {
-				return fmt.Errorf("enqueue: call %s twice: %w", c.ID, application.ErrConflict)
-			}
+		if t.callIDs == nil {
+			t.callIDs = map[string]struct{}{}
 		}
+		if _, ok := t.callIDs[c.ID]; ok {
+			return fmt.Errorf("enqueue: call %s twice: %w", c.ID, application.ErrConflict)
+		}
+		t.callIDs[c.ID] = struct{}{}
 		if c.NextAttemptAt.IsZero() {
 			c.NextAttemptAt = c.CreatedAt
 		}
