@@ -176,24 +176,30 @@ func (s *Store) Stats(ctx context.Context, siteID string) (map[outbox.State]int,
 	if siteID != "" {
 		q, args = `SELECT state, count(*) FROM outbox WHERE site_id = $1 GROUP BY state`, []any{siteID}
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: outbox stats: %w", err)
-	}
-	defer rows.Close()
 	out := make(map[outbox.State]int, len(outbox.States()))
 	for _, st := range outbox.States() {
 		out[st] = 0
 	}
-	for rows.Next() {
-		var state string
-		var n int
-		if err := rows.Scan(&state, &n); err != nil {
-			return nil, fmt.Errorf("postgres: outbox stats: %w", err)
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = on`); err != nil {
+			return err
 		}
-		out[outbox.State(state)] = n
-	}
-	if err := rows.Err(); err != nil {
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var state string
+			var n int
+			if err := rows.Scan(&state, &n); err != nil {
+				return err
+			}
+			out[outbox.State(state)] = n
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("postgres: outbox stats: %w", err)
 	}
 	return out, nil

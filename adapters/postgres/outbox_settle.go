@@ -20,7 +20,7 @@ import (
 const (
 	// qSettleHeads locks the head rows of the keys of calls (IDs) and
 	// returns their leases.
-	qSettleHeads = `SELECT h.ordering_key, h.lease_token, h.lease_seq FROM outbox_heads AS h
+	qSettleHeads = `SELECT h.ordering_key, h.lease_token, h.lease_seq, h.seq, h.more FROM outbox_heads AS h
 		WHERE h.ordering_key IN (SELECT ordering_key FROM outbox WHERE id = ANY($1::text[]))
 		ORDER BY h.ordering_key FOR UPDATE OF h`
 	// qSettleCalls reads the calls (IDs), after the locks, and for those in
@@ -45,6 +45,9 @@ const (
 			$8::text[], $9::text[], $10::text[], $11::bool[])
 			AS u(id, add, apply, state, next, settled, status, code, message, newer, unlogged)
 		WHERE o.id = u.id`
+	// qDropHeads deletes the head rows of keys (sorted) whose only pending
+	// call a fenced outcome settled.
+	qDropHeads = `DELETE FROM outbox_heads WHERE ordering_key = ANY($1::text[])`
 	// qRefreshHeads makes the lowest pending call of each key (sorted) its
 	// head, ends the lease of the key whose token is given ($2, 0 for
 	// none), and deletes the row of a key left with no pending call and no
@@ -66,7 +69,9 @@ const (
 
 // keyLease is the lease of an ordering key as its head row holds it.
 type keyLease struct {
-	token, seq int64
+	token, seq int64 // the lease's token and the call it was taken for
+	head       int64 // the head's seq (0: none)
+	more       bool  // calls wait behind the head
 }
 
 // settled is a call as a settle found it, and what the settle makes of it.
@@ -147,12 +152,12 @@ func readSettle(ctx context.Context, tx pgx.Tx, ids, needNewer []string) (map[st
 	for rows.Next() {
 		var key string
 		var l keyLease
-		var seq pgtype.Int8
-		if err := rows.Scan(&key, &l.token, &seq); err != nil {
+		var seq, head pgtype.Int8
+		if err := rows.Scan(&key, &l.token, &seq, &head, &l.more); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
-		l.seq = seq.Int64
+		l.seq, l.head = seq.Int64, head.Int64
 		leases[key] = l
 	}
 	rows.Close()
@@ -182,6 +187,9 @@ func readSettle(ctx context.Context, tx pgx.Tx, ids, needNewer []string) (map[st
 func planSettle(b *pgx.Batch, outcomes []outbox.Outcome, leases map[string]keyLease, calls map[string]*settled) error {
 	var h history
 	release := map[string]int64{}
+	// drop holds the keys whose only pending call, their head, left
+	// pending through a fenced outcome: their rows go without a search.
+	drop := map[string]bool{}
 	var order []*settled
 	for _, o := range outcomes {
 		st := calls[o.ID]
@@ -199,7 +207,7 @@ func planSettle(b *pgx.Batch, outcomes []outbox.Outcome, leases map[string]keyLe
 		fenced := leased && l.token != 0 && l.token == o.Token && l.seq == c.Seq
 		if fenced {
 			release[c.OrderingKey] = l.token
-			leases[c.OrderingKey] = keyLease{}
+			leases[c.OrderingKey] = keyLease{head: l.head, more: l.more}
 		}
 		to, applies, err := outbox.Settled(c.State, o.State, st.newer != "")
 		if err != nil {
@@ -224,6 +232,9 @@ func planSettle(b *pgx.Batch, outcomes []outbox.Outcome, leases map[string]keyLe
 			c.LastError = entry.Err
 		}
 		c.State = to
+		if to != outbox.StatePending && l.head == c.Seq && !l.more {
+			drop[c.OrderingKey] = true
+		}
 		switch to {
 		case outbox.StatePending:
 			c.NextAttemptAt = o.NextAttemptAt
@@ -251,14 +262,22 @@ func planSettle(b *pgx.Batch, outcomes []outbox.Outcome, leases map[string]keyLe
 	h.queue(b)
 	// The keys whose lease a fenced outcome ended: only their pending calls
 	// or leases changed.
-	keys := make([]string, 0, len(release))
+	var keys, dropped []string
 	for k := range release {
-		keys = append(keys, k)
+		if drop[k] {
+			dropped = append(dropped, k)
+		} else {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
+	sort.Strings(dropped)
 	tokens := make([]int64, len(keys))
 	for i, k := range keys {
 		tokens[i] = release[k]
+	}
+	if len(dropped) > 0 {
+		b.Queue(qDropHeads, dropped)
 	}
 	if len(keys) > 0 {
 		b.Queue(qRefreshHeads, keys, tokens)

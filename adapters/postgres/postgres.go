@@ -155,6 +155,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if cfg.schema != "" {
 		poolCfg.ConnConfig.RuntimeParams["search_path"] = cfg.schema
 	}
+	for param, value := range sessionSettings {
+		if _, ok := poolCfg.ConnConfig.RuntimeParams[param]; !ok {
+			poolCfg.ConnConfig.RuntimeParams[param] = value
+		}
+	}
 	s := &Store{cfg: cfg, connCfg: poolCfg.ConnConfig.Copy(), closed: make(chan struct{})}
 	if s.migrated, s.schema, err = migrate(ctx, poolCfg.ConnConfig, cfg); err != nil {
 		if errors.Is(err, ErrSchemaTooNew) {
@@ -169,6 +174,20 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	s.channel = "lifecycle_outbox_" + s.schema
 	s.wake = startWaker(s)
 	return s, nil
+}
+
+// sessionSettings are the settings of the store's connections, unless the
+// DSN sets them. The store's statements are few, prepared once per
+// connection, and find rows through indexes by keys or key arrays:
+// planning them anew at every execution (PostgreSQL's custom plans) costs
+// more than running them, so their generic plan is used; and a generic
+// plan made while a table was still empty (a new database) must not keep
+// a sequential scan as the table grows, so the planner takes an index
+// whenever one serves. Stats, which counts every call, turns sequential
+// scans back on for itself.
+var sessionSettings = map[string]string{
+	"plan_cache_mode": "force_generic_plan",
+	"enable_seqscan":  "off",
 }
 
 // ownParams removes lifecycle's parameters from a URL DSN and returns
@@ -193,9 +212,14 @@ func ownParams(dsn string) (string, []Option, error) {
 	if v := q.Get("lifecycle_schema"); v != "" {
 		opts = append(opts, WithSchema(v))
 	}
-	q.Del("lifecycle_wake")
-	q.Del("lifecycle_schema")
-	u.RawQuery = q.Encode()
+	// The other parameters stay as written: pgx reads them itself.
+	var kept []string
+	for _, part := range strings.Split(u.RawQuery, "&") {
+		if key, _, _ := strings.Cut(part, "="); part != "" && !strings.HasPrefix(key, "lifecycle_") {
+			kept = append(kept, part)
+		}
+	}
+	u.RawQuery = strings.Join(kept, "&")
 	return u.String(), opts, nil
 }
 
