@@ -45,8 +45,13 @@ func (s *Store) Claim(ctx context.Context, req outbox.ClaimRequest) ([]outbox.Ca
 	if req.Limit <= 0 {
 		return nil, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	until := micro(req.Now.Add(req.Lease))
-	rows, err := s.pool.Query(ctx, qClaim, ts(req.Now), req.Limit, ts(until), req.Relay)
+	// Heads once leased are read back even if ctx ends now, or they would
+	// wait for their lease to run out.
+	rows, err := s.pool.Query(context.WithoutCancel(ctx), qClaim, ts(req.Now), req.Limit, ts(until), req.Relay)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim: %w", err)
 	}

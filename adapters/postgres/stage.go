@@ -284,7 +284,9 @@ func (t *tx) commit(ctx context.Context) error {
 		queueEnqueue(b, t.calls, keys)
 	}
 	b.Queue("COMMIT")
-	br := t.conn.SendBatch(ctx, b)
+	// Once sent, the commit is waited for whatever ctx does: a nil error
+	// means durable, an error means nothing was written.
+	br := t.conn.SendBatch(context.WithoutCancel(ctx), b)
 	for i := 0; i < b.Len(); i++ {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
