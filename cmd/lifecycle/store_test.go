@@ -47,3 +47,18 @@ func TestDisplayDBHidesThePassword(t *testing.T) {
 	assert.Equal(t, "postgresql://db/lifecycle", displayDB("postgresql://db/lifecycle"))
 	assert.Equal(t, "lifecycle.db", displayDB("lifecycle.db"))
 }
+
+// TestMigrateOnASchemaDSN: the DSN a multi-process test hands to the
+// lifecycle processes it starts (pgtest.SchemaDSN) works with every
+// command's --db.
+func TestMigrateOnASchemaDSN(t *testing.T) {
+	dsn := pgtest.SchemaDSN(t)
+	var out, errOut bytes.Buffer
+	code := Main(context.Background(), []string{"migrate", "--db", dsn}, &out, &errOut, func(string) string { return "" })
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, out.String(), "schema version 1; applied 0001_init.sql")
+	out.Reset()
+	code = Main(context.Background(), []string{"outbox", "stats", "--db", dsn}, &out, &errOut, func(string) string { return "" })
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, out.String(), "pending 0")
+}

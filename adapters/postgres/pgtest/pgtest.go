@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"testing"
 
@@ -67,4 +68,27 @@ func Open(tb testing.TB, opts ...postgres.Option) *postgres.Store {
 	}
 	tb.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// SchemaDSN returns a postgres:// DSN of the test database that selects a
+// fresh schema (lifecycle_schema), dropped when tb ends: what a test gives
+// the lifecycle processes it starts (lifecycle serve|relay --db DSN), such
+// as the multi-process harness of several relays. The first process to
+// open it creates the schema. A key=value DSN in EnvDSN is refused.
+func SchemaDSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := DSN(tb)
+	if !postgres.IsDSN(dsn) {
+		tb.Fatalf("%s must be a postgres:// URL for SchemaDSN, not %q", EnvDSN, dsn)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	name := Schema(tb)
+	if u.RawQuery != "" {
+		u.RawQuery += "&"
+	}
+	u.RawQuery += "lifecycle_schema=" + url.QueryEscape(name)
+	return u.String()
 }
