@@ -275,6 +275,12 @@ func TestThrottleIsAtomicAcrossInstances(t *testing.T) {
 		return time.Time{}, false
 	}))
 	assert.True(t, got.Equal(t0.Add(40*time.Second)), "got %v", got)
+	fine := t0.Add(time.Hour + 1500*time.Nanosecond)
+	require.NoError(t, stores[0].Throttle(ctx, fleetSite, func(time.Time) (time.Time, bool) { return fine, true }))
+	require.NoError(t, stores[1].Throttle(ctx, fleetSite, func(tat time.Time) (time.Time, bool) {
+		assert.False(t, tat.Before(fine), "a time finer than the store keeps is rounded up: %v", tat)
+		return time.Time{}, false
+	}))
 	require.NoError(t, stores[0].Throttle(ctx, "other-site", func(tat time.Time) (time.Time, bool) {
 		assert.True(t, tat.IsZero(), "a site that never sent has the zero TAT")
 		return time.Time{}, false

@@ -28,7 +28,8 @@ const (
 // time fn returns when spend is true, all in one transaction: no other
 // relay of the fleet reads the site's TAT between. fn runs while the row is
 // locked, so it must be quick and do no I/O. An error of the database
-// leaves the TAT as it was.
+// leaves the TAT as it was. timestamptz keeps microseconds: a finer next is
+// rounded up, so that the limit is never loosened.
 func (s *Store) Throttle(ctx context.Context, siteID string, fn func(tat time.Time) (next time.Time, spend bool)) error {
 	if s.isClosed() {
 		return ErrClosed
@@ -55,11 +56,19 @@ func (s *Store) Throttle(ctx context.Context, siteID string, fn func(tat time.Ti
 		if !spend {
 			return nil
 		}
-		_, err = tx.Exec(ctx, qRateSet, siteID, ts(next))
+		_, err = tx.Exec(ctx, qRateSet, siteID, ts(ceilMicro(next)))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: throttle site %s: %w", siteID, err)
 	}
 	return nil
+}
+
+// ceilMicro rounds t up to the microsecond.
+func ceilMicro(t time.Time) time.Time {
+	if c := t.Truncate(time.Microsecond); c.Before(t) {
+		return c.Add(time.Microsecond)
+	}
+	return t
 }
