@@ -266,11 +266,15 @@ func (t *tx) commit(ctx context.Context) error {
 		return nil
 	}
 	b := &pgx.Batch{}
-	if t.begun {
+	switch {
+	case t.locked && t.begun: // the reads ran in the write transaction
+	case t.begun:
 		b.Queue("COMMIT") // the read snapshot
-		t.begun = false
+		b.Queue("BEGIN")
+	default:
+		b.Queue("BEGIN")
 	}
-	b.Queue("BEGIN")
+	t.begun = false
 	var keys []string
 	if len(t.calls) > 0 {
 		keys = callKeys(t.calls)

@@ -61,24 +61,71 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx appl
 		return fmt.Errorf("postgres: %w", err)
 	}
 	defer conn.Release()
-	t := &tx{readTx: readTx{s: s, conn: conn.Conn()}}
-	err = callUpdate(ctx, fn, t)
-	t.done = true
-	if err == nil {
-		err = ctx.Err()
-	}
-	if err == nil {
-		err = t.commit(ctx)
+	t, conflicted, err := s.run(ctx, conn.Conn(), fn, false)
+	if conflicted {
+		t, _, err = s.run(ctx, conn.Conn(), fn, true)
 	}
 	if err != nil {
-		t.rollback()
-		t.rollbackVersions()
 		return err
 	}
 	if len(t.calls) > 0 {
 		s.wake.changed()
 	}
 	return nil
+}
+
+// run runs fn once and commits what it staged. conflicted reports that the
+// commit met a conflict (the writes were checked against versions that had
+// moved). A locked run (after such a conflict) reads in the write
+// transaction, each aggregate read by ID under its advisory lock, so that
+// the runs of commands that contend for one aggregate (twenty enrollments
+// in one class) take turns instead of failing each other again; the locks
+// assign no transaction ID, so the seqs still follow the key locks.
+func (s *Store) run(ctx context.Context, conn *pgx.Conn, fn func(ctx context.Context, tx application.Tx) error, locked bool) (*tx, bool, error) {
+	t := &tx{readTx: readTx{s: s, conn: conn, locked: locked}}
+	err := callUpdate(ctx, fn, t)
+	t.done = true
+	if err == nil {
+		err = ctx.Err()
+	}
+	conflicted := false
+	if err == nil {
+		err = t.commit(ctx)
+		conflicted = errors.Is(err, application.ErrConflict)
+	}
+	if err != nil {
+		t.rollback()
+		t.rollbackVersions()
+		return t, conflicted && !locked, err
+	}
+	return t, false, nil
+}
+
+// qLockAggregate takes an aggregate's advisory lock (a locked run).
+const qLockAggregate = `SELECT pg_advisory_xact_lock($1)`
+
+// aggregateLock returns the advisory lock key of an aggregate.
+func (t *readTx) aggregateLock(table, siteID, id string) int64 {
+	return t.s.lockKeys([]string{"aggregate/" + table + "/" + siteID + "/" + id})[0]
+}
+
+// queryAggregate reads one aggregate by ID, under its lock in a locked run.
+func (t *readTx) queryAggregate(ctx context.Context, table, siteID, id, sql string, scan func(pgx.Rows) error) error {
+	found := false
+	each := func(r pgx.Rows) error {
+		found = true
+		return scan(r)
+	}
+	var err error
+	if t.locked {
+		err = t.queryAfter(ctx, qLockAggregate, []any{t.aggregateLock(table, siteID, id)}, sql, []any{siteID, id}, each)
+	} else {
+		err = t.query(ctx, sql, []any{siteID, id}, each)
+	}
+	if err == nil && !found {
+		return pgx.ErrNoRows
+	}
+	return err
 }
 
 // callUpdate runs fn, turning a panic into a *PanicError.
@@ -116,6 +163,10 @@ type readTx struct {
 	conn  *pgx.Conn
 	begun bool
 	done  bool
+	// locked: a run of Update after a conflict, whose reads of an aggregate
+	// by ID take that aggregate's advisory lock first, in the write
+	// transaction (see Store.Update).
+	locked bool
 }
 
 func (t *readTx) check(ctx context.Context) error {
@@ -139,47 +190,55 @@ func (t *readTx) rollback() {
 
 // query runs a read and calls each for every row.
 func (t *readTx) query(ctx context.Context, sql string, args []any, each func(pgx.Rows) error) error {
+	return t.queryAfter(ctx, "", nil, sql, args, each)
+}
+
+// queryAfter runs the statement prelude (if any), then the read in a
+// statement of its own (a snapshot taken after the prelude), in one round
+// trip, beginning the transaction first if need be.
+func (t *readTx) queryAfter(ctx context.Context, prelude string, preArgs []any, sql string, args []any, each func(pgx.Rows) error) error {
 	if err := t.check(ctx); err != nil {
 		return err
 	}
-	var rows pgx.Rows
-	var br pgx.BatchResults
-	if t.begun {
-		var err error
-		if rows, err = t.conn.Query(ctx, sql, args...); err != nil {
-			return err
-		}
-	} else {
-		b := &pgx.Batch{}
-		b.Queue(beginRead)
-		b.Queue(sql, args...)
-		br = t.conn.SendBatch(ctx, b)
+	b := &pgx.Batch{}
+	if !t.begun {
+		b.Queue(t.beginSQL())
 		t.begun = true
+	}
+	if prelude != "" {
+		b.Queue(prelude, preArgs...)
+	}
+	b.Queue(sql, args...)
+	br := t.conn.SendBatch(ctx, b)
+	for range b.Len() - 1 {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
 			return err
 		}
-		var err error
-		if rows, err = br.Query(); err != nil {
-			_ = br.Close()
-			return err
-		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return err
 	}
 	for rows.Next() {
 		if err := each(rows); err != nil {
 			rows.Close()
-			if br != nil {
-				_ = br.Close()
-			}
+			_ = br.Close()
 			return err
 		}
 	}
 	rows.Close()
-	err := rows.Err()
-	if br != nil {
-		err = errors.Join(err, br.Close())
+	return errors.Join(rows.Err(), br.Close())
+}
+
+// beginSQL begins the transaction of the reads: a read-only snapshot, or
+// for a locked run of Update the write transaction itself.
+func (t *readTx) beginSQL() string {
+	if t.locked {
+		return "BEGIN"
 	}
-	return err
+	return beginRead
 }
 
 // queryOne runs a read of at most one row into scan; no row is
@@ -288,7 +347,7 @@ func scanEnrollment(row pgx.Rows) (*enrollment.Enrollment, error) {
 // Appointment implements application.ReadTx.
 func (t *readTx) Appointment(ctx context.Context, siteID, id string) (*appointment.Appointment, error) {
 	var a *appointment.Appointment
-	err := t.queryOne(ctx, qAppointment, []any{siteID, id}, func(r pgx.Rows) (err error) {
+	err := t.queryAggregate(ctx, "appointments", siteID, id, qAppointment, func(r pgx.Rows) (err error) {
 		a, err = scanAppointment(r)
 		return err
 	})
@@ -298,7 +357,7 @@ func (t *readTx) Appointment(ctx context.Context, siteID, id string) (*appointme
 // Class implements application.ReadTx.
 func (t *readTx) Class(ctx context.Context, siteID, id string) (*class.Class, error) {
 	var c *class.Class
-	err := t.queryOne(ctx, qClass, []any{siteID, id}, func(r pgx.Rows) (err error) {
+	err := t.queryAggregate(ctx, "classes", siteID, id, qClass, func(r pgx.Rows) (err error) {
 		c, err = scanClass(r)
 		return err
 	})
@@ -308,7 +367,7 @@ func (t *readTx) Class(ctx context.Context, siteID, id string) (*class.Class, er
 // Enrollment implements application.ReadTx.
 func (t *readTx) Enrollment(ctx context.Context, siteID, id string) (*enrollment.Enrollment, error) {
 	var e *enrollment.Enrollment
-	err := t.queryOne(ctx, qEnrollment, []any{siteID, id}, func(r pgx.Rows) (err error) {
+	err := t.queryAggregate(ctx, "enrollments", siteID, id, qEnrollment, func(r pgx.Rows) (err error) {
 		e, err = scanEnrollment(r)
 		return err
 	})
