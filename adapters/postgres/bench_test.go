@@ -230,7 +230,8 @@ var stored = struct {
 }{schemas: map[int]string{}}
 
 // storedSchema returns a schema whose outbox holds n delivered calls (and
-// n/2 appointments), built once per process with INSERT ... SELECT.
+// n/2 appointments), built with INSERT ... SELECT and dropped when the
+// benchmark ends.
 func storedSchema(b *testing.B, n int) string {
 	stored.Lock()
 	defer stored.Unlock()
@@ -274,6 +275,20 @@ func storedSchema(b *testing.B, n int) string {
 		}
 	}
 	stored.schemas[n] = schema
+	b.Cleanup(func() { // each size serves one benchmark: leave nothing behind
+		stored.Lock()
+		defer stored.Unlock()
+		delete(stored.schemas, n)
+		conn, err := pgx.Connect(context.Background(), pgtest.DSN(b))
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+schema+` CASCADE`); err != nil {
+			b.Error(err)
+		}
+	})
 	return schema
 }
 
