@@ -8,18 +8,22 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bookable/lifecycle/adapters/postgres"
 	"github.com/bookable/lifecycle/adapters/sqlite"
 )
 
 func runMigrate(ctx context.Context, args []string, out, errOut io.Writer, getenv env) error {
 	fs := newFlags("migrate", "migrate [--db FILE] [--status]", out)
-	dbPath := fs.String("db", "lifecycle.db", "SQLite database file; created when missing (except with --status)")
+	dbPath := fs.String("db", "lifecycle.db", dbHelp+"; a SQLite file is created when missing (except with --status)")
 	status := fs.Bool("status", false, "only show the applied and pending migrations; the file is opened read-only")
 	if err := parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("unexpected arguments %v", fs.Args())
+	}
+	if postgres.IsDSN(*dbPath) {
+		return migratePostgres(ctx, *dbPath, *status, out)
 	}
 	if *status {
 		st, err := sqlite.ReadSchema(ctx, *dbPath)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/bookable/lifecycle/adapters/httpapi"
-	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/domain"
@@ -35,7 +34,7 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 		return nil
 	}
 	fs := newFlags("outbox "+op, outboxSynopsis, out)
-	dbPath := fs.String("db", "lifecycle.db", "SQLite database file")
+	dbPath := fs.String("db", "lifecycle.db", dbHelp)
 	site := fs.String("site", "", "site (Wix app instance) ID")
 	state := fs.String("state", "", "only calls in this state: pending, delivered, dead, expired, discarded")
 	after := fs.Int64("after", 0, "only calls after this sequence number (paging)")
@@ -72,11 +71,8 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 	}
 	// Operators' commands never create a database; those that only read
 	// open it read-only, which also works on a file they may not write.
-	opt := sqlite.WithExisting()
-	if op == "list" || op == "show" || op == "stats" {
-		opt = sqlite.WithReadOnly()
-	}
-	db, err := sqlite.Open(ctx, *dbPath, opt)
+	readOnly := op == "list" || op == "show" || op == "stats"
+	db, err := openStore(ctx, *dbPath, storeOptions{existing: true, readOnly: readOnly})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/adapters/wix"
 	"github.com/bookable/lifecycle/application"
 )
@@ -70,7 +69,7 @@ func (w *wixFlags) gateway(getenv env) (*wix.Client, error) {
 	return c, nil
 }
 
-func (w *wixFlags) relay(db *sqlite.DB, gw application.Gateway, wake *application.Signal, logger *slog.Logger) (*application.Relay, error) {
+func (w *wixFlags) relay(db application.Outbox, gw application.Gateway, wake *application.Signal, logger *slog.Logger) (*application.Relay, error) {
 	rpm := w.requestsPerMinute
 	if rpm <= 0 {
 		rpm = application.NoRateLimit
@@ -82,7 +81,7 @@ func (w *wixFlags) relay(db *sqlite.DB, gw application.Gateway, wake *applicatio
 
 func runRelay(ctx context.Context, args []string, out, errOut io.Writer, getenv env) error {
 	fs := newFlags("relay", "relay --db FILE [flags]", out)
-	dbPath := fs.String("db", "lifecycle.db", "SQLite database file")
+	dbPath := fs.String("db", "lifecycle.db", dbHelp)
 	drain := fs.Bool("drain", false, "deliver what is due now, then exit")
 	var wf wixFlags
 	wf.register(fs)
@@ -102,7 +101,7 @@ func runRelay(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	db, err := sqlite.Open(ctx, *dbPath, sqlite.WithExisting())
+	db, err := openStore(ctx, *dbPath, storeOptions{existing: true})
 	if err != nil {
 		return err
 	}
@@ -114,7 +113,7 @@ func runRelay(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	if *drain {
 		return drainReport(ctx, relay, db, out)
 	}
-	logger.Info("relay running", "db", *dbPath, "wix", wf.baseURL)
+	logger.Info("relay running", "db", displayDB(*dbPath), "wix", wf.baseURL)
 	err = relay.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		logger.Info("relay stopped")
@@ -133,7 +132,7 @@ var errUndelivered = errors.New("calls remain undelivered")
 // drainReport delivers what is due, then prints what this drain did and
 // what the outbox still holds. It returns errUndelivered when calls are
 // left pending, dead or expired, so that a scheduled drain can alert.
-func drainReport(ctx context.Context, relay *application.Relay, db *sqlite.DB, out io.Writer) error {
+func drainReport(ctx context.Context, relay *application.Relay, db application.Outbox, out io.Writer) error {
 	if err := relay.Drain(ctx); err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}

@@ -11,14 +11,13 @@ import (
 	"time"
 
 	"github.com/bookable/lifecycle/adapters/httpapi"
-	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
 )
 
 func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv env) error {
 	fs := newFlags("serve", "serve [--addr HOST:PORT] [--db FILE] [flags]", out)
 	addr := fs.String("addr", "127.0.0.1:8080", "address of the HTTP API; beyond loopback only with LIFECYCLE_API_TOKEN set")
-	dbPath := fs.String("db", "lifecycle.db", "SQLite database file")
+	dbPath := fs.String("db", "lifecycle.db", dbHelp)
 	catalogPath := fs.String("catalog", "", "catalog settings file (JSON: role -> {key, enabled}); default: the seed's triggers")
 	noRelay := fs.Bool("no-relay", false, "do not deliver calls from this process (run 'lifecycle relay' elsewhere)")
 	syncNormal := fs.Bool("sync-normal", false, "SQLite synchronous=NORMAL: faster commits that a power loss may undo (default FULL)")
@@ -61,7 +60,7 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 			return err
 		}
 	}
-	db, err := sqlite.Open(ctx, *dbPath, sqlite.WithSynchronous(*syncNormal))
+	db, err := openStore(ctx, *dbPath, storeOptions{syncNormal: *syncNormal})
 	if err != nil {
 		return err
 	}
@@ -103,7 +102,7 @@ func runServe(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 		return err
 	}
 	srv := httpapi.NewHTTPServer(ln.Addr().String(), api)
-	logger.Info("serving", "addr", ln.Addr().String(), "db", *dbPath, "relay", !*noRelay, "wix", wf.baseURL, "auth", token != "")
+	logger.Info("serving", "addr", ln.Addr().String(), "db", displayDB(*dbPath), "relay", !*noRelay, "wix", wf.baseURL, "auth", token != "")
 	fmt.Fprintf(out, "lifecycle: listening on http://%s\n", ln.Addr())
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(httpapi.ProblemListener(ln)) }()
