@@ -73,6 +73,10 @@ const (
 			OR h.more <> excluded.more`
 )
 
+// heldByRelay is true of a call o whose key's lease a relay took for it: a
+// call that leaves pending so may have been sent (outbox.Call.MaybeSent).
+const heldByRelay = `EXISTS (SELECT 1 FROM outbox_heads AS l WHERE l.ordering_key = o.ordering_key AND l.lease_seq = o.seq)`
+
 // supersedeNote is the history entry of a superseded call, before the ID
 // of the call that superseded it.
 const supersedeNote = "superseded by call "
@@ -95,7 +99,8 @@ var qSupersede = func() string {
 				AND o.seq < n.seq
 			WHERE (n.kind, o.state, o.kind) IN (VALUES ` + strings.Join(rules, ", ") + `)
 			ORDER BY o.seq, n.seq),
-		u AS (UPDATE outbox AS o SET state = 'superseded', superseded_by = s.newer, settled_at = s.at
+		u AS (UPDATE outbox AS o SET state = 'superseded', superseded_by = s.newer, settled_at = s.at,
+				maybe_sent = o.state = 'pending' AND ` + heldByRelay + `
 			FROM s WHERE o.seq = s.seq RETURNING o.id, s.newer, s.at)
 		INSERT INTO outbox_attempts (call_id, at, state, error_message)
 			SELECT id, at, 'superseded', $1 || newer FROM u`

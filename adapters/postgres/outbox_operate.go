@@ -20,7 +20,8 @@ const (
 	// qRetryCall moves a call to the tail of its key: a seq of this
 	// transaction, pending, due at $2.
 	qRetryCall   = `UPDATE outbox SET seq = ` + txSeq + ` + 1, state = 'pending', next_attempt_at = $2, settled_at = NULL WHERE id = $1`
-	qDiscardCall = `UPDATE outbox SET state = 'discarded', settled_at = $2 WHERE id = $1`
+	qDiscardCall = `UPDATE outbox AS o SET state = 'discarded', settled_at = $2,
+		maybe_sent = o.state = 'pending' AND ` + heldByRelay + ` WHERE id = $1`
 )
 
 // operate runs an operator's change of one call of a site in a

@@ -13,7 +13,7 @@ import (
 // callCols are the columns scanCall reads, in order.
 const callCols = `seq, id, site_id, ordering_key, kind, trigger_key, external_entity_id, payload, scheduled_at,
 	cause, state, attempts, next_attempt_at, last_error_status, last_error_code, last_error_message, created_at,
-	settled_at, superseded_by`
+	settled_at, superseded_by, maybe_sent`
 
 // prefixed returns callCols with every column prefixed by alias and a dot.
 func prefixed(alias string) string {
@@ -38,7 +38,7 @@ func scanCall(row pgx.Rows, extra ...any) (outbox.Call, error) {
 	)
 	dest := append([]any{&c.Seq, &c.ID, &c.SiteID, &c.OrderingKey, &kind, &c.TriggerKey, &c.ExternalEntityID,
 		&payload, &scheduled, &c.Cause, &state, &c.Attempts, &next, &errStatus, &errCode, &errMessage,
-		&created, &settled, &c.SupersededBy}, extra...)
+		&created, &settled, &c.SupersededBy, &c.MaybeSent}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return c, err
 	}

@@ -75,11 +75,11 @@ var (
 		changed_at = $14, previous_start_at = $15, rescheduled_at = $16, version = $17
 		WHERE site_id = $1 AND id = $2 AND version = $18 RETURNING 1)
 		SELECT lifecycle_expect(count(*) = 1, $19) FROM u`
-	qInsertEnrollment = `INSERT INTO enrollments (` + enrollmentCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	qInsertEnrollment = `INSERT INTO enrollments (` + enrollmentCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 	qUpdateEnrollment = `WITH u AS (UPDATE enrollments SET class_id = $3, participant_id = $4, position = $5,
-		enrolled_at = $6, seated_at = $7, ended_at = $8, state = $9, version = $10
-		WHERE site_id = $1 AND id = $2 AND version = $11 RETURNING 1)
-		SELECT lifecycle_expect(count(*) = 1, $12) FROM u`
+		enrolled_at = $6, seated_at = $7, ended_at = $8, class_moved_at = $9, state = $10, version = $11
+		WHERE site_id = $1 AND id = $2 AND version = $12 RETURNING 1)
+		SELECT lifecycle_expect(count(*) = 1, $13) FROM u`
 )
 
 // stage records the write of an aggregate saved at version (0: a new one),
@@ -208,7 +208,7 @@ func (t *tx) SaveEnrollment(ctx context.Context, e *enrollment.Enrollment) error
 	version := s.Version
 	err := t.stage("enrollments", k, e, version, func(from int64) stagedOp {
 		cols := []any{s.SiteID, s.ID, s.ClassID, s.ParticipantID, s.Position, ts(s.EnrolledAt), ts(s.SeatedAt),
-			ts(s.EndedAt), s.State, version + 1}
+			ts(s.EndedAt), ts(s.ClassMovedAt), s.State, version + 1}
 		if from == 0 {
 			return stagedOp{sql: qInsertEnrollment, args: cols}
 		}
@@ -486,4 +486,16 @@ func (t *tx) SaveIdempotency(ctx context.Context, rec application.IdempotencyRec
 		stagedOp{sql: qSaveIdempotency, args: []any{rec.SiteID, rec.Key, rec.Fingerprint, rec.Result, ts(rec.CreatedAt), ts(expiredBefore), msg}},
 		stagedOp{sql: qPruneIdempotency, args: []any{rec.SiteID, ts(expiredBefore)}})
 	return nil
+}
+
+// AppointmentsAfter implements application.Pages on the snapshot: a page
+// read after a save in the same transaction does not see the save.
+func (t *tx) AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error) {
+	return t.readTx.AppointmentsAfter(ctx, siteID, after, limit)
+}
+
+// EnrollmentsAfter implements application.Pages on the snapshot, as
+// AppointmentsAfter.
+func (t *tx) EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error) {
+	return t.readTx.EnrollmentsAfter(ctx, siteID, after, limit)
 }

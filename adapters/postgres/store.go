@@ -293,7 +293,8 @@ const (
 	booked_at, changed_at, previous_start_at, rescheduled_at, version`
 	classCols = `site_id, id, title, start_at, end_at, capacity, waitlist, enrolled, waitlisted, admissions, state,
 	cancel_reason, scheduled_at, changed_at, previous_start_at, rescheduled_at, version`
-	enrollmentCols = `site_id, id, class_id, participant_id, position, enrolled_at, seated_at, ended_at, state, version`
+	enrollmentCols = `site_id, id, class_id, participant_id, position, enrolled_at, seated_at, ended_at, class_moved_at,
+	state, version`
 )
 
 var (
@@ -335,12 +336,12 @@ func scanClass(row pgx.Rows) (*class.Class, error) {
 
 func scanEnrollment(row pgx.Rows) (*enrollment.Enrollment, error) {
 	var s enrollment.Snapshot
-	var at, seated, ended pgtype.Timestamptz
-	if err := row.Scan(&s.SiteID, &s.ID, &s.ClassID, &s.ParticipantID, &s.Position, &at, &seated, &ended,
+	var at, seated, ended, moved pgtype.Timestamptz
+	if err := row.Scan(&s.SiteID, &s.ID, &s.ClassID, &s.ParticipantID, &s.Position, &at, &seated, &ended, &moved,
 		&s.State, &s.Version); err != nil {
 		return nil, err
 	}
-	s.EnrolledAt, s.SeatedAt, s.EndedAt = fromTS(at), fromTS(seated), fromTS(ended)
+	s.EnrolledAt, s.SeatedAt, s.EndedAt, s.ClassMovedAt = fromTS(at), fromTS(seated), fromTS(ended), fromTS(moved)
 	return enrollment.Restore(s)
 }
 
@@ -406,4 +407,54 @@ func (t *readTx) OldestWaitlisted(ctx context.Context, siteID, classID string) (
 		return err
 	})
 	return e, notFound(err, "waitlisted enrollment of class", classID)
+}
+
+// The queries of application.Pages: by primary key, from after on.
+var (
+	qAppointmentsAfter = `SELECT ` + appointmentCols + ` FROM appointments WHERE site_id = $1 AND id > $2 ORDER BY id LIMIT $3`
+	qEnrollmentsAfter  = `SELECT ` + enrollmentCols + ` FROM enrollments WHERE site_id = $1 AND id > $2 ORDER BY id LIMIT $3`
+	qSiteAfter         = `SELECT least((SELECT min(site_id) FROM appointments WHERE site_id > $1),
+		(SELECT min(site_id) FROM enrollments WHERE site_id > $1))`
+)
+
+// AppointmentsAfter implements application.Pages.
+func (t *readTx) AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error) {
+	out := []*appointment.Appointment{}
+	err := t.query(ctx, qAppointmentsAfter, []any{siteID, after, limit}, func(r pgx.Rows) error {
+		a, err := scanAppointment(r)
+		out = append(out, a)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read appointments of site %s after %q: %w", siteID, after, err)
+	}
+	return out, nil
+}
+
+// EnrollmentsAfter implements application.Pages.
+func (t *readTx) EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error) {
+	out := []*enrollment.Enrollment{}
+	err := t.query(ctx, qEnrollmentsAfter, []any{siteID, after, limit}, func(r pgx.Rows) error {
+		e, err := scanEnrollment(r)
+		out = append(out, e)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read enrollments of site %s after %q: %w", siteID, after, err)
+	}
+	return out, nil
+}
+
+// SiteAfter implements application.Pages: two index seeks (least ignores
+// a NULL, so a site found in one table is enough).
+func (t *readTx) SiteAfter(ctx context.Context, after string) (string, error) {
+	var site pgtype.Text
+	err := t.queryOne(ctx, qSiteAfter, []any{after}, func(r pgx.Rows) error { return r.Scan(&site) })
+	if err != nil {
+		return "", fmt.Errorf("postgres: next site: %w", err)
+	}
+	if !site.Valid {
+		return "", application.ErrNotFound
+	}
+	return site.String, nil
 }

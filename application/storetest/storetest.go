@@ -142,6 +142,7 @@ func testClassRoundTrip(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	require.NoError(t, waiting.Promote(c, left))
 	require.NoError(t, c.Reschedule(T0.Add(96*time.Hour), T0.Add(97*time.Hour), moved))
+	require.NoError(t, waiting.ClassRescheduled(c, T0, moved)) // seated now: told of the move
 	save(t, h.Store, func(ctx context.Context, tx application.Tx) error {
 		if err := tx.SaveClass(ctx, c); err != nil {
 			return err
@@ -166,7 +167,7 @@ func testClassRoundTrip(t *testing.T, h Harness) {
 			seated, ended time.Time
 		}{
 			{seated, T0, left},                // seated at once, then left
-			{waiting, left, time.Time{}},      // seated by promotion, active
+			{waiting, left, time.Time{}},      // seated by promotion, active, told of the move
 			{stays, time.Time{}, time.Time{}}, // still waiting: never seated
 		} {
 			ge, err := tx.Enrollment(ctx, SiteA, want.e.ID())
@@ -175,6 +176,9 @@ func testClassRoundTrip(t *testing.T, h Harness) {
 			assert.Equal(t, T0, ge.EnrolledAt())
 			assert.Equal(t, want.seated, ge.SeatedAt(), "seated at, %s", ge.ID())
 			assert.Equal(t, want.ended, ge.EndedAt(), "ended at, %s", ge.ID())
+			if want.e == waiting {
+				assert.Equal(t, moved, ge.ClassMovedAt(), "class moved at")
+			}
 		}
 		return nil
 	}))

@@ -51,6 +51,7 @@ CREATE TABLE enrollments (
     enrolled_at    timestamptz,
     seated_at      timestamptz,
     ended_at       timestamptz,
+    class_moved_at timestamptz,
     state          text        NOT NULL,
     version        bigint      NOT NULL,
     PRIMARY KEY (site_id, id)
@@ -102,6 +103,9 @@ CREATE TABLE outbox (
     created_at         timestamptz NOT NULL,
     settled_at         timestamptz,
     superseded_by      text        NOT NULL DEFAULT '',
+    -- True when the call left pending (superseded, discarded) while a relay
+    -- held its key's lease for it: it may have been sent, unrecorded.
+    maybe_sent         boolean     NOT NULL DEFAULT false,
     -- A delivery writes no history row; Get shows it from the call's state
     -- until something else is logged after it.
     delivery_unlogged  boolean     NOT NULL DEFAULT false
