@@ -1,0 +1,82 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bookable/lifecycle/domain"
+	"github.com/bookable/lifecycle/domain/courseenrollment"
+)
+
+// DesiredFor returns what the subject whose externalEntityId is entityID
+// calls for at Wix on site under catalog c (its events of every enabled
+// trigger, as DesiredAppointment and the others give them), in the site's
+// zone: for Refresh Payload, which Wix asks about one (trigger, entity).
+//
+// The ID is resolved as lifecycle chose it: an appointment's ID (series
+// occurrences included), a class enrollment's, a course enrollment's, or a
+// seat's (courseenrollment.SessionEntityID), whose lookup key names the
+// course enrollment (ReadTx.CourseEnrollmentByKey) and whose last bytes the
+// session's number. It returns an error wrapping ErrNotFound when the ID
+// names nothing on the site: then nothing is called for.
+func DesiredFor(ctx context.Context, tx ReadTx, c *Catalog, site, entityID string) ([]Live, error) {
+	site, err := domain.ParseSiteID(site)
+	if err != nil {
+		return nil, err
+	}
+	entity, err := domain.ParseID("externalEntityId", entityID)
+	if err != nil {
+		return nil, err
+	}
+	z, err := siteZone(ctx, tx, site)
+	if err != nil {
+		return nil, err
+	}
+	if a, err := tx.Appointment(ctx, site, entity); err == nil {
+		return DesiredAppointment(c, z, a), nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if e, err := tx.Enrollment(ctx, site, entity); err == nil {
+		cls, err := tx.Class(ctx, site, e.ClassID())
+		if err != nil {
+			return nil, fmt.Errorf("class of enrollment %s: %w", e.ID(), err)
+		}
+		return DesiredEnrollment(c, z, e, cls), nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if e, err := tx.CourseEnrollment(ctx, site, entity); err == nil {
+		crs, err := tx.Course(ctx, site, e.CourseID())
+		if err != nil {
+			return nil, fmt.Errorf("course of enrollment %s: %w", e.ID(), err)
+		}
+		var own []Live
+		for _, l := range DesiredCourseEnrollment(c, z, e, crs) {
+			if l.EntityID == e.ID() {
+				own = append(own, l)
+			}
+		}
+		return own, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	key, number, ok := courseenrollment.ParseSessionEntityID(entity)
+	if !ok {
+		return nil, fmt.Errorf("externalEntityId %s: %w", entity, ErrNotFound)
+	}
+	e, err := tx.CourseEnrollmentByKey(ctx, site, key)
+	if err != nil {
+		return nil, notFound(err, "externalEntityId", entity)
+	}
+	crs, err := tx.Course(ctx, site, e.CourseID())
+	if err != nil {
+		return nil, fmt.Errorf("course of enrollment %s: %w", e.ID(), err)
+	}
+	s := crs.SessionNumber(number)
+	if s == nil || courseenrollment.SessionEntityID(e.ID(), number) != entity {
+		return nil, fmt.Errorf("externalEntityId %s: %w", entity, ErrNotFound)
+	}
+	return DesiredSession(c, z, e, crs, s), nil
+}
