@@ -51,6 +51,10 @@ func (z TimeZone) Name() string {
 	return z.loc.String()
 }
 
+// Equal reports whether z and o are the same zone. Compare zones with it,
+// not with ==: two parses of one name are two *time.Location values.
+func (z TimeZone) Equal(o TimeZone) bool { return z.Name() == o.Name() }
+
 // Location returns the zone as a *time.Location.
 func (z TimeZone) Location() *time.Location {
 	if z.loc == nil {

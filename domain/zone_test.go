@@ -20,6 +20,12 @@ func TestParseTimeZone(t *testing.T) {
 	z, err := domain.ParseTimeZone("UTC")
 	require.NoError(t, err)
 	assert.Equal(t, domain.UTC(), z, "UTC is the zero zone")
+	b1, err := domain.ParseTimeZone("Europe/Berlin")
+	require.NoError(t, err)
+	b2, err := domain.ParseTimeZone("Europe/Berlin")
+	require.NoError(t, err)
+	assert.True(t, b1.Equal(b2))
+	assert.False(t, b1.Equal(domain.UTC()))
 	assert.Equal(t, "UTC", domain.UTC().Name())
 	assert.Equal(t, time.UTC, domain.UTC().Location())
 

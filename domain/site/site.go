@@ -35,7 +35,7 @@ func Defaults(siteID string) (*Settings, error) {
 // SetTimeZone sets the site's time zone at time at. It reports whether the
 // zone changed: setting the zone a site already has changes nothing.
 func (s *Settings) SetTimeZone(z domain.TimeZone, at time.Time) bool {
-	if z == s.zone {
+	if z.Equal(s.zone) {
 		return false
 	}
 	s.zone, s.changedAt = z, domain.Instant(at)

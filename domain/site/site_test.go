@@ -35,6 +35,9 @@ func TestSetTimeZone(t *testing.T) {
 	assert.Equal(t, berlin, s.TimeZone())
 	assert.Equal(t, now.Add(time.Millisecond), s.ChangedAt(), "at the millisecond that stores keep")
 	assert.False(t, s.SetTimeZone(berlin, now.Add(time.Hour)), "the same zone again changes nothing")
+	again, err := domain.ParseTimeZone("Europe/Berlin")
+	require.NoError(t, err)
+	assert.False(t, s.SetTimeZone(again, now.Add(time.Hour)), "parsed again, it is the same zone")
 	assert.Equal(t, now.Add(time.Millisecond), s.ChangedAt())
 }
 
