@@ -133,7 +133,7 @@ func (r *runner) changeCourse(ctx context.Context, command, siteID, id string, i
 		}
 		for _, e := range active {
 			if each == nil {
-				break
+				break // a session change: the enrollments do not change, their seats' events do
 			}
 			if err := each(c, e, now); err != nil {
 				return nil, err

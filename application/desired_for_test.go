@@ -77,4 +77,20 @@ func TestDesiredForResolvesEveryEntity(t *testing.T) {
 		assert.ErrorIs(t, err, application.ErrNotFound, "another site's seat")
 		return nil
 	}))
+
+	// A caller who gives an appointment and a course enrollment one ID gets
+	// the events of both (their trigger keys differ).
+	shared := uuidN("5a5ed000", 1)
+	_, err = e.app.ScheduleAppointment.Handle(ctx, application.ScheduleAppointment{SiteID: recSite, ID: shared,
+		ContactID: uuidN("c0000000", 2), StartsAt: start, EndsAt: start.Add(time.Hour)})
+	require.NoError(t, err)
+	_, err = e.app.EnrollInCourse.Handle(ctx, application.EnrollInCourse{SiteID: recSite, CourseID: c.ID,
+		ParticipantID: uuidN("9a000000", 2), EnrollmentID: shared})
+	require.NoError(t, err)
+	require.NoError(t, e.store.View(ctx, func(ctx context.Context, tx application.ReadTx) error {
+		got, err := application.DesiredFor(ctx, tx, e.app.Catalog(), recSite, shared)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"appointment_scheduled", "appointment_starting", "participant_enrolled_in_course"}, keys(got))
+		return nil
+	}))
 }
