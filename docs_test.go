@@ -16,7 +16,10 @@ import (
 	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
+	"github.com/bookable/lifecycle/domain/course"
+	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/enrollment"
+	"github.com/bookable/lifecycle/domain/series"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated docs instead of checking them")
@@ -26,11 +29,15 @@ var update = flag.Bool("update", false, "rewrite the generated docs instead of c
 // changing a transition table or the catalog.
 func TestGeneratedDocs(t *testing.T) {
 	files := map[string]string{
-		"docs/states/appointment.mmd": appointment.Diagram(),
-		"docs/states/class.mmd":       class.Diagram(),
-		"docs/states/enrollment.mmd":  enrollment.Diagram(),
-		"docs/states/call.mmd":        outbox.Mermaid(),
-		"docs/triggers.md":            triggerReference(t),
+		"docs/states/appointment.mmd":       appointment.Diagram(),
+		"docs/states/class.mmd":             class.Diagram(),
+		"docs/states/enrollment.mmd":        enrollment.Diagram(),
+		"docs/states/course.mmd":            course.Diagram(),
+		"docs/states/session.mmd":           course.SessionDiagram(),
+		"docs/states/course_enrollment.mmd": courseenrollment.Diagram(),
+		"docs/states/series.mmd":            series.Diagram(),
+		"docs/states/call.mmd":              outbox.Mermaid(),
+		"docs/triggers.md":                  triggerReference(t),
 	}
 	for path, want := range files {
 		if *update {
@@ -68,18 +75,40 @@ func triggerReference(t *testing.T) string {
 		fmt.Fprintf(&b, "| `%s` | %s | %v | %s ID | %s | %s | %s |\n", tr.Key, tr.Timing, yesNo(tr.Enabled), tr.Subject,
 			tr.Description, strings.Join(l.LiveIn, ", "), ended)
 	}
-	b.WriteString("\n\"Live while\" lists the states of the appointment or enrollment in which the event is called for at Wix\n")
-	b.WriteString("(the desired state: `application.DesiredAppointment`, `application.DesiredEnrollment`); \"canceled when\" the\n")
-	b.WriteString("transitions that end it. A `participant_left_class` or `class_canceled` event is called for only for a\n")
-	b.WriteString("participant who held a seat, and a `class_rescheduled` notice only if the class moved while the seat was held.\n")
-	b.WriteString("Reconcile (`lifecycle reconcile`) makes Wix match this after dead letters or a catalog change, and\n")
-	b.WriteString("Refresh Payload answers from it.\n\n")
+	b.WriteString("\n\"Live while\" lists the states of the appointment, enrollment or course enrollment (and for a session's\n")
+	b.WriteString("trigger, of the session) in which the event is called for at Wix (the desired state:\n")
+	b.WriteString("`application.DesiredAppointment`, `application.DesiredEnrollment`, `application.DesiredCourseEnrollment`);\n")
+	b.WriteString("\"canceled when\" the transitions that end it. A `participant_left_class` or `class_canceled` event is called\n")
+	b.WriteString("for only for a participant who held a seat, and a `class_rescheduled` notice only if the class moved while the\n")
+	b.WriteString("seat was held. A `course_session_starting` event also stays live for a participant who left (or whose course\n")
+	b.WriteString("was canceled) after that session started: it took place while they held the seat, and the automations after\n")
+	b.WriteString("it still run; `course_session_canceled` and `course_session_rescheduled` are for those enrolled when it happened.\n")
+	b.WriteString("Reconcile (`lifecycle reconcile`) makes Wix match this after dead letters, a catalog change or a change of the\n")
+	b.WriteString("site's time zone, and Refresh Payload answers from it (`application.DesiredFor`).\n\n")
+	b.WriteString("## externalEntityIds of courses and series\n\n")
+	b.WriteString("The seed's many-to-many rule, one level down. A participant's events about a course as a whole carry the\n")
+	b.WriteString("**course enrollment ID**, new for every enrollment. Each session's events for one participant carry the\n")
+	b.WriteString("**enrollment session ID**: a UUID (version 8) derived from the course enrollment ID and the session's number\n")
+	b.WriteString("in its course (`courseenrollment.SessionEntityID`); it needs no storage, two seats never share one, and its first\n")
+	b.WriteString("12 bytes name the enrollment (the stores index them), its last 4 the session. So canceling one session cancels\n")
+	b.WriteString("that session's reminders for every participant and no other session's, leaving the course cancels this\n")
+	b.WriteString("participant's reminders and nobody else's, and a session added reports a reminder to every enrolled participant.\n")
+	b.WriteString("Never the course ID (it would reach every participant's events of every session) nor the session ID (every\n")
+	b.WriteString("participant's, when one leaves). The occurrences of an appointment series are appointments, each with its\n")
+	b.WriteString("own appointment ID (a UUID version 5 of the series ID and its number): \"this\", \"this and following\" and\n")
+	b.WriteString("\"all\" cancel exactly the occurrences they name, and moving one moves only its reminder.\n\n")
+	b.WriteString("## Local times\n\n")
+	b.WriteString("Beside every RFC 3339 UTC instant (`startsAt`), a payload carries the same time on the site's wall clock\n")
+	b.WriteString("(`startsAtLocal`, ISO 8601 without offset: `2030-03-26T09:00`), the start as English text for an email\n")
+	b.WriteString("(`startsAtText`: `Tuesday 26 March 2030, 09:00`) and the zone (`timeZone`: an IANA name). The zone is the\n")
+	b.WriteString("site's (`PUT /v1/sites/{site}/settings`, UTC unless set); a series keeps its first occurrence's wall-clock time\n")
+	b.WriteString("in it across daylight saving changes. Changing the zone changes the payloads: reconcile reports again every\n")
+	b.WriteString("scheduled event whose payload changed (cancel first); real-time events are not sent twice.\n\n")
 	b.WriteString("## Setting up the app in the Wix dashboard\n\n")
 	b.WriteString("For the default catalog (`lifecycle triggers` prints the same list for the catalog you run):\n\n")
 	for i, step := range c.Checklist() {
 		fmt.Fprintf(&b, "%d. %s\n", i+1, step)
 	}
-	b.WriteString("\n")
 	b.WriteString("\nRename a key or switch a trigger on or off with a catalog file (`--catalog`), e.g.\n\n")
 	b.WriteString("```json\n{\"appointment_starting\": {\"key\": \"myapp-appointment-reminder\"},\n \"appointment_no_show\": {\"enabled\": true}}\n```\n\n")
 	b.WriteString("Keys must be 1-100 characters of lowercase letters, digits, `-` and `_`, starting with a letter or digit,\n")

@@ -65,13 +65,32 @@ type App struct {
 	Enroll                EnrollHandler
 	Leave                 LeaveHandler
 
+	ScheduleCourse          ScheduleCourseHandler
+	AddCourseSession        AddCourseSessionHandler
+	RescheduleCourseSession RescheduleCourseSessionHandler
+	CancelCourseSession     CancelCourseSessionHandler
+	CancelCourse            CancelCourseHandler
+	CompleteCourse          CompleteCourseHandler
+	EnrollInCourse          EnrollInCourseHandler
+	LeaveCourse             LeaveCourseHandler
+
+	ScheduleSeries       ScheduleSeriesHandler
+	CancelSeries         CancelSeriesHandler
+	RescheduleOccurrence RescheduleOccurrenceHandler
+
+	SetTimeZone SetTimeZoneHandler
+
 	Reconcile      ReconcileHandler
 	RefreshPayload RefreshPayloadHandler
 	RetryCall      RetryCallHandler
 
-	GetAppointment GetAppointmentHandler
-	GetClass       GetClassHandler
-	GetEnrollment  GetEnrollmentHandler
+	GetAppointment      GetAppointmentHandler
+	GetClass            GetClassHandler
+	GetEnrollment       GetEnrollmentHandler
+	GetCourse           GetCourseHandler
+	GetCourseEnrollment GetCourseEnrollmentHandler
+	GetSeries           GetSeriesHandler
+	GetSiteSettings     GetSiteSettingsHandler
 
 	policy *Policy
 	r      *runner // for Ready and Remember (ready.go, idempotency.go)
@@ -111,14 +130,32 @@ func New(cfg Config) (*App, error) {
 		CompleteClass:         CompleteClassHandler{r},
 		Enroll:                EnrollHandler{r},
 		Leave:                 LeaveHandler{r},
-		Reconcile:             ReconcileHandler{r},
-		RefreshPayload:        RefreshPayloadHandler{r},
-		RetryCall:             RetryCallHandler{r},
-		GetAppointment:        GetAppointmentHandler{r},
-		GetClass:              GetClassHandler{r},
-		GetEnrollment:         GetEnrollmentHandler{r},
-		policy:                r.policy,
-		r:                     r,
+
+		ScheduleCourse:          ScheduleCourseHandler{r},
+		AddCourseSession:        AddCourseSessionHandler{r},
+		RescheduleCourseSession: RescheduleCourseSessionHandler{r},
+		CancelCourseSession:     CancelCourseSessionHandler{r},
+		CancelCourse:            CancelCourseHandler{r},
+		CompleteCourse:          CompleteCourseHandler{r},
+		EnrollInCourse:          EnrollInCourseHandler{r},
+		LeaveCourse:             LeaveCourseHandler{r},
+		ScheduleSeries:          ScheduleSeriesHandler{r},
+		CancelSeries:            CancelSeriesHandler{r},
+		RescheduleOccurrence:    RescheduleOccurrenceHandler{r},
+		SetTimeZone:             SetTimeZoneHandler{r},
+
+		Reconcile:           ReconcileHandler{r},
+		RefreshPayload:      RefreshPayloadHandler{r},
+		RetryCall:           RetryCallHandler{r},
+		GetAppointment:      GetAppointmentHandler{r},
+		GetClass:            GetClassHandler{r},
+		GetEnrollment:       GetEnrollmentHandler{r},
+		GetCourse:           GetCourseHandler{r},
+		GetCourseEnrollment: GetCourseEnrollmentHandler{r},
+		GetSeries:           GetSeriesHandler{r},
+		GetSiteSettings:     GetSiteSettingsHandler{r},
+		policy:              r.policy,
+		r:                   r,
 	}, nil
 }
 
@@ -154,7 +191,7 @@ func (r *runner) run(ctx context.Context, command, siteID string, fn change) err
 			if err != nil {
 				return err
 			}
-			changes, err := track.changes(ctx, r.policy.catalog)
+			changes, err := track.changes(ctx, r.policy.catalog, siteID)
 			if err != nil {
 				return err
 			}

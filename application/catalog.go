@@ -7,8 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-
-	"github.com/bookable/lifecycle/domain"
+	"time"
 )
 
 // Role is what a trigger means to lifecycle, independent of the key an app
@@ -32,6 +31,18 @@ const (
 	RoleClassCompleted         Role = "class_completed"
 )
 
+// The roles of courses (issue 16): the seed's class rules one level down,
+// on by default, and two optional ones, off.
+const (
+	RoleParticipantEnrolledInCourse Role = "participant_enrolled_in_course"
+	RoleCourseSessionStarting       Role = "course_session_starting"
+	RoleCourseSessionCanceled       Role = "course_session_canceled"
+	RoleParticipantLeftCourse       Role = "participant_left_course"
+	RoleCourseCanceled              Role = "course_canceled"
+	RoleCourseSessionRescheduled    Role = "course_session_rescheduled"
+	RoleCourseCompleted             Role = "course_completed"
+)
+
 // Timing says when a trigger's event takes place. A Wix trigger is one or
 // the other, never both.
 type Timing string
@@ -51,8 +62,11 @@ type Trigger struct {
 	Timing      Timing
 	Enabled     bool
 	Description string
-	// Subject says whose events these are: "appointment" (externalEntityId is
-	// the appointment ID) or "enrollment" (the enrollment ID).
+	// Subject says whose events these are, and so what the externalEntityId
+	// is: "appointment" (the appointment ID), "enrollment" (the class
+	// enrollment ID), "course enrollment" (the course enrollment ID) or
+	// "enrollment session" (an ID derived from the course enrollment and the
+	// session, see courseenrollment.SessionEntityID).
 	Subject string
 	// Fields are the payload properties, in order.
 	Fields []Field
@@ -68,6 +82,9 @@ type Field struct {
 	FutureDate  bool // the date-time a scheduled event takes place at
 	Example     string
 	Description string
+	// Optional properties may be empty (a title, a reason): the schema does
+	// not require them.
+	Optional bool
 	// value reads the property from the facts of a subject. Every payload
 	// is built from its trigger's fields (payload.go), so a property is
 	// declared once, here.
@@ -77,54 +94,10 @@ type Field struct {
 	occurrence bool
 }
 
-var (
-	appointmentFields = []Field{
-		{Name: "appointmentId", Type: "string", Format: "uuid", Title: "Appointment ID", Example: "7c1b8f1e-3a55-4c8e-9a1d-0b6f6b7b2a10", Description: "The appointment; also the event's externalEntityId.",
-			value: func(f facts) string { return f.appointmentID }},
-		{Name: "contactId", Type: "string", Format: "uuid", Title: "Contact", Contact: true, Example: "1f0e6a7d-2c3b-4d5e-8f90-a1b2c3d4e5f6", Description: "The Wix contact who booked.",
-			value: func(f facts) string { return f.contactID }},
-		{Name: "title", Type: "string", Title: "Title", Example: "Haircut",
-			value: func(f facts) string { return f.title }},
-		{Name: "startsAt", Type: "string", Format: "date-time", Title: "Starts at", Example: "2026-12-01T09:00:00Z",
-			value: func(f facts) string { return domain.FormatInstant(f.start) }},
-		{Name: "endsAt", Type: "string", Format: "date-time", Title: "Ends at", Example: "2026-12-01T10:00:00Z",
-			value: func(f facts) string { return domain.FormatInstant(f.end) }},
-	}
-	enrollmentFields = []Field{
-		{Name: "enrollmentId", Type: "string", Format: "uuid", Title: "Enrollment ID", Example: "3d9f1a2b-4c5d-4e6f-8a9b-0c1d2e3f4a5b", Description: "The enrollment; also the event's externalEntityId. New for every enrollment.",
-			value: func(f facts) string { return f.enrollmentID }},
-		{Name: "classId", Type: "string", Format: "uuid", Title: "Class ID", Example: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-			value: func(f facts) string { return f.classID }},
-		{Name: "participantId", Type: "string", Format: "uuid", Title: "Participant", Contact: true, Example: "1f0e6a7d-2c3b-4d5e-8f90-a1b2c3d4e5f6", Description: "The Wix contact who attends.",
-			value: func(f facts) string { return f.participantID }},
-		{Name: "classTitle", Type: "string", Title: "Class", Example: "Morning yoga",
-			value: func(f facts) string { return f.classTitle }},
-		{Name: "classStartsAt", Type: "string", Format: "date-time", Title: "Class starts at", Example: "2026-12-01T07:00:00Z",
-			value: func(f facts) string { return domain.FormatInstant(f.classStart) }},
-		{Name: "classEndsAt", Type: "string", Format: "date-time", Title: "Class ends at", Example: "2026-12-01T08:00:00Z",
-			value: func(f facts) string { return domain.FormatInstant(f.classEnd) }},
-	}
-	reasonField = Field{Name: "reason", Type: "string", Title: "Reason", Example: "Feeling unwell",
-		value: func(f facts) string { return f.reason }}
-)
-
-func withFields(base []Field, extra ...Field) []Field {
-	out := append([]Field(nil), base...)
-	return append(out, extra...)
-}
-
-func markFuture(fields []Field, name string) []Field {
-	out := append([]Field(nil), fields...)
-	for i := range out {
-		if out[i].Name == name {
-			out[i].FutureDate = true
-		}
-	}
-	return out
-}
-
 // defaultTriggers is the catalog lifecycle ships: the seed's seven triggers
-// on, six optional real-time triggers off.
+// on, six optional real-time triggers off, then the courses' five on and two
+// optional off. (The occurrences of a series are appointments: they have the
+// appointment triggers.)
 func defaultTriggers() []Trigger {
 	return []Trigger{
 		{Role: RoleAppointmentScheduled, Timing: RealTime, Enabled: true, Subject: "appointment", Fields: appointmentFields,
@@ -142,8 +115,8 @@ func defaultTriggers() []Trigger {
 		{Role: RoleClassCanceled, Timing: RealTime, Enabled: true, Subject: "enrollment", Fields: withFields(enrollmentFields, reasonField),
 			Description: "A class was canceled; reported once per enrolled participant."},
 		{Role: RoleAppointmentRescheduled, Timing: RealTime, Subject: "appointment",
-			Fields: withFields(appointmentFields, Field{Name: "previousStartsAt", Type: "string", Format: "date-time", Title: "Previously started at", Example: "2026-11-30T09:00:00Z",
-				value: func(f facts) string { return domain.FormatInstant(f.previousStart) }, occurrence: true}),
+			Fields: withFields(appointmentFields, previous("previousStartsAt", "Previously started at", "2026-11-30T09:00:00Z",
+				func(f facts) time.Time { return f.previousStart })...),
 			Description: "An appointment moved to a new time (optional)."},
 		{Role: RoleAppointmentCompleted, Timing: RealTime, Subject: "appointment", Fields: appointmentFields,
 			Description: "An appointment took place (optional)."},
@@ -152,11 +125,27 @@ func defaultTriggers() []Trigger {
 		{Role: RoleParticipantWaitlisted, Timing: RealTime, Subject: "enrollment", Fields: enrollmentFields,
 			Description: "A participant joined the waitlist of a full class (optional)."},
 		{Role: RoleClassRescheduled, Timing: RealTime, Subject: "enrollment",
-			Fields: withFields(enrollmentFields, Field{Name: "previousClassStartsAt", Type: "string", Format: "date-time", Title: "Class previously started at", Example: "2026-11-30T07:00:00Z",
-				value: func(f facts) string { return domain.FormatInstant(f.previousClassStart) }, occurrence: true}),
+			Fields: withFields(enrollmentFields, previous("previousClassStartsAt", "Class previously started at", "2026-11-30T07:00:00Z",
+				func(f facts) time.Time { return f.previousClassStart })...),
 			Description: "A class moved to a new time; reported once per enrolled participant (optional)."},
 		{Role: RoleClassCompleted, Timing: RealTime, Subject: "enrollment", Fields: enrollmentFields,
 			Description: "A class took place; reported once per attendee (optional)."},
+		{Role: RoleParticipantEnrolledInCourse, Timing: RealTime, Enabled: true, Subject: "course enrollment", Fields: courseEnrollmentFields,
+			Description: "A participant signed up for a course."},
+		{Role: RoleCourseSessionStarting, Timing: Scheduled, Enabled: true, Subject: "enrollment session", Fields: markFuture(sessionFields, "sessionStartsAt"),
+			Description: "Takes place at a course session's start, once per enrolled participant and session."},
+		{Role: RoleCourseSessionCanceled, Timing: RealTime, Enabled: true, Subject: "enrollment session", Fields: withFields(sessionFields, reasonField),
+			Description: "One session of a course was canceled; reported once per enrolled participant."},
+		{Role: RoleParticipantLeftCourse, Timing: RealTime, Enabled: true, Subject: "course enrollment", Fields: courseEnrollmentFields,
+			Description: "A participant left a course."},
+		{Role: RoleCourseCanceled, Timing: RealTime, Enabled: true, Subject: "course enrollment", Fields: withFields(courseEnrollmentFields, reasonField),
+			Description: "A course was canceled as a whole; reported once per enrolled participant."},
+		{Role: RoleCourseSessionRescheduled, Timing: RealTime, Subject: "enrollment session",
+			Fields: withFields(sessionFields, previous("previousSessionStartsAt", "Session previously started at", "2026-11-30T17:00:00Z",
+				func(f facts) time.Time { return f.previousSessionStart })...),
+			Description: "A course session moved to a new time; reported once per enrolled participant (optional)."},
+		{Role: RoleCourseCompleted, Timing: RealTime, Subject: "course enrollment", Fields: courseEnrollmentFields,
+			Description: "A course took place; reported once per participant who stayed (optional)."},
 	}
 }
 
@@ -319,7 +308,7 @@ func (t Trigger) Schema() map[string]any {
 			p["futureDate"] = true
 		}
 		props[f.Name] = p
-		if f.Name != "title" && f.Name != "classTitle" && f.Name != "reason" {
+		if !f.Optional {
 			required = append(required, f.Name)
 		}
 	}

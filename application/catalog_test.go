@@ -20,11 +20,13 @@ func TestDefaultCatalog(t *testing.T) {
 	assert.Equal(t, []string{
 		"appointment_scheduled", "appointment_starting", "appointment_canceled",
 		"participant_enrolled_in_class", "class_starting", "participant_left_class", "class_canceled",
-	}, enabled, "the seed's seven triggers are on")
-	assert.Len(t, c.Triggers(), 13)
+		"participant_enrolled_in_course", "course_session_starting", "course_session_canceled",
+		"participant_left_course", "course_canceled",
+	}, enabled, "the seed's seven triggers are on, and the courses' five that follow its rules")
+	assert.Len(t, c.Triggers(), 20)
 	for _, tr := range c.Triggers() {
 		switch tr.Role {
-		case application.RoleAppointmentStarting, application.RoleClassStarting:
+		case application.RoleAppointmentStarting, application.RoleClassStarting, application.RoleCourseSessionStarting:
 			assert.Equal(t, application.Scheduled, tr.Timing, tr.Role)
 			assert.NotEmpty(t, tr.DateTimeField(), tr.Role)
 		default:

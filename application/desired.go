@@ -15,8 +15,10 @@ import (
 // Live is one event that an aggregate's current state calls for at Wix: the
 // desired state. The policy reports and cancels what changes in it when a
 // command runs, reconcile makes Wix match it, and the Refresh Payload answer
-// is read from it. It is a pure function of the aggregate and the catalog
-// (DesiredAppointment, DesiredEnrollment): one rule for all three.
+// is read from it. It is a pure function of the aggregate, the catalog and
+// the site's time zone (DesiredAppointment, DesiredEnrollment,
+// DesiredCourseEnrollment; DesiredFor finds it by externalEntityId): one
+// rule for all three.
 type Live struct {
 	Role       Role
 	TriggerKey string
@@ -147,16 +149,18 @@ func latest(a, b time.Time) time.Time {
 }
 
 // DesiredAppointment returns the events a's state calls for at Wix under
-// catalog c, in catalog order. A disabled trigger calls for none.
-func DesiredAppointment(c *Catalog, a *appointment.Appointment) []Live {
-	f := appointmentFacts(a)
+// catalog c, their payloads showing local times in zone z, in catalog
+// order. A disabled trigger calls for none.
+func DesiredAppointment(c *Catalog, z domain.TimeZone, a *appointment.Appointment) []Live {
+	f := appointmentFacts(z, a)
 	return desired(c, appointmentRules, a.State(), a, a.SiteID(), a.ID(), f, a.Start())
 }
 
 // DesiredEnrollment returns the events e's state in class cls calls for at
-// Wix under catalog c, in catalog order: each keyed by the enrollment ID.
-func DesiredEnrollment(c *Catalog, e *enrollment.Enrollment, cls *class.Class) []Live {
-	f := enrollmentFacts(e, cls)
+// Wix under catalog c in zone z, in catalog order: each keyed by the
+// enrollment ID.
+func DesiredEnrollment(c *Catalog, z domain.TimeZone, e *enrollment.Enrollment, cls *class.Class) []Live {
+	f := enrollmentFacts(z, e, cls)
 	return desired(c, enrollmentRules, e.State(), enrolled{e, cls}, e.SiteID(), e.ID(), f, cls.Start())
 }
 

@@ -101,4 +101,9 @@ func ExampleParseCatalog() {
 	// participant_left_class         real-time
 	// class_canceled                 real-time
 	// appointment_no_show            real-time
+	// participant_enrolled_in_course real-time
+	// course_session_starting        scheduled
+	// course_session_canceled        real-time
+	// participant_left_course        real-time
+	// course_canceled                real-time
 }

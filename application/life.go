@@ -6,6 +6,8 @@ import (
 
 	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
+	"github.com/bookable/lifecycle/domain/course"
+	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/enrollment"
 )
 
@@ -14,10 +16,12 @@ import (
 // tables, for the trigger reference (docs/triggers.md).
 type TriggerLife struct {
 	// LiveIn lists the states of its subject in which the trigger's event is
-	// called for (some triggers add a condition: a seat held, a reschedule).
+	// called for (some triggers add a condition: a seat held, a reschedule);
+	// for a course session's trigger, the enrollment's states, then the
+	// session's ("session scheduled").
 	LiveIn []string
 	// EndedBy lists the transitions that take the subject out of those
-	// states: its event is canceled then.
+	// states: its event is canceled then ("session cancel" for a session's).
 	EndedBy []string
 	// Renewed says how the event is replaced while it stays called for:
 	// "moves" for a scheduled event whose time moves (cancel, then report),
@@ -35,6 +39,24 @@ func Life(role Role) TriggerLife {
 	for _, r := range enrollmentRules {
 		if r.role == role {
 			return life(r.states, enrollment.Transitions(), r.occurrence != nil, role)
+		}
+	}
+	for _, r := range courseEnrollmentRules {
+		if r.role == role {
+			return life(r.states, courseenrollment.Transitions(), r.occurrence != nil, role)
+		}
+	}
+	for _, r := range sessionRules {
+		if r.role == role {
+			out := life(r.states, courseenrollment.Transitions(), r.occurrence != nil, role)
+			session := life(r.sessions, course.SessionTransitions(), false, role)
+			for _, s := range session.LiveIn {
+				out.LiveIn = append(out.LiveIn, "session "+s)
+			}
+			for _, e := range session.EndedBy {
+				out.EndedBy = append(out.EndedBy, "session "+e)
+			}
+			return out
 		}
 	}
 	return TriggerLife{}

@@ -5,35 +5,58 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
+	"github.com/bookable/lifecycle/domain/course"
+	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/enrollment"
 )
 
 // facts are the values a payload is made of, for one subject: an
-// appointment, or an enrollment with its class. A trigger's payload holds
+// appointment, an enrollment with its class, a course enrollment with its
+// course (and for a session's events, the session), and the site's zone. A trigger's payload holds
 // the facts its Fields name, and nothing else.
 type facts struct {
+	zone domain.TimeZone // the site's, that local times are shown in
+
 	appointmentID, contactID, title string
 	start, end, previousStart       time.Time
 	reason                          string
 
 	enrollmentID, classID, participantID, classTitle string
 	classStart, classEnd, previousClassStart         time.Time
+
+	courseID, courseTitle, sessionID               string
+	sessionNumber                                  int
+	sessionStart, sessionEnd, previousSessionStart time.Time
 }
 
-func appointmentFacts(a *appointment.Appointment) facts {
+func appointmentFacts(z domain.TimeZone, a *appointment.Appointment) facts {
 	return facts{
-		appointmentID: a.ID(), contactID: a.ContactID(), title: a.Title(),
+		zone: z, appointmentID: a.ID(), contactID: a.ContactID(), title: a.Title(),
 		start: a.Start(), end: a.End(), previousStart: a.PreviousStart(), reason: a.CancelReason(),
 	}
 }
 
-func enrollmentFacts(e *enrollment.Enrollment, c *class.Class) facts {
+func enrollmentFacts(z domain.TimeZone, e *enrollment.Enrollment, c *class.Class) facts {
 	return facts{
-		enrollmentID: e.ID(), classID: c.ID(), participantID: e.ParticipantID(), classTitle: c.Title(),
+		zone: z, enrollmentID: e.ID(), classID: c.ID(), participantID: e.ParticipantID(), classTitle: c.Title(),
 		classStart: c.Start(), classEnd: c.End(), previousClassStart: c.PreviousStart(), reason: c.CancelReason(),
 	}
+}
+
+// courseEnrollmentFacts are the facts of a course enrollment, and with s
+// (when not nil) of its place in that session.
+func courseEnrollmentFacts(z domain.TimeZone, e *courseenrollment.Enrollment, c *course.Course, s *course.Session) facts {
+	f := facts{zone: z, enrollmentID: e.ID(), courseID: c.ID(), participantID: e.ParticipantID(), courseTitle: c.Title(),
+		reason: c.CancelReason()}
+	if s != nil {
+		f.sessionID, f.sessionNumber = s.ID(), s.Number()
+		f.sessionStart, f.sessionEnd, f.previousSessionStart = s.Start(), s.End(), s.PreviousStart()
+		f.reason = s.CancelReason()
+	}
+	return f
 }
 
 // payload encodes the properties of t's fields from f, as the JSON object

@@ -32,12 +32,22 @@ import (
 //	class canceled           per seated enrollment: report class_canceled; cancel participant_enrolled_in_class; cancel class_starting
 //	class rescheduled        per seated enrollment: (report class_rescheduled); cancel class_starting; report class_starting at the new start
 //	class completed          per attendee: (report class_completed)
+//	participant enrolled in a course  report participant_enrolled_in_course; per scheduled session: report course_session_starting at its start
+//	session added            per enrolled participant: report course_session_starting at its start
+//	session rescheduled      per enrolled participant: (report course_session_rescheduled); cancel course_session_starting; report it at the new start
+//	session canceled         per enrolled participant: report course_session_canceled; cancel course_session_starting
+//	participant left a course  report participant_left_course; cancel participant_enrolled_in_course; per session not started: cancel course_session_starting
+//	course canceled          per enrolled participant: report course_canceled; cancel participant_enrolled_in_course; per session not started: cancel course_session_starting
+//	course completed         per participant: (report course_completed)
+//	series occurrence        the appointment rows, per occurrence: "this", "this and following" and "all" cancel the occurrences they name
 //
 // Parenthesized triggers are optional and off in the default catalog; an
 // optional event that stops being true is canceled too (a reschedule notice
 // when the appointment is canceled, a waitlist place when it ends). A
 // disabled trigger gets neither reports nor cancels. The externalEntityId
-// is the appointment ID for appointments and the enrollment ID for classes.
+// is the appointment ID for appointments (a series' occurrences included),
+// the enrollment ID for classes and for a course as a whole, and for a
+// course session the seat's ID (courseenrollment.SessionEntityID).
 type Policy struct {
 	catalog *Catalog
 }

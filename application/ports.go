@@ -9,7 +9,11 @@ import (
 
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
+	"github.com/bookable/lifecycle/domain/course"
+	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/enrollment"
+	"github.com/bookable/lifecycle/domain/series"
+	"github.com/bookable/lifecycle/domain/site"
 )
 
 // Errors that store adapters return, wrapped or not, and callers test with
@@ -68,6 +72,27 @@ type ReadTx interface {
 	// OldestWaitlisted returns the waitlisted enrollment of a class with the
 	// lowest position.
 	OldestWaitlisted(ctx context.Context, siteID, classID string) (*enrollment.Enrollment, error)
+	// Course returns a course with its sessions.
+	Course(ctx context.Context, siteID, id string) (*course.Course, error)
+	// CourseEnrollment returns an enrollment in a course.
+	CourseEnrollment(ctx context.Context, siteID, id string) (*courseenrollment.Enrollment, error)
+	// CourseEnrollmentByKey returns the course enrollment whose LookupKey
+	// (courseenrollment.LookupKey, kept in its Snapshot) is key: the
+	// enrollment a session entity ID names (courseenrollment.ParseSessionEntityID).
+	CourseEnrollmentByKey(ctx context.Context, siteID, key string) (*courseenrollment.Enrollment, error)
+	// ActiveCourseEnrollment returns the participant's active enrollment in
+	// the course (courseenrollment.ActiveStates).
+	ActiveCourseEnrollment(ctx context.Context, siteID, courseID, participantID string) (*courseenrollment.Enrollment, error)
+	// ActiveCourseEnrollments returns the active enrollments of a course, by
+	// position. It returns an empty slice, not ErrNotFound, when there are
+	// none.
+	ActiveCourseEnrollments(ctx context.Context, siteID, courseID string) ([]*courseenrollment.Enrollment, error)
+	// Series returns an appointment series (its occurrences are appointments,
+	// read with Appointment).
+	Series(ctx context.Context, siteID, id string) (*series.Series, error)
+	// SiteSettings returns the site's settings, or ErrNotFound when the site
+	// never saved any (it then has site.Defaults).
+	SiteSettings(ctx context.Context, siteID string) (*site.Settings, error)
 	// Histories reads what lifecycle believes is live at Wix, from the
 	// outbox, in the same view as the aggregates.
 	outbox.Histories
@@ -82,8 +107,9 @@ type ReadTx interface {
 type Pages interface {
 	AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error)
 	EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error)
+	CourseEnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*courseenrollment.Enrollment, error)
 	// SiteAfter returns the lowest site ID greater than after that has an
-	// appointment or an enrollment, or ErrNotFound.
+	// appointment, an enrollment or a course enrollment, or ErrNotFound.
 	SiteAfter(ctx context.Context, after string) (string, error)
 }
 
@@ -100,6 +126,17 @@ type Tx interface {
 	// SaveEnrollment is SaveAppointment for enrollments. Saving a second
 	// active enrollment for the same participant and class is ErrConflict.
 	SaveEnrollment(ctx context.Context, e *enrollment.Enrollment) error
+	// SaveCourse is SaveAppointment for courses, sessions included.
+	SaveCourse(ctx context.Context, c *course.Course) error
+	// SaveCourseEnrollment is SaveAppointment for course enrollments. Saving
+	// a second active enrollment for the same participant and course is
+	// ErrConflict.
+	SaveCourseEnrollment(ctx context.Context, e *courseenrollment.Enrollment) error
+	// SaveSeries is SaveAppointment for series.
+	SaveSeries(ctx context.Context, s *series.Series) error
+	// SaveSiteSettings is SaveAppointment for a site's settings: version 0
+	// inserts the site's first record.
+	SaveSiteSettings(ctx context.Context, s *site.Settings) error
 	// Enqueue appends calls to the outbox in the given order. Each call's
 	// Seq is assigned by the adapter, increasing in commit order; its State
 	// is pending and NextAttemptAt its CreatedAt.

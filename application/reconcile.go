@@ -20,8 +20,8 @@ const DefaultMaxAge = 24 * time.Hour
 // in one transaction: it never holds a site's entities at once.
 const reconcilePage = 200
 
-// Reconcile makes Wix match the bookings: for every appointment and
-// enrollment of a site (every site when SiteID is ""), it compares what the
+// Reconcile makes Wix match the bookings: for every appointment, enrollment
+// and course enrollment (with its place in every session) of a site (every site when SiteID is ""), it compares what the
 // entity's state calls for (the desired state) with what lifecycle believes
 // is live at Wix (its own record of calls, see outbox.Belief) and queues
 // the calls that make Wix match (see repairs). It is how an operator
@@ -90,25 +90,26 @@ func (h ReconcileHandler) Handle(ctx context.Context, cmd Reconcile, emit func(R
 	}
 }
 
-// site reconciles one site's appointments, then its enrollments.
+// site reconciles one site's appointments (series occurrences included),
+// then its enrollments, then its course enrollments and their sessions.
 func (h ReconcileHandler) site(ctx context.Context, cmd Reconcile, site string, emit func(Repair) error, sum *ReconcileSummary) error {
-	for _, walk := range []pageWalk{h.appointments, h.enrollments} {
+	for _, walk := range []pageWalk{h.appointments, h.enrollments, h.courseEnrollments} {
 		for after := ""; ; {
-			found, fixes, err := h.page(ctx, cmd, site, after, walk)
+			p, err := h.page(ctx, cmd, site, after, walk)
 			if err != nil {
 				return fmt.Errorf("reconcile site %s: %w", site, err)
 			}
-			sum.Entities += len(found)
-			for _, f := range fixes {
+			sum.Entities += p.entities
+			for _, f := range p.fixes {
 				sum.Repairs++
 				if err := emit(f); err != nil {
 					return err
 				}
 			}
-			if len(found) < reconcilePage {
+			if !p.more {
 				break
 			}
-			after = found[len(found)-1]
+			after = p.last
 		}
 	}
 	return nil
@@ -122,23 +123,34 @@ type subject struct {
 	touch    func(ctx context.Context, tx Tx) error
 }
 
+// pageResult is what one page did: the entities it compared, the repairs
+// it committed (or computed, in a dry run), and where the next page starts.
+type pageResult struct {
+	entities int
+	fixes    []Repair
+	last     string // the last aggregate ID read
+	more     bool   // the page was full: another may follow
+}
+
 // page reads one page, compares and (unless a dry run) repairs it in one
 // transaction, retried when a command changed one of its entities meanwhile.
-// It returns the IDs it read and the repairs committed.
-func (h ReconcileHandler) page(ctx context.Context, cmd Reconcile, site, after string, walk pageWalk) ([]string, []Repair, error) {
-	var ids []string
-	var fixes []Repair
+func (h ReconcileHandler) page(ctx context.Context, cmd Reconcile, site, after string, walk pageWalk) (pageResult, error) {
+	var out pageResult
 	run := func(ctx context.Context, tx ReadTx, write Tx) error {
-		ids, fixes = nil, nil
+		out = pageResult{}
 		now := h.r.cfg.Clock.Now().UTC()
-		subjects, err := walk(ctx, tx, site, after)
+		z, err := siteZone(ctx, tx, site)
 		if err != nil {
 			return err
 		}
+		subjects, last, more, err := walk(ctx, tx, z, site, after)
+		if err != nil {
+			return err
+		}
+		out.entities, out.last, out.more = len(subjects), last, more
 		entities := make([]string, len(subjects))
 		for i, s := range subjects {
 			entities[i] = s.id
-			ids = append(ids, s.id)
 		}
 		beliefs, err := tx.Beliefs(ctx, site, entities)
 		if err != nil {
@@ -153,7 +165,7 @@ func (h ReconcileHandler) page(ctx context.Context, cmd Reconcile, site, after s
 			if len(rs) == 0 {
 				continue
 			}
-			fixes = append(fixes, rs...)
+			out.fixes = append(out.fixes, rs...)
 			if write == nil {
 				continue
 			}
@@ -176,7 +188,7 @@ func (h ReconcileHandler) page(ctx context.Context, cmd Reconcile, site, after s
 	}
 	if cmd.DryRun {
 		err := h.r.view(ctx, func(ctx context.Context, tx ReadTx) error { return run(ctx, tx, nil) })
-		return ids, fixes, err
+		return out, err
 	}
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -185,33 +197,34 @@ func (h ReconcileHandler) page(ctx context.Context, cmd Reconcile, site, after s
 			break
 		}
 	}
-	if err == nil && len(fixes) > 0 {
+	if err == nil && len(out.fixes) > 0 {
 		h.r.cfg.Wake.Notify()
 	}
-	return ids, fixes, err
+	return out, err
 }
 
-// pageWalk reads the page of a site's entities after an ID, with what
-// their states call for.
-type pageWalk func(ctx context.Context, tx ReadTx, site, after string) ([]subject, error)
+// pageWalk reads the page of a site's aggregates after an ID, with what
+// their entities' states call for in zone z: the subjects, the last
+// aggregate ID it read, and whether the page was full.
+type pageWalk func(ctx context.Context, tx ReadTx, z domain.TimeZone, site, after string) ([]subject, string, bool, error)
 
-func (h ReconcileHandler) appointments(ctx context.Context, tx ReadTx, site, after string) ([]subject, error) {
+func (h ReconcileHandler) appointments(ctx context.Context, tx ReadTx, z domain.TimeZone, site, after string) ([]subject, string, bool, error) {
 	page, err := tx.AppointmentsAfter(ctx, site, after, reconcilePage)
-	if err != nil {
-		return nil, err
+	if err != nil || len(page) == 0 {
+		return nil, "", false, err
 	}
 	out := make([]subject, len(page))
 	for i, a := range page {
-		out[i] = subject{kind: "appointment", id: a.ID(), desired: DesiredAppointment(h.r.policy.catalog, a),
+		out[i] = subject{kind: "appointment", id: a.ID(), desired: DesiredAppointment(h.r.policy.catalog, z, a),
 			touch: func(ctx context.Context, tx Tx) error { return tx.SaveAppointment(ctx, a) }}
 	}
-	return out, nil
+	return out, page[len(page)-1].ID(), len(page) == reconcilePage, nil
 }
 
-func (h ReconcileHandler) enrollments(ctx context.Context, tx ReadTx, site, after string) ([]subject, error) {
+func (h ReconcileHandler) enrollments(ctx context.Context, tx ReadTx, z domain.TimeZone, site, after string) ([]subject, string, bool, error) {
 	page, err := tx.EnrollmentsAfter(ctx, site, after, reconcilePage)
-	if err != nil {
-		return nil, err
+	if err != nil || len(page) == 0 {
+		return nil, "", false, err
 	}
 	classes := map[string]*class.Class{}
 	out := make([]subject, len(page))
@@ -219,12 +232,12 @@ func (h ReconcileHandler) enrollments(ctx context.Context, tx ReadTx, site, afte
 		c, ok := classes[e.ClassID()]
 		if !ok {
 			if c, err = tx.Class(ctx, site, e.ClassID()); err != nil {
-				return nil, fmt.Errorf("class of enrollment %s: %w", e.ID(), err)
+				return nil, "", false, fmt.Errorf("class of enrollment %s: %w", e.ID(), err)
 			}
 			classes[e.ClassID()] = c
 		}
-		out[i] = subject{kind: "enrollment", id: e.ID(), desired: DesiredEnrollment(h.r.policy.catalog, e, c),
+		out[i] = subject{kind: "enrollment", id: e.ID(), desired: DesiredEnrollment(h.r.policy.catalog, z, e, c),
 			touch: func(ctx context.Context, tx Tx) error { return tx.SaveEnrollment(ctx, e) }}
 	}
-	return out, nil
+	return out, page[len(page)-1].ID(), len(page) == reconcilePage, nil
 }

@@ -43,8 +43,7 @@ const (
 // RefreshPayloadHandler handles RefreshPayload.
 type RefreshPayloadHandler struct{ r *runner }
 
-// Handle answers from the desired state (DesiredAppointment,
-// DesiredEnrollment): the same rule reconcile and the policy follow. It only
+// Handle answers from the desired state (DesiredFor): the same rule reconcile and the policy follow. It only
 // reads. The activation is canceled when the trigger is unknown or disabled,
 // the entity does not exist on the site, its state no longer calls for the
 // event, or the payload Wix holds is of another occurrence (a scheduled
@@ -68,7 +67,7 @@ func (h RefreshPayloadHandler) Handle(ctx context.Context, q RefreshPayload) (Re
 	}
 	var desired []Live
 	err = h.r.view(ctx, func(ctx context.Context, tx ReadTx) error {
-		desired, err = desiredOf(ctx, tx, h.r.policy.catalog, t.Subject, site, entity)
+		desired, err = DesiredFor(ctx, tx, h.r.policy.catalog, site, entity)
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {
@@ -90,30 +89,6 @@ func (h RefreshPayloadHandler) Handle(ctx context.Context, q RefreshPayload) (Re
 		return RefreshAnswer{Payload: l.Payload, Reason: RefreshCurrent}, nil
 	}
 	return cancel(RefreshNotCalledFor)
-}
-
-// desiredOf reads the subject of a trigger's externalEntityId and returns
-// what its state calls for.
-func desiredOf(ctx context.Context, tx ReadTx, c *Catalog, subject, site, entity string) ([]Live, error) {
-	switch subject {
-	case "appointment":
-		a, err := tx.Appointment(ctx, site, entity)
-		if err != nil {
-			return nil, err
-		}
-		return DesiredAppointment(c, a), nil
-	case "enrollment":
-		e, err := tx.Enrollment(ctx, site, entity)
-		if err != nil {
-			return nil, err
-		}
-		cls, err := tx.Class(ctx, site, e.ClassID())
-		if err != nil {
-			return nil, err
-		}
-		return DesiredEnrollment(c, e, cls), nil
-	}
-	return nil, ErrNotFound
 }
 
 // sameOccurrence reports whether a payload Wix holds is of the event l

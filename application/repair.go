@@ -11,7 +11,7 @@ import (
 // make Wix show what an entity's state calls for, with why.
 type Repair struct {
 	SiteID      string
-	Subject     string // "appointment" or "enrollment"
+	Subject     string // "appointment", "enrollment", "course enrollment" or "enrollment session"
 	EntityID    string // the externalEntityId
 	Kind        CallKind
 	TriggerKey  string

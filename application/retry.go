@@ -77,7 +77,7 @@ func (h RetryCallHandler) agrees(ctx context.Context, c Call) error {
 	if ok {
 		err := h.r.view(ctx, func(ctx context.Context, tx ReadTx) error {
 			var err error
-			desired, err = desiredOf(ctx, tx, h.r.policy.catalog, t.Subject, c.SiteID, c.ExternalEntityID)
+			desired, err = DesiredFor(ctx, tx, h.r.policy.catalog, c.SiteID, c.ExternalEntityID)
 			return err
 		})
 		if err != nil && !errors.Is(err, ErrNotFound) {

@@ -2,10 +2,14 @@ package application
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
+	"github.com/bookable/lifecycle/domain/course"
+	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/enrollment"
 )
 
@@ -15,10 +19,12 @@ import (
 // handlers listing it. It does no I/O of its own.
 type trackTx struct {
 	Tx
-	order        []aggRef // first touch order: the order of the calls
-	appointments map[string]*tracked[appointment.Snapshot, *appointment.Appointment]
-	classes      map[string]*tracked[class.Snapshot, *class.Class]
-	enrollments  map[string]*tracked[enrollment.Snapshot, *enrollment.Enrollment]
+	order             []aggRef // first touch order: the order of the calls
+	appointments      map[string]*tracked[appointment.Snapshot, *appointment.Appointment]
+	classes           map[string]*tracked[class.Snapshot, *class.Class]
+	enrollments       map[string]*tracked[enrollment.Snapshot, *enrollment.Enrollment]
+	courses           map[string]*tracked[course.Snapshot, *course.Course]
+	courseEnrollments map[string]*tracked[courseenrollment.Snapshot, *courseenrollment.Enrollment]
 }
 
 type aggKind int
@@ -26,6 +32,7 @@ type aggKind int
 const (
 	kindAppointment aggKind = iota
 	kindEnrollment
+	kindCourseEnrollment
 )
 
 type aggRef struct {
@@ -42,9 +49,11 @@ type tracked[S any, A interface{ Snapshot() S }] struct {
 
 func newTrackTx(tx Tx) *trackTx {
 	return &trackTx{Tx: tx,
-		appointments: map[string]*tracked[appointment.Snapshot, *appointment.Appointment]{},
-		classes:      map[string]*tracked[class.Snapshot, *class.Class]{},
-		enrollments:  map[string]*tracked[enrollment.Snapshot, *enrollment.Enrollment]{},
+		appointments:      map[string]*tracked[appointment.Snapshot, *appointment.Appointment]{},
+		classes:           map[string]*tracked[class.Snapshot, *class.Class]{},
+		enrollments:       map[string]*tracked[enrollment.Snapshot, *enrollment.Enrollment]{},
+		courses:           map[string]*tracked[course.Snapshot, *course.Course]{},
+		courseEnrollments: map[string]*tracked[courseenrollment.Snapshot, *courseenrollment.Enrollment]{},
 	}
 }
 
@@ -161,56 +170,100 @@ func (t *trackTx) SaveEnrollment(ctx context.Context, e *enrollment.Enrollment) 
 }
 
 // changes returns what the command did at Wix, aggregate by aggregate in
-// the order it touched them: for each, the desired state before and after.
-// An enrollment's events depend on its class, as it was before and is
-// after. A class the command did not load is read once.
-func (t *trackTx) changes(ctx context.Context, c *Catalog) ([]Change, error) {
+// the order it touched them (and within a course enrollment, entity by
+// entity: its own events, then each session's): for each, the desired
+// state before and after, with payloads in the site's zone. An
+// enrollment's events depend on its class or course, as it was before and
+// is after; a class or course the command did not load is read once.
+func (t *trackTx) changes(ctx context.Context, c *Catalog, site string) ([]Change, error) {
+	if len(t.order) == 0 {
+		return nil, nil
+	}
+	z, err := siteZone(ctx, t.Tx, site)
+	if err != nil {
+		return nil, err
+	}
 	var out []Change
 	for _, ref := range t.order {
 		switch ref.kind {
 		case kindAppointment:
 			tr := t.appointments[ref.id]
-			ch := Change{After: DesiredAppointment(c, tr.after), Cause: cause(tr.after.Events(), "appointment")}
+			ch := Change{After: DesiredAppointment(c, z, tr.after), Cause: cause(tr.after.Events(), "appointment")}
 			if tr.before != nil {
 				a, err := appointment.Restore(*tr.before)
 				if err != nil {
 					return nil, err
 				}
-				ch.Before = DesiredAppointment(c, a)
+				ch.Before = DesiredAppointment(c, z, a)
 			}
 			out = append(out, ch)
 		case kindEnrollment:
 			tr := t.enrollments[ref.id]
 			e := tr.after
-			ct, ok := t.classes[e.ClassID()]
-			if !ok {
-				cls, err := t.Tx.Class(ctx, e.SiteID(), e.ClassID())
-				if err != nil {
-					return nil, err
-				}
-				ct = &tracked[class.Snapshot, *class.Class]{after: cls}
-				s := cls.Snapshot()
-				ct.before = &s
-				t.classes[cls.ID()] = ct
+			ct, err := trackedOwner(ctx, t.classes, e.SiteID(), e.ClassID(), t.Tx.Class)
+			if err != nil {
+				return nil, err
 			}
-			ch := Change{After: DesiredEnrollment(c, e, ct.after), Cause: cause(e.Events(), "enrollment")}
+			ch := Change{After: DesiredEnrollment(c, z, e, ct.after), Cause: cause(e.Events(), "enrollment")}
 			if tr.before != nil {
 				old, err := enrollment.Restore(*tr.before)
 				if err != nil {
 					return nil, err
 				}
-				cls := ct.after
-				if ct.before != nil {
-					if cls, err = class.Restore(*ct.before); err != nil {
-						return nil, err
-					}
+				cls, err := ct.was(class.Restore)
+				if err != nil {
+					return nil, err
 				}
-				ch.Before = DesiredEnrollment(c, old, cls)
+				ch.Before = DesiredEnrollment(c, z, old, cls)
 			}
 			out = append(out, ch)
+		case kindCourseEnrollment:
+			chs, err := t.courseChanges(ctx, c, z, ref.id)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, chs...)
 		}
 	}
 	return out, nil
+}
+
+// trackedOwner returns the tracked class or course id, reading it (as it
+// is, before and after) when the command did not load it.
+func trackedOwner[S any, A interface{ Snapshot() S }](ctx context.Context, m map[string]*tracked[S, A], site, id string,
+	read func(ctx context.Context, site, id string) (A, error)) (*tracked[S, A], error) {
+	if tr, ok := m[id]; ok {
+		return tr, nil
+	}
+	a, err := read(ctx, site, id)
+	if err != nil {
+		return nil, err
+	}
+	s := a.Snapshot()
+	tr := &tracked[S, A]{before: &s, after: a}
+	m[id] = tr
+	return tr, nil
+}
+
+// was returns the aggregate as the command found it: restored from before,
+// or the one it handled when it created it.
+func (tr *tracked[S, A]) was(restore func(S) (A, error)) (A, error) {
+	if tr.before == nil {
+		return tr.after, nil
+	}
+	return restore(*tr.before)
+}
+
+// siteZone returns the site's time zone: UTC for a site without settings.
+func siteZone(ctx context.Context, tx ReadTx, site string) (domain.TimeZone, error) {
+	s, err := tx.SiteSettings(ctx, site)
+	switch {
+	case err == nil:
+		return s.TimeZone(), nil
+	case errors.Is(err, ErrNotFound):
+		return domain.UTC(), nil
+	}
+	return domain.TimeZone{}, fmt.Errorf("settings of site %s: %w", site, err)
 }
 
 // cause names the first event an aggregate recorded in the command, or the

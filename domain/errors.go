@@ -77,15 +77,19 @@ func (e *ClassFullError) Error() string {
 func (e *ClassFullError) Unwrap() error { return ErrClassFull }
 
 // AlreadyEnrolledError reports that a participant already holds an active
-// enrollment in a class. It unwraps to ErrAlreadyEnrolled.
+// enrollment in a class (or a course). It unwraps to ErrAlreadyEnrolled.
 type AlreadyEnrolledError struct {
 	ClassID       string
 	ParticipantID string
 	EnrollmentID  string // the active enrollment
+	CourseID      string // set instead of ClassID for an enrollment in a course
 }
 
 // Error implements error.
 func (e *AlreadyEnrolledError) Error() string {
+	if e.CourseID != "" {
+		return fmt.Sprintf("participant %s already holds enrollment %s in course %s", e.ParticipantID, e.EnrollmentID, e.CourseID)
+	}
 	return fmt.Sprintf("participant %s already holds enrollment %s in class %s", e.ParticipantID, e.EnrollmentID, e.ClassID)
 }
 
@@ -110,3 +114,32 @@ func (e *ClassNotOpenError) Error() string {
 
 // Unwrap lets errors.Is(err, ErrClassNotOpen) match.
 func (e *ClassNotOpenError) Unwrap() error { return ErrClassNotOpen }
+
+// CourseFullError reports that a course has no free seat. It unwraps to
+// ErrClassFull: a full course is refused as a full class is.
+type CourseFullError struct {
+	CourseID string
+	Capacity int
+}
+
+// Error implements error.
+func (e *CourseFullError) Error() string {
+	return fmt.Sprintf("course %s is full (capacity %d)", e.CourseID, e.Capacity)
+}
+
+// Unwrap lets errors.Is(err, ErrClassFull) match.
+func (e *CourseFullError) Unwrap() error { return ErrClassFull }
+
+// CourseNotOpenError reports that a course takes no enrollment because one
+// of its sessions has started. It unwraps to ErrClassNotOpen.
+type CourseNotOpenError struct {
+	CourseID string
+}
+
+// Error implements error.
+func (e *CourseNotOpenError) Error() string {
+	return fmt.Sprintf("course %s has already started", e.CourseID)
+}
+
+// Unwrap lets errors.Is(err, ErrClassNotOpen) match.
+func (e *CourseNotOpenError) Unwrap() error { return ErrClassNotOpen }

@@ -11,7 +11,10 @@ import (
 	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
+	"github.com/bookable/lifecycle/domain/course"
+	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/enrollment"
+	"github.com/bookable/lifecycle/domain/series"
 )
 
 // door is a state type of the tests' own, as an aggregate declares one.
@@ -178,6 +181,13 @@ func TestTransitionTables(t *testing.T) {
 			[]string{"scheduled", "canceled", "completed"}, []string{"reschedule", "admit", "release"}},
 		{"enrollment", rows(enrollment.Transitions()),
 			[]string{"enrolled", "waitlisted", "left", "class_canceled", "attended"}, []string{"class_reschedule"}},
+		{"course", rows(course.Transitions()),
+			[]string{"scheduled", "canceled", "completed"},
+			[]string{"add_session", "reschedule_session", "cancel_session", "admit", "release"}},
+		{"session", rows(course.SessionTransitions()), []string{"scheduled", "canceled"}, []string{"reschedule"}},
+		{"course enrollment", rows(courseenrollment.Transitions()),
+			[]string{"enrolled", "left", "course_canceled", "completed"}, nil},
+		{"series", rows(series.Transitions()), []string{"scheduled", "canceled"}, []string{"cancel_following"}},
 	}
 	for _, tc := range tables {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,8 +36,11 @@ func TestCustomerSchedulesAnAppointment(t *testing.T) {
 			reportAt("appointment_starting", appointmentID(1), at(2*day)),
 		)
 		assert.JSONEq(t, `{"appointmentId":"`+appointmentID(1)+`","contactId":"`+contactID(1)+`",
-			"title":"Haircut","startsAt":"2030-01-09T09:00:00Z","endsAt":"2030-01-09T10:00:00Z"}`,
-			string(calls[1].Payload), "the payload carries the IDs, the contact and the start as RFC 3339 UTC")
+			"title":"Haircut","startsAt":"2030-01-09T09:00:00Z","endsAt":"2030-01-09T10:00:00Z",
+			"startsAtLocal":"2030-01-09T09:00","endsAtLocal":"2030-01-09T10:00","startsAtText":"Wednesday 9 January 2030, 09:00",
+			"timeZone":"UTC"}`,
+			string(calls[1].Payload), "the payload carries the IDs, the contact, the start as RFC 3339 UTC, "+
+				"and the local times in the site's zone (UTC: it set none)")
 	})
 }
 

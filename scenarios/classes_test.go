@@ -55,7 +55,9 @@ func TestParticipantEnrolls(t *testing.T) {
 			reportAt("class_starting", e.ID, at(3*day)),
 		)
 		assert.JSONEq(t, `{"enrollmentId":"`+e.ID+`","classId":"`+classID(1)+`","participantId":"`+participantID(1)+`",
-			"classTitle":"Morning yoga","classStartsAt":"2030-01-10T09:00:00Z","classEndsAt":"2030-01-10T10:00:00Z"}`,
+			"classTitle":"Morning yoga","classStartsAt":"2030-01-10T09:00:00Z","classEndsAt":"2030-01-10T10:00:00Z",
+			"classStartsAtLocal":"2030-01-10T09:00","classEndsAtLocal":"2030-01-10T10:00",
+			"classStartsAtText":"Thursday 10 January 2030, 09:00","timeZone":"UTC"}`,
 			string(calls[1].Payload))
 	})
 }

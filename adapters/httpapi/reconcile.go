@@ -16,7 +16,7 @@ type reconcileRequest struct {
 
 // Repair is one call reconcile queued, or would queue in a dry run.
 type Repair struct {
-	Subject     string `json:"subject"` // appointment or enrollment
+	Subject     string `json:"subject"` // appointment, enrollment, course enrollment or enrollment session
 	EntityID    string `json:"externalEntityId"`
 	Kind        string `json:"kind"` // report or cancel
 	TriggerKey  string `json:"triggerKey"`

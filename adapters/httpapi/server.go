@@ -189,6 +189,8 @@ func (s *Server) routes() {
 	handle("GET "+site+"/enrollments/{id}", s.query(s.getEnrollment))
 	handle("POST "+site+"/enrollments/{id}/leave", s.command("leave", s.leave))
 
+	s.courseRoutes(site, handle)
+
 	handle("GET "+site+"/outbox", s.query(s.listCalls, "state", "after", "limit"))
 	handle("GET "+site+"/outbox/stats", s.query(s.callStats))
 	handle("GET "+site+"/outbox/{id}", s.query(s.showCall))

@@ -15,7 +15,11 @@ import (
 	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
+	"github.com/bookable/lifecycle/domain/course"
+	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/enrollment"
+	"github.com/bookable/lifecycle/domain/series"
+	"github.com/bookable/lifecycle/domain/site"
 )
 
 // Store implements application.Store and application.Outbox in memory. It is
@@ -41,9 +45,42 @@ type Store struct {
 type key struct{ site, id string }
 
 type state struct {
-	appointments map[key]appointment.Snapshot
-	classes      map[key]class.Snapshot
-	enrollments  map[key]enrollment.Snapshot
+	appointments      map[key]appointment.Snapshot
+	classes           map[key]class.Snapshot
+	enrollments       map[key]enrollment.Snapshot
+	courses           map[key]course.Snapshot
+	courseEnrollments map[key]courseenrollment.Snapshot
+	series            map[key]series.Snapshot
+	settings          map[key]site.Snapshot // by site: key{site, site}
+}
+
+func newState() state {
+	return state{
+		appointments:      map[key]appointment.Snapshot{},
+		classes:           map[key]class.Snapshot{},
+		enrollments:       map[key]enrollment.Snapshot{},
+		courses:           map[key]course.Snapshot{},
+		courseEnrollments: map[key]courseenrollment.Snapshot{},
+		series:            map[key]series.Snapshot{},
+		settings:          map[key]site.Snapshot{},
+	}
+}
+
+// commit copies staged into s.
+func (s state) commit(staged state) {
+	copyInto(s.appointments, staged.appointments)
+	copyInto(s.classes, staged.classes)
+	copyInto(s.enrollments, staged.enrollments)
+	copyInto(s.courses, staged.courses)
+	copyInto(s.courseEnrollments, staged.courseEnrollments)
+	copyInto(s.series, staged.series)
+	copyInto(s.settings, staged.settings)
+}
+
+func copyInto[T any](dst, src map[key]T) {
+	for k, v := range src {
+		dst[k] = v
+	}
 }
 
 type record struct {
@@ -55,11 +92,7 @@ type record struct {
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		data: state{
-			appointments: map[key]appointment.Snapshot{},
-			classes:      map[key]class.Snapshot{},
-			enrollments:  map[key]enrollment.Snapshot{},
-		},
+		data:        newState(),
 		calls:       map[string]*record{},
 		keys:        map[string][]*record{},
 		pending:     map[string][]*record{},
@@ -81,11 +114,7 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx appl
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx := &tx{readTx: readTx{s: s}, staged: state{
-		appointments: map[key]appointment.Snapshot{},
-		classes:      map[key]class.Snapshot{},
-		enrollments:  map[key]enrollment.Snapshot{},
-	}}
+	tx := &tx{readTx: readTx{s: s}, staged: newState()}
 	tx.readTx.overlay = &tx.staged
 	defer func() {
 		if p := recover(); p != nil {
@@ -98,15 +127,7 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx appl
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	for k, v := range tx.staged.appointments {
-		s.data.appointments[k] = v
-	}
-	for k, v := range tx.staged.classes {
-		s.data.classes[k] = v
-	}
-	for k, v := range tx.staged.enrollments {
-		s.data.enrollments[k] = v
-	}
+	s.data.commit(tx.staged)
 	for _, p := range tx.pruned {
 		for k, rec := range s.idempotency {
 			if k.site == p.site && rec.CreatedAt.Before(p.before) {

@@ -71,10 +71,16 @@ func (r *readTx) SiteAfter(ctx context.Context, after string) (string, error) {
 	for k := range r.s.data.enrollments {
 		consider(k.site)
 	}
+	for k := range r.s.data.courseEnrollments {
+		consider(k.site)
+	}
 	for k := range r.appointments() {
 		consider(k.site)
 	}
 	for k := range r.enrollmentsOverlay() {
+		consider(k.site)
+	}
+	for k := range staged(r, courseEnrollmentsOf) {
 		consider(k.site)
 	}
 	if best == "" {

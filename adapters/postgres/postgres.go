@@ -325,6 +325,18 @@ func uniqueWhat(constraint string) string {
 		return "enrollment already exists"
 	case "enrollments_one_active":
 		return "participant already has an active enrollment in the class"
+	case "courses_pkey":
+		return "course already exists"
+	case "course_enrollments_pkey":
+		return "course enrollment already exists"
+	case "course_enrollments_one_active":
+		return "participant already has an active enrollment in the course"
+	case "course_enrollments_by_lookup_key":
+		return "another course enrollment has the same lookup key"
+	case "series_pkey":
+		return "series already exists"
+	case "site_settings_pkey":
+		return "site settings already exist"
 	case "outbox_id_key":
 		return "call already enqueued"
 	case "idempotency_keys_pkey":

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/bookable/lifecycle/adapters/postgres"
 	"github.com/bookable/lifecycle/adapters/postgres/pgtest"
+	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/enrollment"
 )
 
@@ -82,11 +84,19 @@ func TestIndexConditionsFollowTheDomain(t *testing.T) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
-	var want []string
+	var want, wantCourse []string
 	for _, st := range enrollment.ActiveStates() {
 		want = append(want, st.String())
 	}
-	for _, index := range []string{"enrollments_one_active", "enrollments_active_by_position"} {
+	for _, st := range courseenrollment.ActiveStates() {
+		wantCourse = append(wantCourse, st.String())
+	}
+	for _, index := range []string{"enrollments_one_active", "enrollments_active_by_position",
+		"course_enrollments_one_active", "course_enrollments_active_by_position"} {
+		want := want
+		if strings.HasPrefix(index, "course_") {
+			want = wantCourse
+		}
 		var states []string
 		require.NoError(t, conn.QueryRow(ctx, `SELECT array(SELECT unnest(regexp_matches(pg_get_expr(i.indpred, i.indrelid), '''([a-z_]+)''', 'g')))
 			FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace

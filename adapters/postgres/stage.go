@@ -12,7 +12,11 @@ import (
 	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
+	"github.com/bookable/lifecycle/domain/course"
+	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/enrollment"
+	"github.com/bookable/lifecycle/domain/series"
+	"github.com/bookable/lifecycle/domain/site"
 )
 
 // tx implements application.Tx: reads go to the read snapshot overlaid with
@@ -23,6 +27,10 @@ type tx struct {
 	appointments map[aggKey]appointment.Snapshot // staged, at their written version
 	classes      map[aggKey]class.Snapshot
 	enrollments  map[aggKey]enrollment.Snapshot
+	courses      map[aggKey]course.Snapshot
+	courseEnrs   map[aggKey]courseenrollment.Snapshot
+	series       map[aggKey]series.Snapshot
+	settings     map[aggKey]site.Snapshot // keyed by {site, site}
 	keys         map[aggKey]application.IdempotencyRecord
 	staged       map[stagedKey]int // the index in ops of each aggregate's write
 	ops          []stagedOp

@@ -280,7 +280,7 @@ var (
 )
 
 // sqlStrings returns the names of states as SQL string literals.
-func sqlStrings(states []enrollment.State) string {
+func sqlStrings[S fmt.Stringer](states []S) string {
 	quoted := make([]string, len(states))
 	for i, s := range states {
 		quoted[i] = "'" + strings.ReplaceAll(s.String(), "'", "''") + "'"
@@ -414,7 +414,8 @@ var (
 	qAppointmentsAfter = `SELECT ` + appointmentCols + ` FROM appointments WHERE site_id = $1 AND id > $2 ORDER BY id LIMIT $3`
 	qEnrollmentsAfter  = `SELECT ` + enrollmentCols + ` FROM enrollments WHERE site_id = $1 AND id > $2 ORDER BY id LIMIT $3`
 	qSiteAfter         = `SELECT least((SELECT min(site_id) FROM appointments WHERE site_id > $1),
-		(SELECT min(site_id) FROM enrollments WHERE site_id > $1))`
+		(SELECT min(site_id) FROM enrollments WHERE site_id > $1),
+		(SELECT min(site_id) FROM course_enrollments WHERE site_id > $1))`
 )
 
 // AppointmentsAfter implements application.Pages.
@@ -445,7 +446,7 @@ func (t *readTx) EnrollmentsAfter(ctx context.Context, siteID, after string, lim
 	return out, nil
 }
 
-// SiteAfter implements application.Pages: two index seeks (least ignores
+// SiteAfter implements application.Pages: three index seeks (least ignores
 // a NULL, so a site found in one table is enough).
 func (t *readTx) SiteAfter(ctx context.Context, after string) (string, error) {
 	var site pgtype.Text

@@ -11,7 +11,11 @@ import (
 	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
+	"github.com/bookable/lifecycle/domain/course"
+	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/enrollment"
+	"github.com/bookable/lifecycle/domain/series"
+	"github.com/bookable/lifecycle/domain/site"
 )
 
 // stageTx implements application.Tx without writing: a command's function
@@ -33,9 +37,15 @@ type stageTx struct {
 	appointments map[aggKey]appointment.Snapshot // staged, at their written version
 	classes      map[aggKey]class.Snapshot
 	enrollments  map[aggKey]enrollment.Snapshot
-	keys         map[aggKey]application.IdempotencyRecord // idempotency records saved (idempotency.go)
-	ops          []writeOp
-	undo         []versionUndo
+	// courses, courseEnrollments, series and settings are staged the same
+	// way (courses_stage.go); settings by aggKey{site, site}.
+	courses           map[aggKey]course.Snapshot
+	courseEnrollments map[aggKey]courseenrollment.Snapshot
+	series            map[aggKey]series.Snapshot
+	settings          map[aggKey]site.Snapshot
+	keys              map[aggKey]application.IdempotencyRecord // idempotency records saved (idempotency.go)
+	ops               []writeOp
+	undo              []versionUndo
 }
 
 // aggKey names an aggregate: its site and ID.

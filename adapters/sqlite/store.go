@@ -177,7 +177,7 @@ var (
 
 // sqlStrings returns the names of states as a list of SQL string literals:
 // 'enrolled', 'waitlisted'.
-func sqlStrings(states []enrollment.State) string {
+func sqlStrings[S interface{ String() string }](states []S) string {
 	quoted := make([]string, len(states))
 	for i, s := range states {
 		quoted[i] = "'" + strings.ReplaceAll(s.String(), "'", "''") + "'"
@@ -186,8 +186,8 @@ func sqlStrings(states []enrollment.State) string {
 }
 
 // aggregateReads lists them.
-var aggregateReads = []string{qAppointment, qClass, qEnrollment, qActiveEnrollment, qActiveEnrollments, qOldestWaitlisted,
-	qIdempotency}
+var aggregateReads = append([]string{qAppointment, qClass, qEnrollment, qActiveEnrollment, qActiveEnrollments, qOldestWaitlisted,
+	qIdempotency}, courseReads...)
 
 // readTx implements application.ReadTx.
 type readTx struct {
@@ -335,7 +335,8 @@ const (
 	qAppointmentsAfter = `SELECT ` + appointmentCols + ` FROM appointments WHERE site_id = ? AND id > ? ORDER BY id LIMIT ?`
 	qEnrollmentsAfter  = `SELECT ` + enrollmentCols + ` FROM enrollments WHERE site_id = ? AND id > ? ORDER BY id LIMIT ?`
 	qSiteAfter         = `SELECT min(s) FROM (SELECT min(site_id) AS s FROM appointments WHERE site_id > ?1
-		UNION ALL SELECT min(site_id) FROM enrollments WHERE site_id > ?1)`
+		UNION ALL SELECT min(site_id) FROM enrollments WHERE site_id > ?1
+		UNION ALL SELECT min(site_id) FROM course_enrollments WHERE site_id > ?1)`
 )
 
 // AppointmentsAfter implements application.Pages.
@@ -360,7 +361,7 @@ func (t *readTx) EnrollmentsAfter(ctx context.Context, siteID, after string, lim
 	return out, err
 }
 
-// SiteAfter implements application.Pages: two index seeks.
+// SiteAfter implements application.Pages: three index seeks.
 func (t *readTx) SiteAfter(ctx context.Context, after string) (string, error) {
 	if err := t.check(ctx); err != nil {
 		return "", err

@@ -9,7 +9,8 @@
 //	}
 //
 // It checks round trips, rollback, optimistic versions, the race for the
-// last seat of a class, tenancy, and idempotency records.
+// last seat of a class, tenancy, and idempotency records; and the same for
+// courses, course enrollments, series and site settings (courses.go).
 package storetest
 
 import (
@@ -65,6 +66,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Run("idempotency records", func(t *testing.T) { testIdempotency(t, newHarness(t)) })
 	t.Run("twenty racers for one idempotency key", func(t *testing.T) { testIdempotencyRace(t, newHarness(t)) })
 	t.Run("pages of a site's aggregates", func(t *testing.T) { testPages(t, newHarness(t)) })
+	runCourses(t, newHarness)
 }
 
 // NewAppointment returns a new scheduled appointment n on site.

@@ -93,7 +93,7 @@ func newDemo(ctx context.Context, dbPath string, out io.Writer) (*demo, error) {
 	if err := d.sim.RegisterTriggers(catalog); err != nil {
 		return nil, err
 	}
-	for _, a := range demoAutomations {
+	for _, a := range append(demoAutomations, courseAutomations...) {
 		if err := d.sim.AddAutomation(demoSite, a); err != nil {
 			return nil, err
 		}
@@ -110,7 +110,7 @@ func newDemo(ctx context.Context, dbPath string, out io.Writer) (*demo, error) {
 	}
 	fmt.Fprintf(out, "lifecycle demo: SQLite at %s, Wix Automations simulated in-process.\n", dbPath)
 	fmt.Fprintf(out, "The site owner has these automations:\n")
-	for _, a := range demoAutomations {
+	for _, a := range append(demoAutomations, courseAutomations...) {
 		fmt.Fprintf(out, "  - %-42s on %s\n", a.Name, a.TriggerKey)
 	}
 	return d, nil
@@ -192,6 +192,10 @@ func (d *demo) play(ctx context.Context) error {
 		return err
 	}
 
+	if err := d.playCourses(ctx, at); err != nil {
+		return err
+	}
+
 	d.section("A refused command changes nothing and queues nothing")
 	_, err := d.app.CancelAppointment.Handle(ctx, application.CancelAppointment{SiteID: demoSite, ID: apptCut})
 	fmt.Fprintf(d.out, "%s  cancel the haircut again -> refused: %v\n", d.stamp(), err)
@@ -225,7 +229,8 @@ func (d *demo) play(ctx context.Context) error {
 		}
 	}
 	fmt.Fprintf(d.out, "%d automation actions ran; %d were canceled before they could run, so no reminder went out\n", ranN, canceledN)
-	fmt.Fprintln(d.out, "for the canceled haircut, Bob's yoga or the canceled pilates class.")
+	fmt.Fprintln(d.out, "for the canceled haircut, Bob's yoga, the canceled pilates class, the canceled pottery session,")
+	fmt.Fprintln(d.out, "Bob's pottery course after he left, or Jane's physio from the second day on.")
 	return nil
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bookable/lifecycle/domain/courseenrollment"
 )
 
 // run runs the command line with an environment of its own.
@@ -33,11 +35,19 @@ func TestDemo(t *testing.T) {
 		"ran       sms: class starts in 1 hour                for Cem's yoga enrollment",
 		"refused: cancel appointment",
 		"0 pending, 0 dead, 0 expired",
+		"cancel course_session_starting        externalEntityId " + courseenrollment.SessionEntityID("ce000000-0000-4000-8000-000000000001", 2) + " (Ann's seat in pottery session 2)",
+		"canceled  sms: session starts in 2 hours             for Bob's seat in pottery session 3",
+		"ran       sms: session starts in 2 hours             for Cem's seat in pottery session 3",
+		`, 09:00", timeZone Europe/Berlin`, // the series' first occurrence, at 9:00 Berlin time
+		"ran       email: reminder 1 day before               for physio #1",
+		"canceled  email: reminder 1 day before               for physio #2",
 	} {
 		assert.Contains(t, out, want)
 	}
 	assert.NotContains(t, out, "ran       email: reminder 1 day before               for haircut")
 	assert.NotContains(t, out, "ran       sms: class starts in 1 hour                for Bob's yoga")
+	assert.NotContains(t, out, "ran       sms: session starts in 2 hours             for Ann's seat in pottery session 2")
+	assert.NotContains(t, out, "ran       email: reminder 1 day before               for physio #3")
 }
 
 func TestUsageAndExitCodes(t *testing.T) {
@@ -129,7 +139,7 @@ func TestTriggers(t *testing.T) {
 
 	code, out, _ = run(t, nil, "triggers", "--json", "--all")
 	require.Equal(t, 0, code)
-	assert.Equal(t, 13, strings.Count(out, `"role"`))
+	assert.Equal(t, 20, strings.Count(out, `"role"`))
 }
 
 func TestOutboxOperations(t *testing.T) {
@@ -139,7 +149,7 @@ func TestOutboxOperations(t *testing.T) {
 
 	code, out, errOut := run(t, nil, "outbox", "stats", "--db", db)
 	require.Equal(t, 0, code, errOut)
-	assert.Contains(t, out, "delivered 28")
+	assert.Contains(t, out, "delivered 63")
 
 	code, out, _ = run(t, nil, "outbox", "list", "--db", db, "--site", demoSite, "--limit", "3", "--json")
 	require.Equal(t, 0, code)

@@ -15,8 +15,9 @@ import (
 
 const reconcileSynopsis = `reconcile [--site ID] [--dry-run] [--max-age DURATION] [flags]
 
-Makes Wix match the bookings: for every appointment and enrollment (of one
-site, or of every site), compares what its state calls for at Wix with what
+Makes Wix match the bookings: for every appointment (series occurrences too),
+enrollment and course enrollment with its seat in every session (of one site,
+or of every site), compares what its state calls for at Wix with what
 lifecycle believes is live there, and queues the calls that make Wix match.
 The relay of serve or relay delivers them. --dry-run prints the plan and
 queues nothing. A second run right after the first queues nothing.`

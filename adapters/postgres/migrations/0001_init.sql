@@ -66,6 +66,79 @@ CREATE UNIQUE INDEX enrollments_one_active ON enrollments (site_id, class_id, pa
 CREATE INDEX enrollments_active_by_position ON enrollments (site_id, class_id, position)
     WHERE state IN ('enrolled', 'waitlisted');
 
+-- A site's settings: one row per site that set any (the others are UTC).
+CREATE TABLE site_settings (
+    site_id    text        PRIMARY KEY,
+    time_zone  text        NOT NULL,
+    changed_at timestamptz,
+    version    bigint      NOT NULL
+);
+
+-- Courses, saved whole: their sessions are one JSON array (at most 200) of
+-- {"id", "number", "state", "start", "end", "addedAt", "previousStart",
+-- "rescheduledAt", "canceledAt", "cancelReason"}, times in RFC 3339.
+CREATE TABLE courses (
+    site_id       text        NOT NULL,
+    id            text        NOT NULL,
+    title         text        NOT NULL,
+    capacity      integer     NOT NULL,
+    enrolled      integer     NOT NULL,
+    admissions    bigint      NOT NULL,
+    state         text        NOT NULL,
+    cancel_reason text        NOT NULL DEFAULT '',
+    scheduled_at  timestamptz,
+    changed_at    timestamptz,
+    sessions      jsonb       NOT NULL DEFAULT '[]',
+    version       bigint      NOT NULL,
+    PRIMARY KEY (site_id, id)
+);
+
+-- Enrollments in courses. lookup_key is what every session entity ID of
+-- the enrollment begins with (courseenrollment.LookupKey); its unique index
+-- finds the enrollment a session's externalEntityId names (two enrollments
+-- whose keys collided would share session IDs: the second is refused).
+CREATE TABLE course_enrollments (
+    site_id        text        NOT NULL,
+    id             text        NOT NULL,
+    course_id      text        NOT NULL,
+    participant_id text        NOT NULL,
+    lookup_key     text        NOT NULL,
+    position       bigint      NOT NULL,
+    enrolled_at    timestamptz,
+    ended_at       timestamptz,
+    state          text        NOT NULL,
+    version        bigint      NOT NULL,
+    PRIMARY KEY (site_id, id)
+);
+-- The conditions are the domain's active states (courseenrollment.ActiveStates).
+CREATE UNIQUE INDEX course_enrollments_one_active ON course_enrollments (site_id, course_id, participant_id)
+    WHERE state IN ('enrolled');
+CREATE INDEX course_enrollments_active_by_position ON course_enrollments (site_id, course_id, position)
+    WHERE state IN ('enrolled');
+CREATE UNIQUE INDEX course_enrollments_by_lookup_key ON course_enrollments (site_id, lookup_key);
+
+-- Appointment series: the rule and the zone whose wall clock the
+-- occurrences (rows of appointments) keep; cut_from is the first
+-- occurrence "this and following" canceled, 0 if none.
+CREATE TABLE series (
+    site_id        text        NOT NULL,
+    id             text        NOT NULL,
+    contact_id     text        NOT NULL,
+    title          text        NOT NULL,
+    first_start_at timestamptz NOT NULL,
+    length_ms      bigint      NOT NULL,
+    every          text        NOT NULL,
+    count          integer     NOT NULL,
+    time_zone      text        NOT NULL,
+    cut_from       integer     NOT NULL DEFAULT 0,
+    state          text        NOT NULL,
+    cancel_reason  text        NOT NULL DEFAULT '',
+    scheduled_at   timestamptz,
+    changed_at     timestamptz,
+    version        bigint      NOT NULL,
+    PRIMARY KEY (site_id, id)
+);
+
 -- The idempotency keys of commands (application.IdempotencyRecord).
 CREATE TABLE idempotency_keys (
     site_id     text        NOT NULL,
