@@ -27,6 +27,10 @@ type RelayMetrics struct {
 	// SettleErrors counts outbox writes of outcomes that failed; those
 	// calls are sent again after their lease.
 	SettleErrors uint64
+	// LeasesLost counts held calls the relay let go unsent because their
+	// lease was lost (a renewal refused it) or would not outlive a request;
+	// they are claimed again once the lease ends, by this relay or another.
+	LeasesLost uint64
 	// DeliveryLatency observes, per delivered call, the time from its
 	// commit (CreatedAt) to the outcome, on the relay's clock.
 	DeliveryLatency Histogram
@@ -56,6 +60,7 @@ func (r *Relay) Metrics() RelayMetrics {
 		Requests:        m.requests.Load(),
 		FailedRequests:  m.failedRequests.Load(),
 		SettleErrors:    m.settleErrors.Load(),
+		LeasesLost:      m.leasesLost.Load(),
 		DeliveryLatency: m.latency.snapshot(),
 	}
 }
@@ -63,6 +68,7 @@ func (r *Relay) Metrics() RelayMetrics {
 type relayMetrics struct {
 	delivered, retried, dead, expired, deferred atomic.Uint64
 	requests, failedRequests, settleErrors      atomic.Uint64
+	leasesLost                                  atomic.Uint64
 	latency                                     histogram
 }
 

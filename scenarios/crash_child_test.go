@@ -45,11 +45,16 @@ const (
 // child soon claims again what a killed one held; backoffs are short so that
 // injected faults cost little time.
 const (
-	crashLease       = 1500 * time.Millisecond
-	crashPoll        = 100 * time.Millisecond
-	crashBackoffBase = 20 * time.Millisecond
-	crashBackoffMax  = 400 * time.Millisecond
-	crashRatePerMin  = 1200 // per site: a fresh child may burst 120 requests, then 20 a second
+	crashLease = 1500 * time.Millisecond
+	crashPoll  = 100 * time.Millisecond
+	// A request must end well inside the lease it starts under: 2 x (500ms
+	// + 200ms) fits the 1.5s lease, so a child paused or slow past its
+	// lease can never send after another has taken its calls over.
+	crashRequestTimeout = 500 * time.Millisecond
+	crashLeaseMargin    = 200 * time.Millisecond
+	crashBackoffBase    = 20 * time.Millisecond
+	crashBackoffMax     = 400 * time.Millisecond
+	crashRatePerMin     = 1200 // per site: a fresh child may burst 120 requests, then 20 a second
 	// crashTightRatePerMin: a burst of 6 requests, then 1 a second.
 	crashTightRatePerMin = 60
 	crashWorkers         = 2  // goroutines running commands in a child
@@ -164,13 +169,13 @@ const crashMetricsPrefix = "crash relay metrics: "
 // url through the REST client, as production would. Zero workers means the
 // relay's default.
 func crashRelay(outbox application.Outbox, url string, wake *application.Signal, perMinute, workers int) (*application.Relay, error) {
-	gw, err := wix.New(wix.Config{BaseURL: url, AppID: crashAppID, AppSecret: crashAppSecret, Timeout: 20 * time.Second})
+	gw, err := wix.New(wix.Config{BaseURL: url, AppID: crashAppID, AppSecret: crashAppSecret, Timeout: crashRequestTimeout})
 	if err != nil {
 		return nil, err
 	}
 	return application.NewRelay(application.RelayConfig{
 		Outbox: outbox, Gateway: gw, Wake: wake,
-		Lease: crashLease, PollInterval: crashPoll,
+		Lease: crashLease, RequestTimeout: crashRequestTimeout, LeaseMargin: crashLeaseMargin, PollInterval: crashPoll,
 		BackoffBase: crashBackoffBase, BackoffMax: crashBackoffMax,
 		RequestsPerMinute: perMinute, Workers: workers,
 	})

@@ -680,7 +680,7 @@ func (w *propWorld) deliver(p deliverPlan) {
 func (w *propWorld) relayConfig(p deliverPlan, gw application.Gateway) application.RelayConfig {
 	cfg := application.RelayConfig{
 		Outbox: w.db, Gateway: gw, Clock: w.clock, Workers: p.workers,
-		Lease: time.Minute, BackoffBase: time.Second, BackoffMax: time.Minute,
+		Lease: time.Minute, RequestTimeout: 20 * time.Second, BackoffBase: time.Second, BackoffMax: time.Minute,
 		Jitter: func() float64 { return 0.5 }, RequestsPerMinute: application.NoRateLimit,
 		StopGrace: time.Minute,
 	}

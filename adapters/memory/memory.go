@@ -40,6 +40,8 @@ type Store struct {
 	compacted map[outbox.Pair]outbox.Belief
 	// idempotency holds the records of idempotency keys.
 	idempotency map[key]application.IdempotencyRecord
+	// rates holds each site's rate-limit TAT (Throttle).
+	rates map[string]time.Time
 }
 
 type key struct{ site, id string }
@@ -99,12 +101,14 @@ func New() *Store {
 		leases:      map[string]keyLease{},
 		compacted:   map[outbox.Pair]outbox.Belief{},
 		idempotency: map[key]application.IdempotencyRecord{},
+		rates:       map[string]time.Time{},
 	}
 }
 
 var (
-	_ application.Store  = (*Store)(nil)
-	_ application.Outbox = (*Store)(nil)
+	_ application.Store     = (*Store)(nil)
+	_ application.Outbox    = (*Store)(nil)
+	_ application.RateStore = (*Store)(nil)
 )
 
 // Update runs fn in a transaction that commits when fn returns nil.
@@ -413,6 +417,21 @@ func (t *tx) Enqueue(ctx context.Context, calls []application.Call) error {
 		}
 		c.Payload = append([]byte(nil), c.Payload...)
 		t.calls = append(t.calls, c)
+	}
+	return nil
+}
+
+// Throttle implements application.RateStore for the relays sharing this
+// store: it reads the site's TAT, calls fn and keeps what fn returns when
+// spend is true, under the store's lock.
+func (s *Store) Throttle(ctx context.Context, siteID string, fn func(tat time.Time) (next time.Time, spend bool)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if next, spend := fn(s.rates[siteID]); spend {
+		s.rates[siteID] = next
 	}
 	return nil
 }

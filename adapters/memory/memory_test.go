@@ -6,6 +6,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/memory"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outboxtest"
+	"github.com/bookable/lifecycle/application/ratetest"
 	"github.com/bookable/lifecycle/application/storetest"
 )
 
@@ -18,6 +19,13 @@ func TestStoreContract(t *testing.T) {
 
 func TestOutboxContract(t *testing.T) {
 	outboxtest.Run(t, outboxtest.Features{}, func(t *testing.T) (application.Store, application.Outbox) {
+		s := memory.New()
+		return s, s
+	})
+}
+
+func TestRateStoreContract(t *testing.T) {
+	ratetest.Run(t, func(t *testing.T) (application.RateStore, application.RateStore) {
 		s := memory.New()
 		return s, s
 	})

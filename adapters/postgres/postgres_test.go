@@ -6,6 +6,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/postgres/pgtest"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outboxtest"
+	"github.com/bookable/lifecycle/application/ratetest"
 	"github.com/bookable/lifecycle/application/storetest"
 )
 
@@ -22,5 +23,13 @@ func TestOutboxContract(t *testing.T) {
 	outboxtest.Run(t, outboxtest.Features{}, func(t *testing.T) (application.Store, application.Outbox) {
 		s := pgtest.Open(t)
 		return s, s
+	})
+}
+
+func TestRateStoreContract(t *testing.T) {
+	t.Parallel()
+	ratetest.Run(t, func(t *testing.T) (application.RateStore, application.RateStore) {
+		schema := pgtest.Schema(t)
+		return instance(t, schema), instance(t, schema)
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outboxtest"
+	"github.com/bookable/lifecycle/application/ratetest"
 	"github.com/bookable/lifecycle/application/storetest"
 )
 
@@ -52,5 +53,20 @@ func TestOutboxContractStaged(t *testing.T) {
 		db := open(t)
 		sqlite.StageAlways(db)
 		return db, db
+	})
+}
+
+// TestRateStoreContract runs the suite on two handles of one file, as two
+// processes on one database have.
+func TestRateStoreContract(t *testing.T) {
+	ratetest.Run(t, func(t *testing.T) (application.RateStore, application.RateStore) {
+		path := filepath.Join(t.TempDir(), "lifecycle.db")
+		a, err := sqlite.Open(context.Background(), path)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, a.Close()) })
+		b, err := sqlite.Open(context.Background(), path)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, b.Close()) })
+		return a, b
 	})
 }

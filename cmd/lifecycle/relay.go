@@ -69,14 +69,23 @@ func (w *wixFlags) gateway(getenv env) (*wix.Client, error) {
 	return c, nil
 }
 
-func (w *wixFlags) relay(db application.Outbox, gw application.Gateway, wake *application.Signal, logger *slog.Logger) (*application.Relay, error) {
+// relay builds the relay: its rate limit kept in the database for every
+// process on it, its requests bounded by --wix-timeout, and a lease that
+// must outlive a whole request (a --relay-lease too short for
+// --wix-timeout is a usage error).
+func (w *wixFlags) relay(db store, gw application.Gateway, wake *application.Signal, logger *slog.Logger) (*application.Relay, error) {
 	rpm := w.requestsPerMinute
 	if rpm <= 0 {
 		rpm = application.NoRateLimit
 	}
-	return application.NewRelay(application.RelayConfig{
-		Outbox: db, Gateway: gw, Wake: wake, Workers: w.workers, Lease: w.lease, RequestsPerMinute: rpm, Logger: logger,
+	r, err := application.NewRelay(application.RelayConfig{
+		Outbox: db, Rates: db, Gateway: gw, Wake: wake, Workers: w.workers, Lease: w.lease,
+		RequestTimeout: w.timeout, RequestsPerMinute: rpm, Logger: logger,
 	})
+	if errors.Is(err, application.ErrRelayConfig) {
+		return nil, usageError("%v (see --relay-lease and --wix-timeout)", err)
+	}
+	return r, err
 }
 
 func runRelay(ctx context.Context, args []string, out, errOut io.Writer, getenv env) error {

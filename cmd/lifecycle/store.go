@@ -21,6 +21,9 @@ const dbHelp = "SQLite database file, or a postgres:// (postgresql://) DSN for a
 type store interface {
 	application.Store
 	application.Outbox
+	// RateStore keeps the per-site rate limit for every process on the
+	// database.
+	application.RateStore
 	// Ping reports whether the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -1,0 +1,156 @@
+package application
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// The fate of a sent call, decided in one place: delivered, retried with
+// backoff, dead, or expired.
+
+// deliver sends one batch as one request, decides each call's outcome from
+// its own result, and settles them all in one write.
+func (r *Relay) deliver(ctx context.Context, b *batch) batchResult {
+	now := r.cfg.Clock.Now()
+	outcomes := make([]Outcome, 0, len(b.calls))
+	of := make([]Call, 0, len(b.calls)) // of[i] is the call of outcomes[i]
+	send := make([]Call, 0, len(b.calls))
+	for _, c := range b.calls {
+		if isExpired(c, now) {
+			outcomes, of = append(outcomes, expiredOutcome(c, now)), append(of, c)
+		} else {
+			send = append(send, c)
+		}
+	}
+	if len(send) > 0 {
+		rctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+		results, err := r.send(rctx, b, send)
+		cancel()
+		r.metrics.requests.Add(1)
+		at := r.cfg.Clock.Now()
+		stopped := err != nil && ctx.Err() != nil
+		if err != nil {
+			r.metrics.failedRequests.Add(1)
+			r.log.Warn("relay: request failed", "site", b.site, "kind", b.kind, "trigger", b.trigger,
+				"items", len(send), "err", err)
+		}
+		for i, c := range send {
+			itemErr := err
+			if itemErr == nil {
+				itemErr = results[i]
+			}
+			outcomes, of = append(outcomes, r.outcome(c, itemErr, stopped, at)), append(of, c)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	res := batchResult{calls: b.calls}
+	if err := r.cfg.Outbox.Settle(sctx, outcomes); err != nil {
+		// The calls stay leased; after the lease they are claimed and sent
+		// again (a report with its same idempotency key).
+		r.metrics.settleErrors.Add(1)
+		res.err = fmt.Errorf("relay: settle %d calls of %s %s %s: %w", len(outcomes), b.site, b.kind, b.trigger, err)
+		return res
+	}
+	for i, o := range outcomes {
+		c := of[i]
+		switch o.State {
+		case StateDelivered:
+			r.metrics.delivered.Add(1)
+			r.metrics.latency.observe(o.At.Sub(c.CreatedAt))
+		case StateDead:
+			r.metrics.dead.Add(1)
+			r.log.Warn("relay: dead letter", "site", c.SiteID, "call", c.ID, "kind", c.Kind,
+				"trigger", c.TriggerKey, "entity", c.ExternalEntityID, "err", o.Err)
+		case StateExpired:
+			r.metrics.expired.Add(1)
+		case StatePending:
+			r.metrics.retried.Add(1)
+			if res.retryAt.IsZero() || o.NextAttemptAt.Before(res.retryAt) {
+				res.retryAt = o.NextAttemptAt
+			}
+		}
+	}
+	return res
+}
+
+// send makes the gateway request for calls of one group and returns one
+// result per call.
+func (r *Relay) send(ctx context.Context, g *batch, calls []Call) ([]error, error) {
+	var (
+		results []error
+		err     error
+	)
+	switch g.kind {
+	case KindReport:
+		events := make([]ReportEvent, len(calls))
+		for i, c := range calls {
+			events[i] = ReportEvent{ExternalEntityID: c.ExternalEntityID, Payload: c.Payload, IdempotencyKey: c.ID}
+		}
+		results, err = r.cfg.Gateway.Report(ctx, g.site, g.trigger, events)
+	case KindCancel:
+		ids := make([]string, len(calls))
+		for i, c := range calls {
+			ids[i] = c.ExternalEntityID
+		}
+		results, err = r.cfg.Gateway.Cancel(ctx, g.site, g.trigger, ids)
+	default:
+		return nil, &GatewayError{Message: fmt.Sprintf("unknown call kind %q", g.kind), Permanent: true}
+	}
+	if err == nil && len(results) != len(calls) {
+		// A broken adapter: nothing is known to have succeeded. Retrying is
+		// harmless (reports carry their idempotency key, cancels repeat).
+		err = fmt.Errorf("gateway returned %d results for %d items", len(results), len(calls))
+	}
+	return results, err
+}
+
+// outcome decides a sent call's fate from its result.
+func (r *Relay) outcome(c Call, err error, stopped bool, at time.Time) Outcome {
+	o := Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, Attempted: true, At: at}
+	if err == nil {
+		o.State = StateDelivered
+		return o
+	}
+	ce, permanent, retryAfter := Classify(err)
+	o.Err = ce
+	switch {
+	case stopped:
+		// Cut off by the relay's own stop: due again at once.
+		o.State = StatePending
+		o.NextAttemptAt = at
+		o.Err = &CallError{Message: "relay stopped during the request: " + ce.Message}
+	case permanent:
+		o.State = StateDead
+	default:
+		o.State = StatePending
+		o.NextAttemptAt = at.Add(max(r.backoff(c.Attempts), retryAfter))
+	}
+	return o
+}
+
+// backoff returns the wait after a call's attempt number failed+1: a random
+// time in [d/2, d), d = min(BackoffMax, BackoffBase*2^failed).
+func (r *Relay) backoff(failed int) time.Duration {
+	d := r.cfg.BackoffMax
+	if failed < 62 {
+		if x := r.cfg.BackoffBase << failed; x > 0 && x < d {
+			d = x
+		}
+	}
+	j := min(max(r.cfg.Jitter(), 0), 1)
+	return d/2 + time.Duration(j*float64(d/2))
+}
+
+// isExpired: a scheduled report whose date-time is not after now. Wix takes
+// only future date-times, and an automation for a passed moment must not run.
+func isExpired(c Call, now time.Time) bool {
+	return c.Kind == KindReport && !c.ScheduledAt.IsZero() && !c.ScheduledAt.After(now)
+}
+
+func expiredOutcome(c Call, now time.Time) Outcome {
+	return Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: StateExpired, At: now, Err: &CallError{
+		Message: fmt.Sprintf("scheduled for %s, which had passed when the report came due", c.ScheduledAt.UTC().Format(time.RFC3339)),
+	}}
+}
