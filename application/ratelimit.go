@@ -93,7 +93,7 @@ func NewSharedRateLimiter(perMinute, burst int, now func() time.Time, store Rate
 	if l.interval > 0 {
 		burstN = l.slack/l.interval + 1
 	}
-	l.interval = (l.interval+time.Microsecond-1).Truncate(time.Microsecond) + time.Microsecond
+	l.interval = (l.interval + time.Microsecond - 1).Truncate(time.Microsecond) + time.Microsecond
 	l.slack = (burstN - 1) * l.interval
 	l.store = store
 	return l

@@ -778,7 +778,10 @@ func TestRelaySettleFailureLeavesCallsForTheirLease(t *testing.T) {
 	c := e.call("site-1", e.entities.NewID(), application.KindReport, "appointment_scheduled")
 	e.enqueue(c)
 	broken := &failingSettle{Outbox: e.store, err: errors.New("disk full")}
-	r := e.relay(func(cfg *application.RelayConfig) { cfg.Outbox = broken; cfg.Lease, cfg.RequestTimeout = time.Minute, 20*time.Second })
+	r := e.relay(func(cfg *application.RelayConfig) {
+		cfg.Outbox = broken
+		cfg.Lease, cfg.RequestTimeout = time.Minute, 20*time.Second
+	})
 	err := r.Drain(context.Background())
 	require.ErrorContains(t, err, "disk full")
 	assert.Equal(t, uint64(1), r.Metrics().SettleErrors)

@@ -430,7 +430,7 @@ func soakCalls(t *testing.T, base, site string) []httpapi.Call {
 // and the requests Wix accepted for each entity follow its calls' commit
 // order (a retry repeats the call it retries, and nothing else).
 func soakCheckOnceAndInOrder(t *testing.T, sim *wixsim.Sim, site string, calls []httpapi.Call) {
-	reports := map[string]bool{} // report call ID -> delivered (else superseded)
+	reports := map[string]bool{}  // report call ID -> delivered (else superseded)
 	want := map[string][]string{} // entity -> its delivered calls' kind and trigger, by Seq
 	for _, c := range calls {
 		if c.Kind == "report" {
