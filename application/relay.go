@@ -255,9 +255,8 @@ func (r *Relay) loop(ctx context.Context, drain bool) error {
 			return err
 		}
 		if err := s.renewDue(ctx); err != nil && ctx.Err() == nil {
-			if drain {
-				return errors.Join(err, s.stop(ctx))
-			}
+			// Not fatal, even to Drain: a call whose lease runs short
+			// meanwhile is handed back unsent and claimed again.
 			r.log.Error("relay: renew", "err", err)
 		}
 		if s.dirty && s.roomToClaim() {
@@ -270,6 +269,9 @@ func (r *Relay) loop(ctx context.Context, drain bool) error {
 			}
 		}
 		wait, throttled := s.dispatch(sendCtx)
+		if err := s.flushBack(ctx); err != nil {
+			r.log.Error("relay: hand back", "err", err)
+		}
 		if drain && s.idle() {
 			return errors.Join(s.errs...)
 		}

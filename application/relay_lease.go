@@ -15,8 +15,10 @@ import (
 // the calls it holds and has not sent at half their life, lets go of a call
 // whose lease was lost, and starts a request only when the lease of every
 // call in it outlives the whole request (RequestTimeout + LeaseMargin, which
-// NewRelay checks the lease can cover). A call let go stays pending, leased
-// until its lease ends; then it is claimed again, by this relay or another.
+// NewRelay checks the lease can cover). A call let go is handed back to the
+// outbox unsent (a pending outcome with its token, as a stop does): if the
+// lease was still this relay's, that ends it and the call is claimable at
+// once, with a fresh lease; if not, the outcome is history only.
 
 // renewBy notes that a call held from now on needs its lease renewed half a
 // lease from now.
@@ -73,7 +75,7 @@ func (s *run) renewDue(ctx context.Context) error {
 	for key, c := range s.parked {
 		if l := byID[c.ID]; l.Until.IsZero() {
 			delete(s.parked, key)
-			r.metrics.leasesLost.Add(1)
+			s.handBack(c)
 		} else {
 			c.Lease = l
 			s.parked[key] = c
@@ -152,12 +154,36 @@ func (s *run) letGoShort(b *batch) bool {
 	return true
 }
 
-// letGo forgets a queued call unsent: its key is no longer held here.
+// letGo forgets a queued call unsent and hands it back: its key is no
+// longer held here.
 func (s *run) letGo(c Call) {
 	delete(s.held, c.OrderingKey)
 	s.queuedCalls--
+	s.handBack(c)
+}
+
+// handBack queues the outcome that returns a call let go to the outbox,
+// pending and due as it was, not attempted.
+func (s *run) handBack(c Call) {
 	s.r.metrics.leasesLost.Add(1)
-	s.dirty = true // claimed again once its lease ends
+	s.back = append(s.back, Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: StatePending,
+		NextAttemptAt: c.NextAttemptAt, Err: c.LastError, At: s.r.cfg.Clock.Now()})
+}
+
+// flushBack settles the calls let go, in one write. On failure they are
+// tried again at the next turn of the loop.
+func (s *run) flushBack(ctx context.Context) error {
+	if len(s.back) == 0 {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := s.r.cfg.Outbox.Settle(sctx, s.back); err != nil {
+		return fmt.Errorf("relay: hand back %d calls let go: %w", len(s.back), err)
+	}
+	s.back = s.back[:0]
+	s.dirty = true // they may be claimed again at once
+	return nil
 }
 
 // unqueue takes a batch that leaves the queue (started, or emptied) out of

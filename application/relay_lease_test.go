@@ -2,6 +2,7 @@ package application_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
+	"github.com/bookable/lifecycle/application/outbox"
 )
 
 // A lease that cannot outlive a whole request, renewed at half its life, is
@@ -173,5 +175,36 @@ func TestRelaysSharingARateStoreShareTheLimit(t *testing.T) {
 				assert.Less(t, gap, 6*time.Second, "without a shared store each relay has its own allowance")
 			}
 		})
+	}
+}
+
+// failingRenew is an outbox whose renewals fail.
+type failingRenew struct{ application.Outbox }
+
+func (failingRenew) Renew(context.Context, string, []application.Call, time.Time, time.Duration) ([]outbox.Lease, error) {
+	return nil, errors.New("renewals are down")
+}
+
+// When renewals fail, a held call whose lease would no longer outlive a
+// request is not sent on it: it is handed back, claimed again with a fresh
+// lease, and sent once.
+func TestRelayHandsBackACallWhoseLeaseRanShort(t *testing.T) {
+	e := newRelayEnv(t)
+	const n = 12
+	for i := range n {
+		e.enqueue(e.call("site-1", e.entities.NewID(), application.KindReport, fmt.Sprintf("trigger_%d", i)))
+	}
+	r := e.relay(func(cfg *application.RelayConfig) {
+		cfg.Outbox = failingRenew{e.store}
+		cfg.RequestsPerMinute, cfg.Burst, cfg.Workers = 10, 1, 1 // one request every 6s: 66s for all
+		cfg.Lease, cfg.RequestTimeout, cfg.LeaseMargin = time.Minute, 20*time.Second, 5*time.Second
+		e.virtualTime(cfg)
+	})
+	e.drain(r)
+	assert.Equal(t, map[application.CallState]int{application.StateDelivered: n}, nonZero(e.states()))
+	assert.Equal(t, n, e.gw.RequestCount(), "each call was sent once")
+	assert.Positive(t, r.Metrics().LeasesLost, "calls whose lease ran short were handed back")
+	for _, req := range e.gw.Requests() {
+		assert.True(t, req.At.Before(relayT0.Add(2*time.Minute)), "request at %v", req.At.Sub(relayT0))
 	}
 }

@@ -61,6 +61,9 @@ type run struct {
 	retryAt      time.Time            // earliest retry this run settled, to wake for it
 	nextDue      time.Time            // earliest due time the outbox reported, if in the future
 	standby      time.Time            // another relay holds the store until then
+	// back holds the outcomes that hand calls let go back to the outbox,
+	// until they are settled.
+	back []Outcome
 	// renewAt is when the leases of the calls held and not sent are renewed
 	// next: half a lease after the earliest claim or renewal among them.
 	renewAt time.Time
@@ -68,7 +71,7 @@ type run struct {
 }
 
 func (s *run) idle() bool {
-	return s.inFlight == 0 && len(s.queue) == 0 && len(s.parked) == 0 && !s.dirty && s.standby.IsZero()
+	return s.inFlight == 0 && len(s.queue) == 0 && len(s.parked) == 0 && len(s.back) == 0 && !s.dirty && s.standby.IsZero()
 }
 
 // roomToClaim: the relay holds fewer calls than ClaimLimit, and either has
@@ -218,7 +221,8 @@ func (s *run) finish(res batchResult) {
 func (s *run) stop(ctx context.Context) error {
 	r := s.r
 	now := r.cfg.Clock.Now()
-	var back []Outcome
+	back := s.back // calls let go and not yet handed back
+	s.back = nil
 	release := func(c Call) {
 		back = append(back, Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: StatePending, NextAttemptAt: c.NextAttemptAt, Err: c.LastError, At: now})
 	}

@@ -249,6 +249,7 @@ type crashWorker struct {
 	rng   *rand.Rand
 	ids   io.Reader
 	n     *atomic.Int64
+	spans int64 // span calls so far: each start is a second later than the last
 }
 
 // crashDo runs a command and returns the state and version of its aggregate.
@@ -380,9 +381,14 @@ func (w *crashWorker) scheduleClass() (crashRecord, crashDo) {
 
 // span returns a start one to sixty days ahead, on a whole second, and an
 // end an hour later: far enough that no scheduled report expires during the
-// test.
+// test. Each start is some whole hours plus one more second than the last
+// one's, so that a reschedule always moves the start (a reschedule to the
+// same start changes nothing at Wix and queues no call, which the oracle's
+// count of two calls per reschedule does not model).
 func (w *crashWorker) span() (time.Time, time.Time) {
-	start := time.Now().UTC().Truncate(time.Second).Add(time.Duration(24+w.rng.IntN(59*24)) * time.Hour)
+	w.spans++
+	start := time.Now().UTC().Truncate(time.Second).
+		Add(time.Duration(24+w.rng.IntN(59*24))*time.Hour + time.Duration(w.spans)*time.Second)
 	return start, start.Add(time.Hour)
 }
 

@@ -24,3 +24,7 @@ func HoldWriter(db *DB) (release func() error) {
 // StageAlways makes every Update of db run its function on the caller's
 // goroutine against a snapshot, even when the writer is idle.
 func StageAlways(db *DB) { db.stageAlways = true }
+
+// AfterLease makes every Claim of db run f between committing its lease and
+// reading the leased calls.
+func AfterLease(db *DB, f func()) { db.afterLease = f }

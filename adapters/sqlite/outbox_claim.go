@@ -119,6 +119,9 @@ func (db *DB) Claim(ctx context.Context, req outbox.ClaimRequest) ([]outbox.Call
 	if len(seqs) == 0 {
 		return out, nil
 	}
+	if db.afterLease != nil {
+		db.afterLease()
+	}
 	seqJSON, err := seqsJSON(seqs)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim: %w", err)
@@ -143,7 +146,45 @@ func (db *DB) Claim(ctx context.Context, req outbox.ClaimRequest) ([]outbox.Call
 		return nil, fmt.Errorf("sqlite: claim: read calls: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	if len(out) < len(seqs) {
+		// Calls that left pending between the lease and the read (a newer
+		// call superseded them, an operator discarded them) are never
+		// sent: the key lease their supersession kept for them must end
+		// now, or their keys would wait for as long as this relay holds
+		// the database.
+		if err := db.releaseUnread(ctx, l.token, seqs, out); err != nil {
+			return nil, fmt.Errorf("sqlite: claim: %w", err)
+		}
+	}
 	return out, nil
+}
+
+// qReleaseUnread ends the key leases of token ?1 held for calls (a JSON
+// array of seqs) that are no longer pending.
+const qReleaseUnread = `DELETE FROM outbox_leases WHERE token = ?1 AND seq IN (SELECT value FROM json_each(?2))
+	AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.seq = outbox_leases.seq AND outbox.state = 'pending')`
+
+// releaseUnread ends the key leases of the leased seqs that the claim did
+// not read.
+func (db *DB) releaseUnread(ctx context.Context, token int64, leased []int64, read []outbox.Call) error {
+	got := make(map[int64]bool, len(read))
+	for _, c := range read {
+		got[c.Seq] = true
+	}
+	var missing []int64
+	for _, seq := range leased {
+		if !got[seq] {
+			missing = append(missing, seq)
+		}
+	}
+	seqJSON, err := seqsJSON(missing)
+	if err != nil {
+		return err
+	}
+	return db.w.do(context.WithoutCancel(ctx), func(ctx context.Context, c *writeConn) error {
+		_, err := c.ExecContext(ctx, qReleaseUnread, token, seqJSON)
+		return err
+	})
 }
 
 // qPendingOf returns which of the seqs (a JSON array) are pending calls.

@@ -55,8 +55,11 @@ type DB struct {
 	reads *readStmts // the reads of Update's snapshots, prepared once on read
 	// stageAlways makes Update stage even when the writer is idle (tests).
 	stageAlways bool
-	w           *writer
-	migrated    []Migration // what this Open applied
+	// afterLease, set by tests, runs in Claim between the lease's commit
+	// and the read of the leased calls.
+	afterLease func()
+	w          *writer
+	migrated   []Migration // what this Open applied
 }
 
 type config struct {

@@ -105,10 +105,18 @@ func TestSoakServeUnderFaults(t *testing.T) {
 	// Every site's outbox drains: nothing dead, nothing expired.
 	for _, site := range soakSites {
 		var stats map[string]int
-		require.Eventually(t, func() bool {
+		drained := assert.Eventually(t, func() bool {
 			stats = soakGet[httpapi.CallStats](t, base, "/v1/sites/"+site+"/outbox/stats").Calls
 			return stats["pending"] == 0
 		}, soakSettleTimeout, 250*time.Millisecond, "the outbox of %s drains", site)
+		if !drained {
+			for _, c := range soakCalls(t, base, site) {
+				if c.State == "pending" {
+					t.Logf("pending: seq %d %s %s %s attempts %d next %s err %+v", c.Seq, c.ExternalEntityID, c.Kind, c.TriggerKey, c.Attempts, c.NextAttemptAt, c.LastError)
+				}
+			}
+			t.FailNow()
+		}
 		assert.Zero(t, stats["dead"], "dead letters on %s", site)
 		assert.Zero(t, stats["expired"], "expired calls on %s", site)
 	}
