@@ -51,6 +51,9 @@ type RelayConfig struct {
 	// Wake, notified by command handlers after a commit that enqueued calls,
 	// makes a running relay claim at once instead of at its next poll.
 	Wake *Signal
+	// Watcher, when set, wakes a running relay soon after another process
+	// commits to the store (see Watcher), beside Wake and the poll.
+	Watcher Watcher
 	// PollInterval is how often a running relay claims without being woken,
 	// so that calls written by another process, and retries that came due,
 	// are delivered. Default 1s.
@@ -245,6 +248,11 @@ func (r *Relay) loop(ctx context.Context, drain bool) error {
 		plans:      map[string]*sitePlan{},
 		results:    make(chan batchResult, r.cfg.Workers),
 		dirty:      true,
+	}
+	if r.cfg.Watcher != nil {
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		s.changes = r.cfg.Watcher.Changes(wctx)
 	}
 	for {
 		if ctx.Err() != nil {

@@ -61,6 +61,8 @@ type run struct {
 	retryAt      time.Time            // earliest retry this run settled, to wake for it
 	nextDue      time.Time            // earliest due time the outbox reported, if in the future
 	standby      time.Time            // another relay holds the store until then
+	// changes is the Watcher's channel, nil without one or once closed.
+	changes <-chan struct{}
 	// back holds the outcomes that hand calls let go back to the outbox,
 	// until they are settled.
 	back []Outcome

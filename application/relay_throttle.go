@@ -150,6 +150,11 @@ func (s *run) wait(ctx context.Context, tokenWait time.Duration, throttled bool)
 		s.finish(res)
 	case <-r.cfg.Wake.C():
 		s.dirty, s.exhausted = true, false
+	case _, ok := <-s.changes:
+		if !ok {
+			s.changes = nil // the watcher stopped: the poll remains
+		}
+		s.dirty, s.exhausted = true, false
 	case <-timer:
 		s.dirty, s.exhausted = true, false
 	}

@@ -768,7 +768,10 @@ func TestE2ERestartAfterSIGKILLDeliversPendingCalls(t *testing.T) {
 	wix.sim.Inject(wixsim.Fault{Site: site, Times: 2, Status: 503, RetryAfter: wait, AfterApply: true})
 	wix.sim.Inject(wixsim.Fault{Site: site, Times: 1000, Status: 503, RetryAfter: wait})
 
-	first := startServe(t, wix, db)
+	// The dead process's relay lease holds the database until it runs out;
+	// a short one lets the second process take over within the test.
+	lease := []string{"--relay-lease", "10s", "--wix-timeout", "3s"}
+	first := startServe(t, wix, db, lease...)
 	contact := uuid.NewString()
 	schedule := func(title string, d time.Duration) httpapi.Appointment {
 		return okJSON[httpapi.Appointment](t, first.do("POST", base+"/appointments", appointmentBody("", contact, at(d), title)), 201)
@@ -809,7 +812,7 @@ func TestE2ERestartAfterSIGKILLDeliversPendingCalls(t *testing.T) {
 	crashedAt := time.Now()
 
 	wix.sim.ClearFaults()
-	second := startServe(t, wix, db)
+	second := startServe(t, wix, db, lease...)
 	st = second.waitSettled(site)
 	// The cancel and the reschedule committed while the first reports were
 	// failing: the reports they outdate are superseded, never sent after

@@ -79,7 +79,7 @@ func (w *wixFlags) relay(db store, gw application.Gateway, wake *application.Sig
 		rpm = application.NoRateLimit
 	}
 	r, err := application.NewRelay(application.RelayConfig{
-		Outbox: db, Rates: db, Gateway: gw, Wake: wake, Workers: w.workers, Lease: w.lease,
+		Outbox: db, Rates: db, Watcher: db, Gateway: gw, Wake: wake, Workers: w.workers, Lease: w.lease,
 		RequestTimeout: w.timeout, RequestsPerMinute: rpm, Logger: logger,
 	})
 	if errors.Is(err, application.ErrRelayConfig) {

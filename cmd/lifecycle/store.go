@@ -24,6 +24,8 @@ type store interface {
 	// RateStore keeps the per-site rate limit for every process on the
 	// database.
 	application.RateStore
+	// Watcher tells the relay of commits by other processes.
+	application.Watcher
 	// Ping reports whether the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error
