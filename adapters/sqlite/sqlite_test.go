@@ -60,13 +60,6 @@ func TestOutboxContractStaged(t *testing.T) {
 // processes on one database have.
 func TestRateStoreContract(t *testing.T) {
 	ratetest.Run(t, func(t *testing.T) (application.RateStore, application.RateStore) {
-		path := filepath.Join(t.TempDir(), "lifecycle.db")
-		a, err := sqlite.Open(context.Background(), path)
-		require.NoError(t, err)
-		t.Cleanup(func() { require.NoError(t, a.Close()) })
-		b, err := sqlite.Open(context.Background(), path)
-		require.NoError(t, err)
-		t.Cleanup(func() { require.NoError(t, b.Close()) })
-		return a, b
+		return twoHandles(t)
 	})
 }

@@ -357,10 +357,19 @@ func (c *child) waitSettled(site string) map[string]int {
 	return last
 }
 
-// calls lists the site's calls in commit order (up to 1000).
+// calls lists all the site's calls in commit order, a page at a time.
 func (c *child) calls(site string) []httpapi.Call {
 	c.t.Helper()
-	return okJSON[httpapi.CallList](c.t, c.do("GET", "/v1/sites/"+site+"/outbox?limit=1000", nil), 200).Calls
+	var out []httpapi.Call
+	path := "/v1/sites/" + site + "/outbox?limit=1000"
+	for {
+		page := okJSON[httpapi.CallList](c.t, c.do("GET", path, nil), 200)
+		out = append(out, page.Calls...)
+		if page.NextAfter == nil {
+			return out
+		}
+		path = fmt.Sprintf("/v1/sites/%s/outbox?limit=1000&after=%d", site, *page.NextAfter)
+	}
 }
 
 // kindOf maps a simulator endpoint to the call kind it carries.

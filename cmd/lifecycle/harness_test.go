@@ -230,30 +230,12 @@ func runHarness(t *testing.T, cfg harnessConfig) {
 	// Slow and failing answers while the load runs: slow within the
 	// request timeout, 503s, dropped connections, answers lost after Wix
 	// applied the request.
-	stopFaults := make(chan struct{})
-	faultsDone := make(chan struct{})
-	go func() {
-		defer close(faultsDone)
-		tick := time.NewTicker(150 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-stopFaults:
-				return
-			case <-tick.C:
-			}
-			switch i % 4 {
-			case 0:
-				wix.sim.Inject(wixsim.Fault{Latency: 300 * time.Millisecond})
-			case 1:
-				wix.sim.FailNext(1, 503)
-			case 2:
-				wix.sim.DropNext(1)
-			case 3:
-				wix.sim.Inject(wixsim.Fault{Status: 500, AfterApply: true})
-			}
-		}
-	}()
+	stopFaults := injectFaults(wix.sim, 150*time.Millisecond,
+		func() { wix.sim.Inject(wixsim.Fault{Latency: 300 * time.Millisecond}) },
+		func() { wix.sim.FailNext(1, 503) },
+		func() { wix.sim.DropNext(1) },
+		func() { wix.sim.Inject(wixsim.Fault{Status: 500, AfterApply: true}) },
+	)
 
 	for len(appts) < cfg.sites*cfg.appointments {
 		srv := a
@@ -285,8 +267,7 @@ func runHarness(t *testing.T, cfg harnessConfig) {
 		}
 		wg.Wait()
 	}
-	close(stopFaults)
-	<-faultsDone
+	stopFaults()
 	wix.sim.ClearFaults()
 
 	// Every site drains; then the checks at the stand-in.

@@ -58,32 +58,13 @@ func TestSoakServeUnderFaults(t *testing.T) {
 	base := soakServe(t, wixSrv.URL)
 
 	// Faults, one every 100ms while the clients run.
-	stopFaults := make(chan struct{})
-	faultsDone := make(chan struct{})
-	go func() {
-		defer close(faultsDone)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-stopFaults:
-				return
-			case <-tick.C:
-			}
-			switch i % 5 {
-			case 0:
-				sim.FailNext(1, 503)
-			case 1:
-				sim.RateLimitNext(1, time.Second)
-			case 2:
-				sim.DropNext(1)
-			case 3:
-				sim.Inject(wixsim.Fault{Status: 500, AfterApply: true})
-			case 4:
-				sim.Inject(wixsim.Fault{Drop: true, AfterApply: true})
-			}
-		}
-	}()
+	stopFaults := injectFaults(sim, 100*time.Millisecond,
+		func() { sim.FailNext(1, 503) },
+		func() { sim.RateLimitNext(1, time.Second) },
+		func() { sim.DropNext(1) },
+		func() { sim.Inject(wixsim.Fault{Status: 500, AfterApply: true}) },
+		func() { sim.Inject(wixsim.Fault{Drop: true, AfterApply: true}) },
+	)
 
 	clients := make([]*soakClient, soakClients)
 	var wg sync.WaitGroup
@@ -95,8 +76,7 @@ func TestSoakServeUnderFaults(t *testing.T) {
 		go func() { defer wg.Done(); c.run(deadline) }()
 	}
 	wg.Wait()
-	close(stopFaults)
-	<-faultsDone
+	stopFaults()
 	sim.ClearFaults()
 	if t.Failed() {
 		return
@@ -497,4 +477,25 @@ func subsequence(want, got []string) bool {
 		}
 	}
 	return i == len(want)
+}
+
+// injectFaults injects the faults in turn, one every interval, until the
+// returned function is called; that function returns once injection
+// stopped.
+func injectFaults(sim *wixsim.Sim, interval time.Duration, faults ...func()) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+			faults[i%len(faults)]()
+		}
+	}()
+	return func() { close(quit); <-done }
 }
