@@ -163,11 +163,3 @@ type Clock interface {
 type IDs interface {
 	NewID() string
 }
-
-// Watcher tells a relay that calls may have been committed by another
-// process, so that it claims soon instead of at its next poll: SQLite reads
-// its data_version, PostgreSQL listens for a NOTIFY. Values coalesce; the
-// channel is closed when ctx ends or the store closes.
-type Watcher interface {
-	Changes(ctx context.Context) <-chan struct{}
-}

@@ -2,6 +2,7 @@ package application_test
 
 import (
 	"context"
+	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 	"time"
 
@@ -76,8 +77,8 @@ func (e *recEnv) pending() int {
 }
 
 func (e *recEnv) deliver() {
-	r, err := application.NewRelay(application.RelayConfig{Outbox: e.store, Gateway: e.gw, Clock: e.clock,
-		RequestsPerMinute: application.NoRateLimit})
+	r, err := relay.New(relay.Config{Outbox: e.store, Gateway: e.gw, Clock: e.clock,
+		RequestsPerMinute: relay.NoRateLimit})
 	require.NoError(e.t, err)
 	require.NoError(e.t, r.Drain(e.ctx))
 }

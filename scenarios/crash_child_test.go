@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -113,7 +114,7 @@ func runCrashChild(t *testing.T, env crashChildEnv) {
 	if env.run%3 == 2 {
 		perMinute, workers = crashTightRatePerMin, 2
 	}
-	relay, err := crashRelay(db, env.url, wake, perMinute, workers)
+	rl, err := crashRelay(db, env.url, wake, perMinute, workers)
 	if err != nil {
 		t.Fatalf("new relay: %v", err)
 	}
@@ -123,7 +124,7 @@ func runCrashChild(t *testing.T, env crashChildEnv) {
 	}
 
 	failed := make(chan error, crashWorkers+1)
-	go func() { failed <- fmt.Errorf("relay stopped: %w", relay.Run(ctx)) }()
+	go func() { failed <- fmt.Errorf("relay stopped: %w", rl.Run(ctx)) }()
 	var n atomic.Int64
 	for i := range crashWorkers {
 		log, err := openCrashLog(env.dir, env.run, i)
@@ -152,8 +153,8 @@ func runCrashChild(t *testing.T, env crashChildEnv) {
 	// last line of each child for its summary.
 	go func() {
 		for range time.Tick(100 * time.Millisecond) {
-			m := relay.Metrics()
-			m.DeliveryLatency = application.Histogram{}
+			m := rl.Metrics()
+			m.DeliveryLatency = relay.Histogram{}
 			b, _ := json.Marshal(m) // counters only: cannot fail
 			fmt.Printf("%s%s\n", crashMetricsPrefix, b)
 		}
@@ -168,12 +169,12 @@ const crashMetricsPrefix = "crash relay metrics: "
 // crashRelay builds a relay over the store that delivers to the simulator at
 // url through the REST client, as production would. Zero workers means the
 // relay's default.
-func crashRelay(outbox application.Outbox, url string, wake *application.Signal, perMinute, workers int) (*application.Relay, error) {
+func crashRelay(outbox application.Outbox, url string, wake *application.Signal, perMinute, workers int) (*relay.Relay, error) {
 	gw, err := wix.New(wix.Config{BaseURL: url, AppID: crashAppID, AppSecret: crashAppSecret, Timeout: crashRequestTimeout})
 	if err != nil {
 		return nil, err
 	}
-	return application.NewRelay(application.RelayConfig{
+	return relay.New(relay.Config{
 		Outbox: outbox, Gateway: gw, Wake: wake,
 		Lease: crashLease, RequestTimeout: crashRequestTimeout, LeaseMargin: crashLeaseMargin, PollInterval: crashPoll,
 		BackoffBase: crashBackoffBase, BackoffMax: crashBackoffMax,

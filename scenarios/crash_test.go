@@ -70,6 +70,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -331,7 +332,7 @@ func crashIntegrity(t *testing.T, ctx context.Context, path string) {
 // their lease ends, and retries when their backoff does.
 func crashDrain(t *testing.T, ctx context.Context, db *sqlite.DB, url string) {
 	t.Helper()
-	relay, err := crashRelay(db, url, nil, application.NoRateLimit, 0)
+	relay, err := crashRelay(db, url, nil, relay.NoRateLimit, 0)
 	require.NoError(t, err)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {

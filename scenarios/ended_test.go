@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 	"time"
 
@@ -25,8 +26,8 @@ func eachStoreWithWixCatalog(t *testing.T, c *application.Catalog, autos []wixsi
 		for _, a := range autos {
 			require.NoError(t, sim.AddAutomation(Site, a))
 		}
-		relay, err := application.NewRelay(application.RelayConfig{
-			Outbox: w.outbox, Gateway: sim, Clock: w.clock, RequestsPerMinute: application.NoRateLimit,
+		relay, err := relay.New(relay.Config{
+			Outbox: w.outbox, Gateway: sim, Clock: w.clock, RequestsPerMinute: relay.NoRateLimit,
 		})
 		require.NoError(t, err)
 		scenario(t, &outcomes{world: w, sim: sim, relay: relay})

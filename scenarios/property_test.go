@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"os"
 	"path/filepath"
 	"strings"
@@ -635,7 +636,7 @@ func (w *propWorld) deliver(p deliverPlan) {
 		if restarts >= 3 {
 			gw.after = 0
 		}
-		relay, err := application.NewRelay(w.relayConfig(p, gw))
+		relay, err := relay.New(w.relayConfig(p, gw))
 		if err != nil {
 			w.t.Fatalf("relay: %v", err)
 		}
@@ -677,11 +678,11 @@ func (w *propWorld) deliver(p deliverPlan) {
 	}
 }
 
-func (w *propWorld) relayConfig(p deliverPlan, gw application.Gateway) application.RelayConfig {
-	cfg := application.RelayConfig{
+func (w *propWorld) relayConfig(p deliverPlan, gw application.Gateway) relay.Config {
+	cfg := relay.Config{
 		Outbox: w.db, Gateway: gw, Clock: w.clock, Workers: p.workers,
 		Lease: time.Minute, RequestTimeout: 20 * time.Second, BackoffBase: time.Second, BackoffMax: time.Minute,
-		Jitter: func() float64 { return 0.5 }, RequestsPerMinute: application.NoRateLimit,
+		Jitter: func() float64 { return 0.5 }, RequestsPerMinute: relay.NoRateLimit,
 		StopGrace: time.Minute,
 	}
 	// The relay's waits move the clock: the rate limiter's, and a standby

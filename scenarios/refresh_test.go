@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"github.com/bookable/lifecycle/application/relay"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -41,8 +42,8 @@ func eachStoreWithRefresh(t *testing.T, scenario func(t *testing.T, o *outcomes)
 		for _, a := range siteAutomations {
 			require.NoError(t, sim.AddAutomation(Site, a))
 		}
-		relay, err := application.NewRelay(application.RelayConfig{
-			Outbox: w.outbox, Gateway: sim, Clock: w.clock, RequestsPerMinute: application.NoRateLimit,
+		relay, err := relay.New(relay.Config{
+			Outbox: w.outbox, Gateway: sim, Clock: w.clock, RequestsPerMinute: relay.NoRateLimit,
 		})
 		require.NoError(t, err)
 		scenario(t, &outcomes{world: w, sim: sim, relay: relay})

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"io"
 	"math"
 	"net/http"
@@ -16,9 +17,9 @@ import (
 )
 
 // MetricsSource returns a snapshot of the relay's counters (typically
-// (*application.Relay).Metrics). It is called on every scrape of /metrics
+// (*relay.Relay).Metrics). It is called on every scrape of /metrics
 // and must be safe for concurrent use.
-type MetricsSource func() application.RelayMetrics
+type MetricsSource func() relay.Metrics
 
 // commandCounter counts commands by name and outcome (ok or a problem
 // code). It is safe for concurrent use.
@@ -103,7 +104,7 @@ func writeRefresh(w io.Writer, c *refreshCounter) {
 	}
 }
 
-func writeRelay(w io.Writer, m application.RelayMetrics) {
+func writeRelay(w io.Writer, m relay.Metrics) {
 	counters := []struct {
 		name, help string
 		v          uint64

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
+	"github.com/bookable/lifecycle/application/relay"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/adapters/httpapi"
-	"github.com/bookable/lifecycle/application"
 )
 
 var (
@@ -65,11 +65,11 @@ func parseMetrics(t *testing.T, body []byte) map[string]float64 {
 }
 
 func TestMetrics(t *testing.T) {
-	relay := application.RelayMetrics{
+	counters := relay.Metrics{
 		Delivered: 7, Retried: 3, Dead: 2, Expired: 1, Deferred: 4, Requests: 9, FailedRequests: 2, SettleErrors: 0,
-		DeliveryLatency: application.Histogram{Bounds: []float64{0.1, 1, 10}, Counts: []uint64{2, 5, 6}, Count: 7, Sum: 12.5},
+		DeliveryLatency: relay.Histogram{Bounds: []float64{0.1, 1, 10}, Counts: []uint64{2, 5, 6}, Count: 7, Sum: 12.5},
 	}
-	h := newHarness(t, func(o *options) { o.metrics = func() application.RelayMetrics { return relay } })
+	h := newHarness(t, func(o *options) { o.metrics = func() relay.Metrics { return counters } })
 	a := ok[httpapi.Appointment](t, h.do("POST", "/v1/sites/"+site+"/appointments", apptBody("", day, day+time.Hour)), 201)
 	problem(t, h.do("POST", "/v1/sites/"+site+"/appointments", "{"), 400, httpapi.CodeInvalidArgument)
 	ok[httpapi.Appointment](t, h.do("POST", "/v1/sites/"+site+"/appointments/"+a.ID+"/cancel", nil), 200)

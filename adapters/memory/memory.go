@@ -7,6 +7,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"sort"
 	"sync"
 	"time"
@@ -106,9 +107,9 @@ func New() *Store {
 }
 
 var (
-	_ application.Store     = (*Store)(nil)
-	_ application.Outbox    = (*Store)(nil)
-	_ application.RateStore = (*Store)(nil)
+	_ application.Store  = (*Store)(nil)
+	_ application.Outbox = (*Store)(nil)
+	_ relay.RateStore    = (*Store)(nil)
 )
 
 // Update runs fn in a transaction that commits when fn returns nil.
@@ -421,7 +422,7 @@ func (t *tx) Enqueue(ctx context.Context, calls []application.Call) error {
 	return nil
 }
 
-// Throttle implements application.RateStore for the relays sharing this
+// Throttle implements relay.RateStore for the relays sharing this
 // store: it reads the site's TAT, calls fn and keeps what fn returns when
 // spend is true, under the store's lock.
 func (s *Store) Throttle(ctx context.Context, siteID string, fn func(tat time.Time) (next time.Time, spend bool)) error {

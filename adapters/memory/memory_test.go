@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 
 	"github.com/bookable/lifecycle/adapters/memory"
@@ -25,7 +26,7 @@ func TestOutboxContract(t *testing.T) {
 }
 
 func TestRateStoreContract(t *testing.T) {
-	ratetest.Run(t, func(t *testing.T) (application.RateStore, application.RateStore) {
+	ratetest.Run(t, func(t *testing.T) (relay.RateStore, relay.RateStore) {
 		s := memory.New()
 		return s, s
 	})

@@ -16,6 +16,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -348,13 +349,13 @@ type drainer interface {
 	Delivered() uint64
 }
 
-type appRelay struct{ *application.Relay }
+type appRelay struct{ *relay.Relay }
 
 func (r appRelay) Delivered() uint64 { return r.Metrics().Delivered }
 
 func newDrainer(b *testing.B, o application.Outbox) drainer {
-	r, err := application.NewRelay(application.RelayConfig{Outbox: o, Gateway: noopGateway{},
-		RequestsPerMinute: application.NoRateLimit})
+	r, err := relay.New(relay.Config{Outbox: o, Gateway: noopGateway{},
+		RequestsPerMinute: relay.NoRateLimit})
 	if err != nil {
 		b.Fatal(err)
 	}

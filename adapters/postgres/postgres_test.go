@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 
 	"github.com/bookable/lifecycle/adapters/postgres/pgtest"
@@ -28,7 +29,7 @@ func TestOutboxContract(t *testing.T) {
 
 func TestRateStoreContract(t *testing.T) {
 	t.Parallel()
-	ratetest.Run(t, func(t *testing.T) (application.RateStore, application.RateStore) {
+	ratetest.Run(t, func(t *testing.T) (relay.RateStore, relay.RateStore) {
 		schema := pgtest.Schema(t)
 		return instance(t, schema), instance(t, schema)
 	})

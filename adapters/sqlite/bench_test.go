@@ -14,6 +14,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -431,8 +432,8 @@ func drainBench(b *testing.B, gw application.Gateway, workers int) {
 	for b.Loop() {
 		b.StopTimer()
 		enqueueReports(b, db, n)
-		r, err := application.NewRelay(application.RelayConfig{Outbox: db, Gateway: gw, Workers: workers,
-			RequestsPerMinute: application.NoRateLimit})
+		r, err := relay.New(relay.Config{Outbox: db, Gateway: gw, Workers: workers,
+			RequestsPerMinute: relay.NoRateLimit})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -450,7 +451,7 @@ func drainBench(b *testing.B, gw application.Gateway, workers int) {
 // BenchmarkRelayDrainNoop drains 10,000 pending calls to a gateway that
 // does nothing: the relay's and the outbox's own cost.
 func BenchmarkRelayDrainNoop(b *testing.B) {
-	drainBench(b, noopGateway{}, application.DefaultWorkers)
+	drainBench(b, noopGateway{}, relay.DefaultWorkers)
 }
 
 // simGateway starts the simulator's HTTP server and returns the Wix REST
@@ -656,8 +657,8 @@ func TestRelayDrainMillionPeakMemory(t *testing.T) {
 			}
 		}
 	}()
-	r, err := application.NewRelay(application.RelayConfig{Outbox: db, Gateway: noopGateway{},
-		RequestsPerMinute: application.NoRateLimit})
+	r, err := relay.New(relay.Config{Outbox: db, Gateway: noopGateway{},
+		RequestsPerMinute: relay.NoRateLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

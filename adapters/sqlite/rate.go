@@ -12,7 +12,7 @@ import (
 // site's GCRA theoretical arrival time (TAT) is a row of site_rates, read and
 // moved in one write transaction (SQLite runs one writer at a time across
 // processes), so that the requests of every relay on the file count against
-// one limit. The rule is the relay's (application.RateLimiter); the store
+// one limit. The rule is the relay's (relay.RateLimiter); the store
 // only keeps the TAT atomically.
 
 const (
@@ -21,7 +21,7 @@ const (
 		ON CONFLICT (site_id) DO UPDATE SET tat_us = excluded.tat_us`
 )
 
-// Throttle implements application.RateStore: it reads the site's TAT (the
+// Throttle implements relay.RateStore: it reads the site's TAT (the
 // zero time for a site that never sent), calls fn with it and stores what fn
 // returns when spend is true, in one write transaction. Times are kept in
 // microseconds; a finer next is rounded up, so that the limit is never

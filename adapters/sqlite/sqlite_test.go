@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"github.com/bookable/lifecycle/application/relay"
 	"path/filepath"
 	"testing"
 
@@ -59,7 +60,7 @@ func TestOutboxContractStaged(t *testing.T) {
 // TestRateStoreContract runs the suite on two handles of one file, as two
 // processes on one database have.
 func TestRateStoreContract(t *testing.T) {
-	ratetest.Run(t, func(t *testing.T) (application.RateStore, application.RateStore) {
+	ratetest.Run(t, func(t *testing.T) (relay.RateStore, relay.RateStore) {
 		return twoHandles(t)
 	})
 }

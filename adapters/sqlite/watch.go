@@ -15,7 +15,7 @@ const WatchInterval = 50 * time.Millisecond
 // beside a `lifecycle relay` on one file): it reads PRAGMA data_version, which
 // SQLite changes for a connection whenever another connection commits, every
 // WatchInterval on a connection of its own. It is the cheap cross-process
-// hint a relay waits on beside its poll (application.RelayConfig.Watcher): a
+// hint a relay waits on beside its poll (relay.Config.Watcher): a
 // call committed by another process is claimed within about WatchInterval
 // instead of PollInterval. Values coalesce; the channel is closed when ctx
 // ends or the database is closed.

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"github.com/bookable/lifecycle/application/relay"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -61,9 +62,9 @@ func TestChangesSeesCommitsOfAnotherHandle(t *testing.T) {
 func TestRelayWakesForCallsOfAnotherProcess(t *testing.T) {
 	relayDB, writer := twoHandles(t)
 	gw := fake.NewGateway(application.SystemClock{})
-	r, err := application.NewRelay(application.RelayConfig{
+	r, err := relay.New(relay.Config{
 		Outbox: relayDB, Watcher: relayDB, Gateway: gw,
-		PollInterval: time.Hour, RequestsPerMinute: application.NoRateLimit,
+		PollInterval: time.Hour, RequestsPerMinute: relay.NoRateLimit,
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,24 +1,23 @@
-// Package ratetest is the contract suite of application.RateStore: every
+// Package ratetest is the contract suite of relay.RateStore: every
 // store adapter runs it, so that the per-site rate limit holds the same way
 // for every process on every store.
 package ratetest
 
 import (
 	"context"
+	"github.com/bookable/lifecycle/application/relay"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/bookable/lifecycle/application"
 )
 
 // Open returns two handles on one fresh, empty store: two processes (or
 // two instances of a fleet) sharing it. An adapter without a notion of
 // several handles returns the same one twice.
-type Open func(t *testing.T) (a, b application.RateStore)
+type Open func(t *testing.T) (a, b relay.RateStore)
 
 var t0 = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
 
@@ -28,7 +27,7 @@ const site = "5a7e0000-0000-4000-8000-000000000001"
 func Run(t *testing.T, open Open) {
 	for _, c := range []struct {
 		name string
-		test func(t *testing.T, a, b application.RateStore)
+		test func(t *testing.T, a, b relay.RateStore)
 	}{
 		{"a site that never sent has the zero time", testZero},
 		{"a spent time is what the next throttle reads, on any handle", testSpend},
@@ -46,7 +45,7 @@ func Run(t *testing.T, open Open) {
 }
 
 // read returns the site's time without spending.
-func read(t *testing.T, s application.RateStore, site string) time.Time {
+func read(t *testing.T, s relay.RateStore, site string) time.Time {
 	t.Helper()
 	var got time.Time
 	require.NoError(t, s.Throttle(context.Background(), site, func(tat time.Time) (time.Time, bool) {
@@ -56,23 +55,23 @@ func read(t *testing.T, s application.RateStore, site string) time.Time {
 	return got
 }
 
-func set(t *testing.T, s application.RateStore, site string, at time.Time) {
+func set(t *testing.T, s relay.RateStore, site string, at time.Time) {
 	t.Helper()
 	require.NoError(t, s.Throttle(context.Background(), site, func(time.Time) (time.Time, bool) { return at, true }))
 }
 
-func testZero(t *testing.T, a, _ application.RateStore) {
+func testZero(t *testing.T, a, _ relay.RateStore) {
 	assert.True(t, read(t, a, site).IsZero())
 }
 
-func testSpend(t *testing.T, a, b application.RateStore) {
+func testSpend(t *testing.T, a, b relay.RateStore) {
 	set(t, a, site, t0)
 	assert.True(t, read(t, b, site).Equal(t0), "the other handle reads it")
 	set(t, b, site, t0.Add(time.Second))
 	assert.True(t, read(t, a, site).Equal(t0.Add(time.Second)))
 }
 
-func testNoSpend(t *testing.T, a, b application.RateStore) {
+func testNoSpend(t *testing.T, a, b relay.RateStore) {
 	set(t, a, site, t0)
 	require.NoError(t, b.Throttle(context.Background(), site, func(time.Time) (time.Time, bool) {
 		return t0.Add(time.Hour), false
@@ -80,7 +79,7 @@ func testNoSpend(t *testing.T, a, b application.RateStore) {
 	assert.True(t, read(t, a, site).Equal(t0))
 }
 
-func testSites(t *testing.T, a, b application.RateStore) {
+func testSites(t *testing.T, a, b relay.RateStore) {
 	const other = "5a7e0000-0000-4000-8000-000000000002"
 	set(t, a, site, t0)
 	assert.True(t, read(t, b, other).IsZero())
@@ -89,7 +88,7 @@ func testSites(t *testing.T, a, b application.RateStore) {
 	assert.True(t, read(t, a, other).Equal(t0.Add(time.Minute)))
 }
 
-func testRoundUp(t *testing.T, a, b application.RateStore) {
+func testRoundUp(t *testing.T, a, b relay.RateStore) {
 	fine := t0.Add(time.Nanosecond)
 	set(t, a, site, fine)
 	got := read(t, b, site)
@@ -97,7 +96,7 @@ func testRoundUp(t *testing.T, a, b application.RateStore) {
 	assert.LessOrEqual(t, got.Sub(fine), time.Millisecond, "rounded by at most the store's precision")
 }
 
-func testConcurrent(t *testing.T, a, b application.RateStore) {
+func testConcurrent(t *testing.T, a, b relay.RateStore) {
 	const n = 40
 	var wg sync.WaitGroup
 	for i := range n {
@@ -118,10 +117,10 @@ func testConcurrent(t *testing.T, a, b application.RateStore) {
 	assert.True(t, read(t, a, site).Equal(t0.Add(n*time.Second)), "got %v", read(t, a, site))
 }
 
-func testSharedLimit(t *testing.T, a, b application.RateStore) {
+func testSharedLimit(t *testing.T, a, b relay.RateStore) {
 	now := func() time.Time { return t0 }
-	la := application.NewSharedRateLimiter(60, 3, now, a)
-	lb := application.NewSharedRateLimiter(60, 3, now, b)
+	la := relay.NewSharedRateLimiter(60, 3, now, a)
+	lb := relay.NewSharedRateLimiter(60, 3, now, b)
 	ctx := context.Background()
 	taken := 0
 	for i := range 10 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"io"
 	"math"
 	"math/bits"
@@ -60,7 +61,7 @@ func runBench(ctx context.Context, args []string, out, errOut io.Writer, getenv 
 	fs.BoolVar(&cfg.syncNormal, "sync-normal", false, "SQLite synchronous=NORMAL: faster commits that a power loss may undo (default FULL)")
 	fs.IntVar(&cfg.maxBatch, "max-batch", 128, "most commands the SQLite writer commits in one transaction")
 	fs.StringVar(&cfg.gateway, "gateway", "noop", "where the relay delivers: noop (in process, does nothing), wixsim (the simulator over loopback HTTP), none (no relay)")
-	fs.IntVar(&cfg.relayWorkers, "relay-workers", application.DefaultWorkers, "relay requests in flight at once")
+	fs.IntVar(&cfg.relayWorkers, "relay-workers", relay.DefaultWorkers, "relay requests in flight at once")
 	fs.IntVar(&cfg.sites, "sites", 4, "sites the commands are spread over")
 	fs.DurationVar(&cfg.progress, "progress", time.Second, "how often the progress line is redrawn")
 	if err := parse(fs, args, getenv); err != nil {
@@ -159,15 +160,15 @@ func bench(ctx context.Context, cfg benchConfig, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var relay *application.Relay
+	var rl *relay.Relay
 	if cfg.gateway != "none" {
 		gw, stopGateway, err := benchGateway(cfg.gateway, app.Catalog())
 		if err != nil {
 			return err
 		}
 		defer stopGateway()
-		relay, err = application.NewRelay(application.RelayConfig{Outbox: db, Gateway: gw, Wake: wake,
-			Workers: cfg.relayWorkers, RequestsPerMinute: application.NoRateLimit})
+		rl, err = relay.New(relay.Config{Outbox: db, Gateway: gw, Wake: wake,
+			Workers: cfg.relayWorkers, RequestsPerMinute: relay.NoRateLimit})
 		if err != nil {
 			return err
 		}
@@ -184,8 +185,8 @@ func bench(ctx context.Context, cfg benchConfig, out, errOut io.Writer) error {
 	relayCtx, stopRelay := context.WithCancel(context.Background())
 	defer stopRelay()
 	relayDone := make(chan error, 1)
-	if relay != nil {
-		go func() { relayDone <- relay.Run(relayCtx) }()
+	if rl != nil {
+		go func() { relayDone <- rl.Run(relayCtx) }()
 	} else {
 		relayDone <- nil
 	}
@@ -219,8 +220,8 @@ func bench(ctx context.Context, cfg benchConfig, out, errOut io.Writer) error {
 		elapsed := time.Since(start)
 		line := fmt.Sprintf("%6.1fs  %9d commands  %8.0f commands/s", elapsed.Seconds(), stats.done.Load(),
 			float64(stats.done.Load())/elapsed.Seconds())
-		if relay != nil {
-			line += fmt.Sprintf("  relay %9d delivered", relay.Metrics().Delivered)
+		if rl != nil {
+			line += fmt.Sprintf("  relay %9d delivered", rl.Metrics().Delivered)
 		}
 		fmt.Fprintf(errOut, "\r%s  heap %6.1f MiB", line, mib(stats.peak.heapNow()))
 	}
@@ -240,8 +241,8 @@ wait:
 	fmt.Fprintln(errOut)
 	var delivered uint64
 	var pending int
-	if relay != nil {
-		delivered = relay.Metrics().Delivered
+	if rl != nil {
+		delivered = rl.Metrics().Delivered
 		counts, err := db.Stats(context.Background(), "")
 		if err != nil {
 			return err
@@ -278,7 +279,7 @@ wait:
 	ws := db.WriterStats()
 	fmt.Fprintf(out, "writer     %d transactions, %.1f writes per transaction, largest %d\n", ws.Batches,
 		float64(ws.Writes)/float64(max(1, ws.Batches)), ws.MaxBatch)
-	if relay != nil {
+	if rl != nil {
 		fmt.Fprintf(out, "relay      %d calls delivered: %.0f calls/s to %s, %d pending at the end\n", delivered,
 			float64(delivered)/elapsed.Seconds(), cfg.gateway, pending)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"io"
 	"os"
 	"path/filepath"
@@ -73,7 +74,7 @@ type demo struct {
 	clock *fake.Clock
 	db    *sqlite.DB
 	app   *application.App
-	relay *application.Relay
+	relay *relay.Relay
 	sim   *wixsim.Sim
 	start time.Time
 	ids   map[string]string // ID -> readable name
@@ -103,8 +104,8 @@ func newDemo(ctx context.Context, dbPath string, out io.Writer) (*demo, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if d.relay, err = application.NewRelay(application.RelayConfig{
-		Outbox: d.db, Gateway: d.sim, Clock: d.clock, RequestsPerMinute: application.NoRateLimit,
+	if d.relay, err = relay.New(relay.Config{
+		Outbox: d.db, Gateway: d.sim, Clock: d.clock, RequestsPerMinute: relay.NoRateLimit,
 	}); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"io"
 	"log/slog"
 	"time"
@@ -33,9 +34,9 @@ func (w *wixFlags) register(fs interface {
 	fs.StringVar(&w.baseURL, "wix-base-url", wix.DefaultBaseURL, "Wix API base URL (point it at 'lifecycle wixsim' to develop offline)")
 	fs.StringVar(&w.appID, "wix-app-id", "", "the Wix app ID (OAuth client ID); the secret comes from LIFECYCLE_WIX_APP_SECRET")
 	fs.StringVar(&w.staticSite, "wix-static-site", "", "with LIFECYCLE_WIX_ACCESS_TOKEN: the one site (instance ID) that token is for")
-	fs.IntVar(&w.requestsPerMinute, "wix-requests-per-minute", application.DefaultRequestsPerMinute, "per-site rate limit of requests to Wix (a bulk request counts once); 0 or less: no limit")
-	fs.IntVar(&w.workers, "relay-workers", application.DefaultWorkers, "requests to Wix in flight at once")
-	fs.DurationVar(&w.lease, "relay-lease", application.DefaultLease, "how long a claimed call is reserved; a call held by a crashed relay is sent again after it")
+	fs.IntVar(&w.requestsPerMinute, "wix-requests-per-minute", relay.DefaultRequestsPerMinute, "per-site rate limit of requests to Wix (a bulk request counts once); 0 or less: no limit")
+	fs.IntVar(&w.workers, "relay-workers", relay.DefaultWorkers, "requests to Wix in flight at once")
+	fs.DurationVar(&w.lease, "relay-lease", relay.DefaultLease, "how long a claimed call is reserved; a call held by a crashed relay is sent again after it")
 	fs.DurationVar(&w.timeout, "wix-timeout", wix.DefaultTimeout, "timeout of each request to Wix")
 	fs.BoolVar(&w.bearer, "wix-bearer", false, "send 'Authorization: Bearer <token>' instead of the raw token")
 }
@@ -73,16 +74,16 @@ func (w *wixFlags) gateway(getenv env) (*wix.Client, error) {
 // process on it, its requests bounded by --wix-timeout, and a lease that
 // must outlive a whole request (a --relay-lease too short for
 // --wix-timeout is a usage error).
-func (w *wixFlags) relay(db store, gw application.Gateway, wake *application.Signal, logger *slog.Logger) (*application.Relay, error) {
+func (w *wixFlags) relay(db store, gw application.Gateway, wake *application.Signal, logger *slog.Logger) (*relay.Relay, error) {
 	rpm := w.requestsPerMinute
 	if rpm <= 0 {
-		rpm = application.NoRateLimit
+		rpm = relay.NoRateLimit
 	}
-	r, err := application.NewRelay(application.RelayConfig{
+	r, err := relay.New(relay.Config{
 		Outbox: db, Rates: db, Watcher: db, Gateway: gw, Wake: wake, Workers: w.workers, Lease: w.lease,
 		RequestTimeout: w.timeout, RequestsPerMinute: rpm, Logger: logger,
 	})
-	if errors.Is(err, application.ErrRelayConfig) {
+	if errors.Is(err, relay.ErrConfig) {
 		return nil, usageError("%v (see --relay-lease and --wix-timeout)", err)
 	}
 	return r, err
@@ -141,7 +142,7 @@ var errUndelivered = errors.New("calls remain undelivered")
 // drainReport delivers what is due, then prints what this drain did and
 // what the outbox still holds. It returns errUndelivered when calls are
 // left pending, dead or expired, so that a scheduled drain can alert.
-func drainReport(ctx context.Context, relay *application.Relay, db application.Outbox, out io.Writer) error {
+func drainReport(ctx context.Context, relay *relay.Relay, db application.Outbox, out io.Writer) error {
 	if err := relay.Drain(ctx); err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"io"
 	"net/url"
 	"strings"
@@ -23,9 +24,9 @@ type store interface {
 	application.Outbox
 	// RateStore keeps the per-site rate limit for every process on the
 	// database.
-	application.RateStore
+	relay.RateStore
 	// Watcher tells the relay of commits by other processes.
-	application.Watcher
+	relay.Watcher
 	// Ping reports whether the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -1,8 +1,9 @@
-package application_test
+package relay_test
 
 import (
 	"context"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,8 +61,8 @@ func backlogBound(calls []application.Call) int {
 // neededTime is the least time r requests of one site take under the relay's
 // default limit: the burst at once, then one per interval.
 func neededTime(r int) time.Duration {
-	l := application.NewRateLimiter(application.DefaultRequestsPerMinute, 0, time.Now)
-	burst := max(1, application.DefaultRequestsPerMinute/10)
+	l := relay.NewRateLimiter(relay.DefaultRequestsPerMinute, 0, time.Now)
+	burst := max(1, relay.DefaultRequestsPerMinute/10)
 	return time.Duration(max(r-burst, 0)) * l.Interval()
 }
 
@@ -101,8 +102,8 @@ func requestsBenchOn(b *testing.B, storeName string, setup, backlog func(ctx con
 			b.Fatal(err)
 		}
 		gw := fake.NewGateway(clock)
-		relay := func() *application.Relay {
-			r, err := application.NewRelay(application.RelayConfig{Outbox: store, Gateway: gw, Clock: clock,
+		relay := func() *relay.Relay {
+			r, err := relay.New(relay.Config{Outbox: store, Gateway: gw, Clock: clock,
 				Workers: 8,
 				After: func(d time.Duration) <-chan time.Time {
 					ch := make(chan time.Time, 1)

@@ -1,4 +1,4 @@
-package application
+package relay
 
 import (
 	"context"
@@ -177,4 +177,12 @@ func (l *RateLimiter) prune(now time.Time) {
 		}
 	}
 	l.pruneSize = max(1024, 2*len(l.tat))
+}
+
+// Watcher tells a relay that calls may have been committed by another
+// process, so that it claims soon instead of at its next poll: SQLite reads
+// its data_version, PostgreSQL listens for a NOTIFY. Values coalesce; the
+// channel is closed when ctx ends or the store closes.
+type Watcher interface {
+	Changes(ctx context.Context) <-chan struct{}
 }

@@ -1,21 +1,21 @@
-package application_test
+package relay_test
 
 import (
 	"context"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
 )
 
 func TestRateLimiterSpendsABurstThenPacesEachSite(t *testing.T) {
 	clock := fake.NewClock(relayT0)
-	l := application.NewRateLimiter(60, 3, clock.Now) // burst 3, then 60s/58 apart
+	l := relay.NewRateLimiter(60, 3, clock.Now) // burst 3, then 60s/58 apart
 	interval := (time.Minute + 57) / 58
 	assert.Equal(t, interval, l.Interval())
 
@@ -47,7 +47,7 @@ func TestRateLimiterKeepsEveryMinuteWithinTheLimit(t *testing.T) {
 	for _, tt := range []struct{ perMinute, burst int }{{1, 0}, {2, 0}, {10, 0}, {60, 0}, {200, 0}, {200, 200}, {1000, 0}} {
 		t.Run(fmt.Sprintf("%d per minute, burst %d", tt.perMinute, tt.burst), func(t *testing.T) {
 			clock := fake.NewClock(relayT0)
-			l := application.NewRateLimiter(tt.perMinute, tt.burst, clock.Now)
+			l := relay.NewRateLimiter(tt.perMinute, tt.burst, clock.Now)
 			var sent []time.Time
 			for clock.Now().Before(relayT0.Add(10 * time.Minute)) {
 				ok, wait := take(t, l, "site")
@@ -77,7 +77,7 @@ func TestRateLimiterKeepsEveryMinuteWithinTheLimit(t *testing.T) {
 }
 
 // take is RateLimiter.Take for a limiter that must not fail.
-func take(t *testing.T, l *application.RateLimiter, site string) (bool, time.Duration) {
+func take(t *testing.T, l *relay.RateLimiter, site string) (bool, time.Duration) {
 	t.Helper()
 	ok, wait, err := l.Take(context.Background(), site)
 	require.NoError(t, err)

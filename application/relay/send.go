@@ -1,8 +1,9 @@
-package application
+package relay
 
 import (
 	"context"
 	"fmt"
+	"github.com/bookable/lifecycle/application"
 	"time"
 )
 
@@ -13,9 +14,9 @@ import (
 // its own result, and settles them all in one write.
 func (r *Relay) deliver(ctx context.Context, b *batch) batchResult {
 	now := r.cfg.Clock.Now()
-	outcomes := make([]Outcome, 0, len(b.calls))
-	of := make([]Call, 0, len(b.calls)) // of[i] is the call of outcomes[i]
-	send := make([]Call, 0, len(b.calls))
+	outcomes := make([]application.Outcome, 0, len(b.calls))
+	of := make([]application.Call, 0, len(b.calls)) // of[i] is the call of outcomes[i]
+	send := make([]application.Call, 0, len(b.calls))
 	for _, c := range b.calls {
 		if isExpired(c, now) {
 			outcomes, of = append(outcomes, expiredOutcome(c, now)), append(of, c)
@@ -56,16 +57,16 @@ func (r *Relay) deliver(ctx context.Context, b *batch) batchResult {
 	for i, o := range outcomes {
 		c := of[i]
 		switch o.State {
-		case StateDelivered:
+		case application.StateDelivered:
 			r.metrics.delivered.Add(1)
 			r.metrics.latency.observe(o.At.Sub(c.CreatedAt))
-		case StateDead:
+		case application.StateDead:
 			r.metrics.dead.Add(1)
 			r.log.Warn("relay: dead letter", "site", c.SiteID, "call", c.ID, "kind", c.Kind,
 				"trigger", c.TriggerKey, "entity", c.ExternalEntityID, "err", o.Err)
-		case StateExpired:
+		case application.StateExpired:
 			r.metrics.expired.Add(1)
-		case StatePending:
+		case application.StatePending:
 			r.metrics.retried.Add(1)
 			if res.retryAt.IsZero() || o.NextAttemptAt.Before(res.retryAt) {
 				res.retryAt = o.NextAttemptAt
@@ -77,26 +78,26 @@ func (r *Relay) deliver(ctx context.Context, b *batch) batchResult {
 
 // send makes the gateway request for calls of one group and returns one
 // result per call.
-func (r *Relay) send(ctx context.Context, g *batch, calls []Call) ([]error, error) {
+func (r *Relay) send(ctx context.Context, g *batch, calls []application.Call) ([]error, error) {
 	var (
 		results []error
 		err     error
 	)
 	switch g.kind {
-	case KindReport:
-		events := make([]ReportEvent, len(calls))
+	case application.KindReport:
+		events := make([]application.ReportEvent, len(calls))
 		for i, c := range calls {
-			events[i] = ReportEvent{ExternalEntityID: c.ExternalEntityID, Payload: c.Payload, IdempotencyKey: c.ID}
+			events[i] = application.ReportEvent{ExternalEntityID: c.ExternalEntityID, Payload: c.Payload, IdempotencyKey: c.ID}
 		}
 		results, err = r.cfg.Gateway.Report(ctx, g.site, g.trigger, events)
-	case KindCancel:
+	case application.KindCancel:
 		ids := make([]string, len(calls))
 		for i, c := range calls {
 			ids[i] = c.ExternalEntityID
 		}
 		results, err = r.cfg.Gateway.Cancel(ctx, g.site, g.trigger, ids)
 	default:
-		return nil, &GatewayError{Message: fmt.Sprintf("unknown call kind %q", g.kind), Permanent: true}
+		return nil, &application.GatewayError{Message: fmt.Sprintf("unknown call kind %q", g.kind), Permanent: true}
 	}
 	if err == nil && len(results) != len(calls) {
 		// A broken adapter: nothing is known to have succeeded. Retrying is
@@ -107,24 +108,24 @@ func (r *Relay) send(ctx context.Context, g *batch, calls []Call) ([]error, erro
 }
 
 // outcome decides a sent call's fate from its result.
-func (r *Relay) outcome(c Call, err error, stopped bool, at time.Time) Outcome {
-	o := Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, Attempted: true, At: at}
+func (r *Relay) outcome(c application.Call, err error, stopped bool, at time.Time) application.Outcome {
+	o := application.Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, Attempted: true, At: at}
 	if err == nil {
-		o.State = StateDelivered
+		o.State = application.StateDelivered
 		return o
 	}
-	ce, permanent, retryAfter := Classify(err)
+	ce, permanent, retryAfter := application.Classify(err)
 	o.Err = ce
 	switch {
 	case stopped:
 		// Cut off by the relay's own stop: due again at once.
-		o.State = StatePending
+		o.State = application.StatePending
 		o.NextAttemptAt = at
-		o.Err = &CallError{Message: "relay stopped during the request: " + ce.Message}
+		o.Err = &application.CallError{Message: "relay stopped during the request: " + ce.Message}
 	case permanent:
-		o.State = StateDead
+		o.State = application.StateDead
 	default:
-		o.State = StatePending
+		o.State = application.StatePending
 		o.NextAttemptAt = at.Add(max(r.backoff(c.Attempts), retryAfter))
 	}
 	return o
@@ -145,12 +146,12 @@ func (r *Relay) backoff(failed int) time.Duration {
 
 // isExpired: a scheduled report whose date-time is not after now. Wix takes
 // only future date-times, and an automation for a passed moment must not run.
-func isExpired(c Call, now time.Time) bool {
-	return c.Kind == KindReport && !c.ScheduledAt.IsZero() && !c.ScheduledAt.After(now)
+func isExpired(c application.Call, now time.Time) bool {
+	return c.Kind == application.KindReport && !c.ScheduledAt.IsZero() && !c.ScheduledAt.After(now)
 }
 
-func expiredOutcome(c Call, now time.Time) Outcome {
-	return Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: StateExpired, At: now, Err: &CallError{
+func expiredOutcome(c application.Call, now time.Time) application.Outcome {
+	return application.Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: application.StateExpired, At: now, Err: &application.CallError{
 		Message: fmt.Sprintf("scheduled for %s, which had passed when the report came due", c.ScheduledAt.UTC().Format(time.RFC3339)),
 	}}
 }

@@ -1,9 +1,10 @@
-package application
+package relay
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bookable/lifecycle/application"
 	"time"
 
 	"github.com/bookable/lifecycle/application/outbox"
@@ -15,19 +16,19 @@ import (
 // groupKey is what calls must share to go in one request.
 type groupKey struct {
 	site    string
-	kind    CallKind
+	kind    application.CallKind
 	trigger string
 }
 
 // batch is up to MaxBatch calls of one group, sent as one request.
 type batch struct {
 	groupKey
-	calls []Call
+	calls []application.Call
 }
 
 // batchResult is what a worker reports back after settling a batch.
 type batchResult struct {
-	calls   []Call
+	calls   []application.Call
 	retryAt time.Time // earliest NextAttemptAt of a call left pending; zero if none
 	err     error     // the settle error, if any
 }
@@ -42,7 +43,7 @@ type run struct {
 	held map[string]string
 	// parked holds claimed calls of keys still held: their predecessor was
 	// settled but its worker has not reported yet. They queue when it does.
-	parked map[string]Call
+	parked map[string]application.Call
 	// queue holds batches waiting for a worker or their site's rate limit,
 	// oldest first; open indexes those that still have room.
 	queue       []*batch
@@ -65,7 +66,7 @@ type run struct {
 	changes <-chan struct{}
 	// back holds the outcomes that hand calls let go back to the outbox,
 	// until they are settled.
-	back []Outcome
+	back []application.Outcome
 	// renewAt is when the leases of the calls held and not sent are renewed
 	// next: half a lease after the earliest claim or renewal among them.
 	renewAt time.Time
@@ -90,7 +91,7 @@ func (s *run) roomToClaim() bool {
 	if s.queuedCalls == 0 {
 		return true
 	}
-	return held <= limit/2 && (!s.exhausted || s.settledSince >= MaxBatch)
+	return held <= limit/2 && (!s.exhausted || s.settledSince >= application.MaxBatch)
 }
 
 // claim leases due heads and queues them, settling at once (in one write) the
@@ -117,7 +118,7 @@ func (s *run) claim(ctx context.Context) error {
 	}
 	s.dirty = len(calls) == limit // a full claim may have left more behind
 	s.exhausted, s.settledSince = !s.dirty, 0
-	var settle []Outcome
+	var settle []application.Outcome
 	expired := 0
 	for _, c := range calls {
 		if id, ok := s.held[c.OrderingKey]; ok {
@@ -138,7 +139,7 @@ func (s *run) claim(ctx context.Context) error {
 			continue
 		}
 		if at, ok := s.deferral(c, now); ok {
-			settle = append(settle, Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: StatePending, NextAttemptAt: at, Err: c.LastError, At: now})
+			settle = append(settle, application.Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: application.StatePending, NextAttemptAt: at, Err: c.LastError, At: now})
 			continue
 		}
 		s.enqueue(c)
@@ -167,7 +168,7 @@ func (s *run) claim(ctx context.Context) error {
 
 // enqueue adds a call the relay now holds to an open batch of its group, or
 // to a new one.
-func (s *run) enqueue(c Call) {
+func (s *run) enqueue(c application.Call) {
 	s.held[c.OrderingKey] = c.ID
 	g := groupKey{c.SiteID, c.Kind, c.TriggerKey}
 	b := s.open[g]
@@ -178,7 +179,7 @@ func (s *run) enqueue(c Call) {
 		s.siteQueued[g.site]++
 	}
 	b.calls = append(b.calls, c)
-	if len(b.calls) >= MaxBatch {
+	if len(b.calls) >= application.MaxBatch {
 		delete(s.open, g)
 	}
 	s.queuedCalls++
@@ -225,8 +226,8 @@ func (s *run) stop(ctx context.Context) error {
 	now := r.cfg.Clock.Now()
 	back := s.back // calls let go and not yet handed back
 	s.back = nil
-	release := func(c Call) {
-		back = append(back, Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: StatePending, NextAttemptAt: c.NextAttemptAt, Err: c.LastError, At: now})
+	release := func(c application.Call) {
+		back = append(back, application.Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: application.StatePending, NextAttemptAt: c.NextAttemptAt, Err: c.LastError, At: now})
 	}
 	for _, b := range s.queue {
 		for _, c := range b.calls {
@@ -236,7 +237,7 @@ func (s *run) stop(ctx context.Context) error {
 	for _, c := range s.parked {
 		release(c)
 	}
-	s.queue, s.parked = nil, map[string]Call{}
+	s.queue, s.parked = nil, map[string]application.Call{}
 	var err error
 	if len(back) > 0 {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)

@@ -1,9 +1,10 @@
-package application
+package relay
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bookable/lifecycle/application"
 	"time"
 
 	"github.com/bookable/lifecycle/application/outbox"
@@ -15,7 +16,7 @@ import (
 // the calls it holds and has not sent at half their life, lets go of a call
 // whose lease was lost, and starts a request only when the lease of every
 // call in it outlives the whole request (RequestTimeout + LeaseMargin, which
-// NewRelay checks the lease can cover). A call let go is handed back to the
+// New checks the lease can cover). A call let go is handed back to the
 // outbox unsent (a pending outcome with its token, as a stop does): if the
 // lease was still this relay's, that ends it and the call is claimable at
 // once, with a fresh lease; if not, the outcome is history only.
@@ -31,8 +32,8 @@ func (s *run) renewBy(now time.Time) {
 
 // unsent returns the calls the relay holds and has not sent: queued and
 // parked.
-func (s *run) unsent() []Call {
-	out := make([]Call, 0, s.queuedCalls+len(s.parked))
+func (s *run) unsent() []application.Call {
+	out := make([]application.Call, 0, s.queuedCalls+len(s.parked))
 	for _, b := range s.queue {
 		out = append(out, b.calls...)
 	}
@@ -115,7 +116,7 @@ func (s *run) renewDue(ctx context.Context) error {
 // claim leased to it again: a queued copy takes the new lease; a copy in
 // flight settles with the old token (history only), so the call is parked
 // and goes again with the new lease once that request is done.
-func (s *run) refresh(c Call) {
+func (s *run) refresh(c application.Call) {
 	for _, b := range s.queue {
 		for i := range b.calls {
 			if b.calls[i].ID == c.ID {
@@ -128,7 +129,7 @@ func (s *run) refresh(c Call) {
 }
 
 // fits: the call's lease outlives a request started at now.
-func (s *run) fits(c Call, now time.Time) bool {
+func (s *run) fits(c application.Call, now time.Time) bool {
 	return c.Lease.Until.Sub(now) >= s.r.cfg.RequestTimeout+s.r.cfg.LeaseMargin
 }
 
@@ -156,7 +157,7 @@ func (s *run) letGoShort(b *batch) bool {
 
 // letGo forgets a queued call unsent and hands it back: its key is no
 // longer held here.
-func (s *run) letGo(c Call) {
+func (s *run) letGo(c application.Call) {
 	delete(s.held, c.OrderingKey)
 	s.queuedCalls--
 	s.handBack(c)
@@ -164,9 +165,9 @@ func (s *run) letGo(c Call) {
 
 // handBack queues the outcome that returns a call let go to the outbox,
 // pending and due as it was, not attempted.
-func (s *run) handBack(c Call) {
+func (s *run) handBack(c application.Call) {
 	s.r.metrics.leasesLost.Add(1)
-	s.back = append(s.back, Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: StatePending,
+	s.back = append(s.back, application.Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: application.StatePending,
 		NextAttemptAt: c.NextAttemptAt, Err: c.LastError, At: s.r.cfg.Clock.Now()})
 }
 

@@ -1,9 +1,10 @@
-package application_test
+package relay_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 	"time"
 
@@ -33,14 +34,14 @@ func TestNewRelayRefusesALeaseThatCannotCoverARequest(t *testing.T) {
 		{1500 * time.Millisecond, 20 * time.Second, 0, false},      // what the crash test had
 	} {
 		t.Run(fmt.Sprintf("lease %v timeout %v margin %v", tt.lease, tt.timeout, tt.margin), func(t *testing.T) {
-			_, err := application.NewRelay(application.RelayConfig{
+			_, err := relay.New(relay.Config{
 				Outbox: e.store, Gateway: e.gw, Lease: tt.lease, RequestTimeout: tt.timeout, LeaseMargin: tt.margin,
 			})
 			if tt.ok {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, application.ErrRelayConfig)
+			require.ErrorIs(t, err, relay.ErrConfig)
 			assert.Contains(t, err.Error(), "cannot cover a request")
 		})
 	}
@@ -59,7 +60,7 @@ func TestRelayCutsOffARequestAtItsTimeout(t *testing.T) {
 		<-ctx.Done()
 		return ctx.Err()
 	})
-	r := e.relay(func(cfg *application.RelayConfig) {
+	r := e.relay(func(cfg *relay.Config) {
 		cfg.RequestTimeout, cfg.LeaseMargin, cfg.Lease = 50*time.Millisecond, 10*time.Millisecond, time.Minute
 	})
 	e.drain(r)
@@ -81,7 +82,7 @@ func TestRelayRenewsTheLeasesOfHeldCalls(t *testing.T) {
 		calls = append(calls, c)
 		e.enqueue(c)
 	}
-	r := e.relay(func(cfg *application.RelayConfig) {
+	r := e.relay(func(cfg *relay.Config) {
 		cfg.RequestsPerMinute = 10 // one request every 6s: 30 requests take 3 minutes
 		cfg.Workers = 1
 		cfg.Lease, cfg.RequestTimeout, cfg.LeaseMargin = time.Minute, 20*time.Second, 5*time.Second
@@ -104,7 +105,7 @@ func TestRelayRenewsThousandsOfHeldCalls(t *testing.T) {
 		batch = append(batch, e.call("site-1", e.entities.NewID(), application.KindReport, "appointment_scheduled"))
 	}
 	e.enqueue(batch...)
-	r := e.relay(func(cfg *application.RelayConfig) {
+	r := e.relay(func(cfg *relay.Config) {
 		cfg.ClaimLimit = n
 		cfg.RequestsPerMinute, cfg.Burst = 2, 1 // one request every minute: 30 requests take 29 minutes
 		cfg.Workers = 1
@@ -132,7 +133,7 @@ func TestRelayLetsGoOfACallWhoseLeaseWasLost(t *testing.T) {
 		}
 		return nil
 	})
-	r := e.relay(func(cfg *application.RelayConfig) {
+	r := e.relay(func(cfg *relay.Config) {
 		cfg.RequestsPerMinute, cfg.Burst = 1, 1 // the second request waits a minute
 		cfg.Workers = 1
 		cfg.Lease, cfg.RequestTimeout, cfg.LeaseMargin = time.Minute, 20*time.Second, 5*time.Second
@@ -151,8 +152,8 @@ func TestRelaysSharingARateStoreShareTheLimit(t *testing.T) {
 	for _, shared := range []bool{true, false} {
 		t.Run(fmt.Sprintf("shared %v", shared), func(t *testing.T) {
 			e := newRelayEnv(t)
-			relay := func() *application.Relay {
-				return e.relay(func(cfg *application.RelayConfig) {
+			relay := func() *relay.Relay {
+				return e.relay(func(cfg *relay.Config) {
 					cfg.RequestsPerMinute, cfg.Burst, cfg.Workers = 10, 1, 1 // one request every 6s
 					if shared {
 						cfg.Rates = e.store
@@ -194,7 +195,7 @@ func TestRelayHandsBackACallWhoseLeaseRanShort(t *testing.T) {
 	for i := range n {
 		e.enqueue(e.call("site-1", e.entities.NewID(), application.KindReport, fmt.Sprintf("trigger_%d", i)))
 	}
-	r := e.relay(func(cfg *application.RelayConfig) {
+	r := e.relay(func(cfg *relay.Config) {
 		cfg.Outbox = failingRenew{e.store}
 		cfg.RequestsPerMinute, cfg.Burst, cfg.Workers = 10, 1, 1 // one request every 6s: 66s for all
 		cfg.Lease, cfg.RequestTimeout, cfg.LeaseMargin = time.Minute, 20*time.Second, 5*time.Second

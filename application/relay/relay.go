@@ -1,15 +1,16 @@
-package application
+package relay
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bookable/lifecycle/application"
 	"log/slog"
 	"math/rand/v2"
 	"time"
 )
 
-// Defaults of RelayConfig.
+// Defaults of Config.
 const (
 	DefaultPollInterval      = time.Second
 	DefaultWorkers           = 8
@@ -23,7 +24,7 @@ const (
 	// DefaultLeaseMargin is the most LeaseMargin defaults to: half the
 	// request timeout, up to this.
 	DefaultLeaseMargin = 5 * time.Second
-	// NoRateLimit as RelayConfig.RequestsPerMinute turns the per-site rate
+	// NoRateLimit as Config.RequestsPerMinute turns the per-site rate
 	// limit off (any negative value does).
 	NoRateLimit = -1
 )
@@ -33,24 +34,24 @@ const (
 const settleTimeout = 30 * time.Second
 
 var (
-	// ErrRelayConfig: NewRelay was given a config it cannot run with.
-	ErrRelayConfig = errors.New("invalid relay config")
-	// ErrRelayRunning: Run or Drain was called while the relay was already
+	// ErrConfig: New was given a config it cannot run with.
+	ErrConfig = errors.New("invalid relay config")
+	// ErrRunning: Run or Drain was called while the relay was already
 	// running; one relay runs one loop at a time.
-	ErrRelayRunning = errors.New("relay is already running")
+	ErrRunning = errors.New("relay is already running")
 )
 
-// RelayConfig configures a Relay. Outbox and Gateway are required; every
+// Config configures a Relay. Outbox and Gateway are required; every
 // other zero field takes its default.
-type RelayConfig struct {
-	Outbox  Outbox
-	Gateway Gateway
+type Config struct {
+	Outbox  application.Outbox
+	Gateway application.Gateway
 	// Clock tells the time of claims, outcomes, backoffs, expiry and the
 	// rate limit. Default: SystemClock.
-	Clock Clock
+	Clock application.Clock
 	// Wake, notified by command handlers after a commit that enqueued calls,
 	// makes a running relay claim at once instead of at its next poll.
-	Wake *Signal
+	Wake *application.Signal
 	// Watcher, when set, wakes a running relay soon after another process
 	// commits to the store (see Watcher), beside Wake and the poll.
 	Watcher Watcher
@@ -70,7 +71,7 @@ type RelayConfig struct {
 	// only while the lease of each of its calls outlives the whole request
 	// (RequestTimeout + LeaseMargin); a call whose lease is lost or too
 	// short is let go unsent. So Lease must be at least
-	// 2 x (RequestTimeout + LeaseMargin), or NewRelay refuses it. Default 2m.
+	// 2 x (RequestTimeout + LeaseMargin), or New refuses it. Default 2m.
 	Lease time.Duration
 	// RequestTimeout bounds every request to the gateway: the relay cancels
 	// a request still running after it. Default 30s (the Wix gateway's).
@@ -123,18 +124,18 @@ type RelayConfig struct {
 // works over any Outbox and Gateway. See docs/relay.md.
 type Relay struct {
 	id      string // the relay's identity in claims and renewals
-	cfg     RelayConfig
+	cfg     Config
 	limiter *RateLimiter // nil without a rate limit
 	log     *slog.Logger
 	running chan struct{}
-	metrics relayMetrics
+	metrics counters
 }
 
-// NewRelay checks cfg, fills in its defaults and returns a relay. Errors wrap
-// ErrRelayConfig.
-func NewRelay(cfg RelayConfig) (*Relay, error) {
+// New checks cfg, fills in its defaults and returns a relay. Errors wrap
+// ErrConfig.
+func New(cfg Config) (*Relay, error) {
 	bad := func(format string, args ...any) (*Relay, error) {
-		return nil, fmt.Errorf("%w: "+format, append([]any{ErrRelayConfig}, args...)...)
+		return nil, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
 	}
 	switch {
 	case cfg.Outbox == nil:
@@ -152,7 +153,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 		return bad("burst %d is negative", cfg.Burst)
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = SystemClock{}
+		cfg.Clock = application.SystemClock{}
 	}
 	cfg.PollInterval = orDefault(cfg.PollInterval, DefaultPollInterval)
 	cfg.Lease = orDefault(cfg.Lease, DefaultLease)
@@ -171,8 +172,8 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 		return bad("lease %v cannot cover a request: it must be at least 2 x (request timeout %v + lease margin %v) = %v, "+
 			"so that a lease renewed at half its life still outlives a whole request", cfg.Lease, cfg.RequestTimeout, cfg.LeaseMargin, need)
 	}
-	if cfg.ClaimLimit < MaxBatch {
-		return bad("claim limit %d is below a full batch (%d)", cfg.ClaimLimit, MaxBatch)
+	if cfg.ClaimLimit < application.MaxBatch {
+		return bad("claim limit %d is below a full batch (%d)", cfg.ClaimLimit, application.MaxBatch)
 	}
 	if cfg.Jitter == nil {
 		cfg.Jitter = rand.Float64
@@ -184,7 +185,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Relay{id: UUIDv7{}.NewID(), cfg: cfg, log: log, running: make(chan struct{}, 1)}
+	r := &Relay{id: application.UUIDv7{}.NewID(), cfg: cfg, log: log, running: make(chan struct{}, 1)}
 	switch {
 	case cfg.RequestsPerMinute <= 0:
 	case cfg.Rates != nil:
@@ -206,7 +207,7 @@ func orDefault[T int | time.Duration](v, def T) T {
 // Run delivers calls until ctx is done, then stops gracefully: it claims
 // nothing more, hands the calls it held but had not sent back to the outbox
 // (pending, due as before), and waits for the requests in flight (see
-// RelayConfig.StopGrace) and settles them. It returns nil after a graceful
+// Config.StopGrace) and settles them. It returns nil after a graceful
 // stop, or the error of handing calls back. Outbox errors while running are
 // logged and retried at the next poll.
 func (r *Relay) Run(ctx context.Context) error {
@@ -228,7 +229,7 @@ func (r *Relay) loop(ctx context.Context, drain bool) error {
 	case r.running <- struct{}{}:
 		defer func() { <-r.running }()
 	default:
-		return ErrRelayRunning
+		return ErrRunning
 	}
 	// Requests run on a context that outlives ctx by StopGrace, so that a
 	// stop does not cut a request that is about to finish: its outcome is
@@ -242,7 +243,7 @@ func (r *Relay) loop(ctx context.Context, drain bool) error {
 		r:          r,
 		drain:      drain,
 		held:       map[string]string{},
-		parked:     map[string]Call{},
+		parked:     map[string]application.Call{},
 		open:       map[groupKey]*batch{},
 		siteQueued: map[string]int{},
 		plans:      map[string]*sitePlan{},

@@ -1,9 +1,10 @@
-package application_test
+package relay_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -70,24 +71,24 @@ func (e *relayEnv) enqueue(calls ...application.Call) {
 
 // relay returns a relay over the env with deterministic backoff (the low end
 // of each range) and no rate limit, changed by opts.
-func (e *relayEnv) relay(opts ...func(*application.RelayConfig)) *application.Relay {
+func (e *relayEnv) relay(opts ...func(*relay.Config)) *relay.Relay {
 	e.t.Helper()
-	cfg := application.RelayConfig{
+	cfg := relay.Config{
 		Outbox:            e.store,
 		Gateway:           e.gw,
 		Clock:             e.clock,
 		Jitter:            func() float64 { return 0 },
-		RequestsPerMinute: application.NoRateLimit,
+		RequestsPerMinute: relay.NoRateLimit,
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	r, err := application.NewRelay(cfg)
+	r, err := relay.New(cfg)
 	require.NoError(e.t, err)
 	return r
 }
 
-func (e *relayEnv) drain(r *application.Relay) {
+func (e *relayEnv) drain(r *relay.Relay) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -117,7 +118,7 @@ func (e *relayEnv) states() map[application.CallState]int {
 }
 
 // virtualTime makes the relay's waits advance the fake clock at once.
-func (e *relayEnv) virtualTime(cfg *application.RelayConfig) {
+func (e *relayEnv) virtualTime(cfg *relay.Config) {
 	cfg.After = func(d time.Duration) <-chan time.Time {
 		ch := make(chan time.Time, 1)
 		ch <- e.clock.Advance(d)
@@ -127,31 +128,31 @@ func (e *relayEnv) virtualTime(cfg *application.RelayConfig) {
 
 func TestNewRelayValidatesConfig(t *testing.T) {
 	e := newRelayEnv(t)
-	valid := func() application.RelayConfig {
-		return application.RelayConfig{Outbox: e.store, Gateway: e.gw}
+	valid := func() relay.Config {
+		return relay.Config{Outbox: e.store, Gateway: e.gw}
 	}
 	tests := []struct {
 		name   string
-		change func(*application.RelayConfig)
+		change func(*relay.Config)
 	}{
-		{"no outbox", func(c *application.RelayConfig) { c.Outbox = nil }},
-		{"no gateway", func(c *application.RelayConfig) { c.Gateway = nil }},
-		{"negative workers", func(c *application.RelayConfig) { c.Workers = -1 }},
-		{"negative lease", func(c *application.RelayConfig) { c.Lease = -time.Second }},
-		{"negative poll", func(c *application.RelayConfig) { c.PollInterval = -time.Second }},
-		{"claim limit below a batch", func(c *application.RelayConfig) { c.ClaimLimit = application.MaxBatch - 1 }},
-		{"backoff max below base", func(c *application.RelayConfig) { c.BackoffBase, c.BackoffMax = time.Minute, time.Second }},
-		{"negative burst", func(c *application.RelayConfig) { c.Burst = -2 }},
+		{"no outbox", func(c *relay.Config) { c.Outbox = nil }},
+		{"no gateway", func(c *relay.Config) { c.Gateway = nil }},
+		{"negative workers", func(c *relay.Config) { c.Workers = -1 }},
+		{"negative lease", func(c *relay.Config) { c.Lease = -time.Second }},
+		{"negative poll", func(c *relay.Config) { c.PollInterval = -time.Second }},
+		{"claim limit below a batch", func(c *relay.Config) { c.ClaimLimit = application.MaxBatch - 1 }},
+		{"backoff max below base", func(c *relay.Config) { c.BackoffBase, c.BackoffMax = time.Minute, time.Second }},
+		{"negative burst", func(c *relay.Config) { c.Burst = -2 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := valid()
 			tt.change(&cfg)
-			_, err := application.NewRelay(cfg)
-			assert.ErrorIs(t, err, application.ErrRelayConfig)
+			_, err := relay.New(cfg)
+			assert.ErrorIs(t, err, relay.ErrConfig)
 		})
 	}
-	r, err := application.NewRelay(valid())
+	r, err := relay.New(valid())
 	require.NoError(t, err)
 	assert.NotNil(t, r)
 }
@@ -252,7 +253,7 @@ func TestRelayKeepsOrderPerKeyUnderParallelWorkersAndRetries(t *testing.T) {
 		return nil
 	})
 
-	r := e.relay(func(c *application.RelayConfig) {
+	r := e.relay(func(c *relay.Config) {
 		c.Workers = 4
 		c.BackoffBase, c.BackoffMax = time.Second, 4*time.Second
 	})
@@ -283,7 +284,7 @@ func TestRelayRetriesWithCappedBackoffAndHonoursRetryAfter(t *testing.T) {
 	flaky, throttled, down := e.entities.NewID(), e.entities.NewID(), e.entities.NewID()
 	e.enqueue(e.call("site-1", flaky, application.KindReport, "appointment_scheduled"))
 	e.gw.FailEntity(flaky, 4, fake.Status(503))
-	r := e.relay(func(c *application.RelayConfig) {
+	r := e.relay(func(c *relay.Config) {
 		c.BackoffBase, c.BackoffMax = time.Second, 4*time.Second
 	})
 
@@ -339,7 +340,7 @@ func TestRelayBackoffJitterStaysInItsRange(t *testing.T) {
 	entity := e.entities.NewID()
 	e.enqueue(e.call("site-1", entity, application.KindReport, "appointment_scheduled"))
 	e.gw.FailEntity(entity, -1, fake.Status(500))
-	r := e.relay(func(c *application.RelayConfig) {
+	r := e.relay(func(c *relay.Config) {
 		c.BackoffBase, c.BackoffMax = 10*time.Second, time.Hour
 		c.Jitter = func() float64 { return 0.999 }
 	})
@@ -447,7 +448,7 @@ func TestRelayRateLimitsEachSiteWithoutBlockingOthers(t *testing.T) {
 		e.enqueue(e.call("site-b", e.entities.NewID(), application.KindReport, fmt.Sprintf("trigger_%d", i)))
 	}
 	const perMinute = 10 // burst 1: one request every 6s
-	r := e.relay(func(c *application.RelayConfig) {
+	r := e.relay(func(c *relay.Config) {
 		c.RequestsPerMinute = perMinute
 		// One worker: the virtual clock moves only while nothing is in
 		// flight, so each request is stamped when its site's turn came.
@@ -495,7 +496,7 @@ func TestRelayHandsBackAThrottledSitesBacklogSoOthersAreClaimed(t *testing.T) {
 	}
 	e.enqueue(bCalls...)
 
-	r := e.relay(func(c *application.RelayConfig) {
+	r := e.relay(func(c *relay.Config) {
 		c.RequestsPerMinute = 1
 		c.Workers = 1
 		c.ClaimLimit = application.MaxBatch
@@ -561,7 +562,7 @@ func TestRelayBatchesAClassCancelIntoBulkRequests(t *testing.T) {
 		t.Run(fmt.Sprintf("%d participants", n), func(t *testing.T) {
 			e := newRelayEnv(t)
 			e.classCancel("site-1", n)
-			r := e.relay(func(c *application.RelayConfig) {
+			r := e.relay(func(c *relay.Config) {
 				c.RequestsPerMinute = 0 // the Wix default, 200
 			})
 			e.drain(r)
@@ -646,7 +647,7 @@ func TestRelayWakesOnSignal(t *testing.T) {
 	e := newRelayEnv(t)
 	spy := &claimSpy{Outbox: e.store, empty: make(chan struct{}, 1)}
 	wake := application.NewSignal()
-	r := e.relay(func(c *application.RelayConfig) {
+	r := e.relay(func(c *relay.Config) {
 		c.Outbox = spy
 		c.Wake = wake
 		c.PollInterval = time.Hour // only the signal can wake it in time
@@ -675,7 +676,7 @@ func TestRelayWakesOnSignal(t *testing.T) {
 
 func TestRelayPollsForCallsOfAnotherProcess(t *testing.T) {
 	e := newRelayEnv(t)
-	r := e.relay(func(c *application.RelayConfig) { c.PollInterval = 10 * time.Millisecond })
+	r := e.relay(func(c *relay.Config) { c.PollInterval = 10 * time.Millisecond })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -701,7 +702,7 @@ func TestRelayStopsGracefullyAndLosesNothing(t *testing.T) {
 		<-release
 		return nil
 	})
-	r := e.relay(func(c *application.RelayConfig) { c.Workers = 2 })
+	r := e.relay(func(c *relay.Config) { c.Workers = 2 })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -736,7 +737,7 @@ func TestRelayStopCutsARequestAfterTheGraceAndLeavesItPending(t *testing.T) {
 		<-ctx.Done() // hangs until the relay gives up on it
 		return ctx.Err()
 	})
-	r := e.relay(func(c *application.RelayConfig) { c.StopGrace = 20 * time.Millisecond })
+	r := e.relay(func(c *relay.Config) { c.StopGrace = 20 * time.Millisecond })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Drain(ctx) }()
@@ -768,7 +769,7 @@ func TestRelayRunsOneLoopAtATime(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Drain(context.Background()) }()
 	<-started
-	assert.ErrorIs(t, r.Drain(context.Background()), application.ErrRelayRunning)
+	assert.ErrorIs(t, r.Drain(context.Background()), relay.ErrRunning)
 	close(release)
 	require.NoError(t, <-done)
 }
@@ -778,7 +779,7 @@ func TestRelaySettleFailureLeavesCallsForTheirLease(t *testing.T) {
 	c := e.call("site-1", e.entities.NewID(), application.KindReport, "appointment_scheduled")
 	e.enqueue(c)
 	broken := &failingSettle{Outbox: e.store, err: errors.New("disk full")}
-	r := e.relay(func(cfg *application.RelayConfig) {
+	r := e.relay(func(cfg *relay.Config) {
 		cfg.Outbox = broken
 		cfg.Lease, cfg.RequestTimeout = time.Minute, 20*time.Second
 	})

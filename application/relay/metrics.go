@@ -1,4 +1,4 @@
-package application
+package relay
 
 import (
 	"sync"
@@ -10,9 +10,9 @@ import (
 // histogram: from a call's commit to Wix accepting it.
 var LatencyBuckets = []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
 
-// RelayMetrics is a snapshot of a relay's cumulative counters since it was
+// Metrics is a snapshot of a relay's cumulative counters since it was
 // made, for /metrics. Counts are of calls unless named otherwise.
-type RelayMetrics struct {
+type Metrics struct {
 	Delivered uint64 // accepted by Wix
 	Retried   uint64 // failed retryably (or cut off by a stop) and left pending
 	Dead      uint64 // refused for good
@@ -49,9 +49,9 @@ type Histogram struct {
 
 // Metrics returns a snapshot of the relay's counters. It is safe to call
 // while the relay runs.
-func (r *Relay) Metrics() RelayMetrics {
+func (r *Relay) Metrics() Metrics {
 	m := &r.metrics
-	return RelayMetrics{
+	return Metrics{
 		Delivered:       m.delivered.Load(),
 		Retried:         m.retried.Load(),
 		Dead:            m.dead.Load(),
@@ -65,14 +65,14 @@ func (r *Relay) Metrics() RelayMetrics {
 	}
 }
 
-type relayMetrics struct {
+type counters struct {
 	delivered, retried, dead, expired, deferred atomic.Uint64
 	requests, failedRequests, settleErrors      atomic.Uint64
 	leasesLost                                  atomic.Uint64
 	latency                                     histogram
 }
 
-func (m *relayMetrics) init() { m.latency.counts = make([]uint64, len(LatencyBuckets)) }
+func (m *counters) init() { m.latency.counts = make([]uint64, len(LatencyBuckets)) }
 
 type histogram struct {
 	mu     sync.Mutex

@@ -1,8 +1,9 @@
-package application_test
+package relay_test
 
 import (
 	"context"
 	"fmt"
+	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 
 	"github.com/bookable/lifecycle/application"
@@ -38,8 +39,8 @@ func BenchmarkRelayDrainMemory(b *testing.B) {
 				}); err != nil {
 					b.Fatal(err)
 				}
-				r, err := application.NewRelay(application.RelayConfig{Outbox: e.store, Gateway: noopGateway{},
-					Clock: e.clock, RequestsPerMinute: application.NoRateLimit})
+				r, err := relay.New(relay.Config{Outbox: e.store, Gateway: noopGateway{},
+					Clock: e.clock, RequestsPerMinute: relay.NoRateLimit})
 				if err != nil {
 					b.Fatal(err)
 				}

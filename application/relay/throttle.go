@@ -1,7 +1,8 @@
-package application
+package relay
 
 import (
 	"context"
+	"github.com/bookable/lifecycle/application"
 	"time"
 )
 
@@ -61,7 +62,7 @@ func (s *run) dispatch(ctx context.Context) (wait time.Duration, throttled bool)
 // deferred calls come back at the pace the site can send them, not all at
 // once. This keeps one throttled site from filling the relay's memory and
 // starving the others. Drain never defers: it waits for the site instead.
-func (s *run) deferral(c Call, now time.Time) (time.Time, bool) {
+func (s *run) deferral(c application.Call, now time.Time) (time.Time, bool) {
 	l := s.r.limiter
 	if s.drain || l == nil {
 		return time.Time{}, false
@@ -79,7 +80,7 @@ func (s *run) deferral(c Call, now time.Time) (time.Time, bool) {
 		}
 		s.plans[c.SiteID] = p
 	}
-	if pr := p.open[g]; pr != nil && pr.n < MaxBatch && pr.at.After(now) {
+	if pr := p.open[g]; pr != nil && pr.n < application.MaxBatch && pr.at.After(now) {
 		pr.n++
 		return pr.at, true
 	}
@@ -127,7 +128,7 @@ func (s *run) wait(ctx context.Context, tokenWait time.Duration, throttled bool)
 	}
 	// A renewal is due only for calls held and not sent. While a request is
 	// in flight its report wakes the loop within RequestTimeout, which the
-	// half of a lease left at renewal time covers (see NewRelay).
+	// half of a lease left at renewal time covers (see New).
 	if !s.renewAt.IsZero() && s.inFlight == 0 && (len(s.queue) > 0 || len(s.parked) > 0) {
 		consider(s.renewAt.Sub(r.cfg.Clock.Now()))
 	}
