@@ -31,20 +31,23 @@ type ScheduleAppointmentHandler struct{ r *runner }
 // Invalid input is a *domain.ValidationError.
 func (h ScheduleAppointmentHandler) Handle(ctx context.Context, cmd ScheduleAppointment) (AppointmentView, error) {
 	o := once{cmd.IdempotencyKey, cmd} // before an ID is minted: a retry mints another
-	if cmd.ID == "" {
+	// A minted ID names nothing yet: no read looks for it (a save of a new
+	// aggregate whose ID exists is a conflict in every store anyway).
+	minted := cmd.ID == ""
+	if minted {
 		cmd.ID = h.r.cfg.IDs.NewID()
 	}
-	site, err := domain.ParseSiteID(cmd.SiteID)
+	site, id, err := parseRef(cmd.SiteID, "id", cmd.ID) // once, outside the retried function
 	if err != nil {
 		return AppointmentView{}, err
 	}
 	var out AppointmentView
 	err = h.r.runOnce(ctx, "schedule appointment", site, o, &out, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
-		site, id, err := parseRef(cmd.SiteID, "id", cmd.ID)
-		if err != nil {
-			return nil, err
+		var existing *appointment.Appointment
+		err := ErrNotFound
+		if !minted {
+			existing, err = tx.Appointment(ctx, site, id)
 		}
-		existing, err := tx.Appointment(ctx, site, id)
 		switch {
 		case err == nil:
 			if !sameAppointment(existing, cmd) {

@@ -30,20 +30,23 @@ type ScheduleClassHandler struct{ r *runner }
 // ErrConflict. Invalid input is a *domain.ValidationError.
 func (h ScheduleClassHandler) Handle(ctx context.Context, cmd ScheduleClass) (ClassView, error) {
 	o := once{cmd.IdempotencyKey, cmd} // before an ID is minted: a retry mints another
-	if cmd.ID == "" {
+	// A minted ID names nothing yet: no read looks for it (a save of a new
+	// aggregate whose ID exists is a conflict in every store anyway).
+	minted := cmd.ID == ""
+	if minted {
 		cmd.ID = h.r.cfg.IDs.NewID()
 	}
-	site, err := domain.ParseSiteID(cmd.SiteID)
+	site, id, err := parseRef(cmd.SiteID, "id", cmd.ID) // once, outside the retried function
 	if err != nil {
 		return ClassView{}, err
 	}
 	var out ClassView
 	err = h.r.runOnce(ctx, "schedule class", site, o, &out, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
-		site, id, err := parseRef(cmd.SiteID, "id", cmd.ID)
-		if err != nil {
-			return nil, err
+		var existing *class.Class
+		err := ErrNotFound
+		if !minted {
+			existing, err = tx.Class(ctx, site, id)
 		}
-		existing, err := tx.Class(ctx, site, id)
 		switch {
 		case err == nil:
 			if existing.Title() != cmd.Title || !existing.Start().Equal(domain.Instant(cmd.StartsAt)) || !existing.End().Equal(domain.Instant(cmd.EndsAt)) ||
