@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/adapters/httpapi"
+	"github.com/bookable/lifecycle/adapters/postgres/pgtest"
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
 )
@@ -52,12 +53,23 @@ type harnessConfig struct {
 	spacing time.Duration
 }
 
-func TestHarness(t *testing.T) {
-	cfg := harnessConfig{sites: 2, appointments: 30, rounds: 2, pauses: 1, perMinute: 20, spacing: 40 * time.Millisecond}
+func harnessSize() harnessConfig {
 	if os.Getenv("LIFECYCLE_LONG_HARNESS") == "1" {
-		cfg = harnessConfig{sites: 3, appointments: 200, rounds: 6, pauses: 3, perMinute: 60, spacing: 10 * time.Millisecond}
+		return harnessConfig{sites: 3, appointments: 200, rounds: 6, pauses: 3, perMinute: 60, spacing: 10 * time.Millisecond}
 	}
-	runHarness(t, cfg)
+	return harnessConfig{sites: 2, appointments: 30, rounds: 2, pauses: 1, perMinute: 20, spacing: 40 * time.Millisecond}
+}
+
+// TestHarness runs the processes on one SQLite file: one relay is active,
+// the others stand by and take over when its lease runs out.
+func TestHarness(t *testing.T) {
+	runHarness(t, harnessSize(), filepath.Join(t.TempDir(), "lifecycle.db"))
+}
+
+// TestHarnessPostgres runs them on one PostgreSQL schema: every relay is
+// active and they share the work, each key held by one at a time.
+func TestHarnessPostgres(t *testing.T) {
+	runHarness(t, harnessSize(), pgtest.SchemaDSN(t))
 }
 
 // standIn is the Wix simulator behind a handler that watches what is in
@@ -194,10 +206,9 @@ type harnessAppointment struct {
 	start    time.Time
 }
 
-func runHarness(t *testing.T, cfg harnessConfig) {
+func runHarness(t *testing.T, cfg harnessConfig, db string) {
 	began := time.Now()
 	wix := newStandIn(t)
-	db := filepath.Join(t.TempDir(), "lifecycle.db")
 	// A lease a request fits in twice over (2 x (500ms + 250ms) <= 2s), so
 	// that a pause of 4s outlives it twice; the pause stays below SQLite's
 	// 5s busy timeout, so that a process stopped in the middle of a write
@@ -211,8 +222,9 @@ func runHarness(t *testing.T, cfg harnessConfig) {
 		sites[i] = uuid.NewString()
 	}
 
-	// Serve A starts alone and takes the database's relay lease: it is the
-	// active relay the pauses stop.
+	// Serve A starts alone and takes the first calls: on SQLite it holds the
+	// database's relay lease, so it is the active relay the pauses stop; on
+	// PostgreSQL it holds the keys it claimed.
 	a := startServe(t, env, db, flags...)
 	var appts []*harnessAppointment
 	create := func(srv *child, site string) {
