@@ -117,6 +117,7 @@ func writeRelay(w io.Writer, m relay.Metrics) {
 		{"lifecycle_relay_requests_total", "Requests sent to Wix (a bulk request counts once).", m.Requests},
 		{"lifecycle_relay_failed_requests_total", "Requests to Wix that failed as a whole.", m.FailedRequests},
 		{"lifecycle_relay_settle_errors_total", "Failed writes of delivery outcomes to the outbox.", m.SettleErrors},
+		{"lifecycle_relay_leases_lost_total", "Held calls handed back unsent because their lease was lost or would not outlive a request.", m.LeasesLost},
 	}
 	for _, c := range counters {
 		header(w, c.name, "counter", c.help)

@@ -66,7 +66,7 @@ func parseMetrics(t *testing.T, body []byte) map[string]float64 {
 
 func TestMetrics(t *testing.T) {
 	counters := relay.Metrics{
-		Delivered: 7, Retried: 3, Dead: 2, Expired: 1, Deferred: 4, Requests: 9, FailedRequests: 2, SettleErrors: 0,
+		Delivered: 7, Retried: 3, Dead: 2, Expired: 1, Deferred: 4, Requests: 9, FailedRequests: 2, SettleErrors: 0, LeasesLost: 1,
 		DeliveryLatency: relay.Histogram{Bounds: []float64{0.1, 1, 10}, Counts: []uint64{2, 5, 6}, Count: 7, Sum: 12.5},
 	}
 	h := newHarness(t, func(o *options) { o.metrics = func() relay.Metrics { return counters } })
@@ -102,6 +102,7 @@ func TestMetrics(t *testing.T) {
 		`lifecycle_relay_requests_total`:                                                          9,
 		`lifecycle_relay_failed_requests_total`:                                                   2,
 		`lifecycle_relay_settle_errors_total`:                                                     0,
+		`lifecycle_relay_leases_lost_total`:                                                       1,
 		`lifecycle_relay_delivery_latency_seconds_bucket{le="0.1"}`:                               2,
 		`lifecycle_relay_delivery_latency_seconds_bucket{le="1"}`:                                 5,
 		`lifecycle_relay_delivery_latency_seconds_bucket{le="10"}`:                                6,
