@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/adapters/wix"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/relay"
 	"github.com/bookable/lifecycle/domain"
 )
 
@@ -48,11 +48,13 @@ const (
 const (
 	crashLease = 1500 * time.Millisecond
 	crashPoll  = 100 * time.Millisecond
-	// A request must end well inside the lease it starts under: 2 x (500ms
-	// + 200ms) fits the 1.5s lease, so a child paused or slow past its
-	// lease can never send after another has taken its calls over.
-	crashRequestTimeout = 500 * time.Millisecond
-	crashLeaseMargin    = 200 * time.Millisecond
+	// A request must end well inside the lease it starts under: 2 x (400ms
+	// + 350ms) fits the 1.5s lease, so a child paused or slow past its
+	// lease can never send after another has taken its calls over. The
+	// margin is wide because two children, the parent's simulator and the
+	// race detector share two cores.
+	crashRequestTimeout = 400 * time.Millisecond
+	crashLeaseMargin    = 350 * time.Millisecond
 	crashBackoffBase    = 20 * time.Millisecond
 	crashBackoffMax     = 400 * time.Millisecond
 	crashRatePerMin     = 1200 // per site: a fresh child may burst 120 requests, then 20 a second

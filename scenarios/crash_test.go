@@ -70,7 +70,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -85,6 +84,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 // defaultCrashKills is how many times a default run kills a child.

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 // The ended scenarios: every trigger, default or optional, is canceled when

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
 	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 // The property test searches for a history after which Wix is not true to

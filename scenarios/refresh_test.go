@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"github.com/bookable/lifecycle/application/relay"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/adapters/wixsim/wixsimtest"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 // The Refresh Payload scenarios: just before Wix runs a delayed action, it

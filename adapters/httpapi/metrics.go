@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"io"
 	"math"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 // MetricsSource returns a snapshot of the relay's counters (typically

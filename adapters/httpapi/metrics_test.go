@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
-	"github.com/bookable/lifecycle/application/relay"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/adapters/httpapi"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 var (

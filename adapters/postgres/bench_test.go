@@ -16,7 +16,6 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -30,6 +29,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/postgres"
 	"github.com/bookable/lifecycle/adapters/postgres/pgtest"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 const benchSite = "a0b1c2d3-0000-4000-8000-000000000001"

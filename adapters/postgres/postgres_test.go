@@ -1,13 +1,13 @@
 package postgres_test
 
 import (
-	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 
 	"github.com/bookable/lifecycle/adapters/postgres/pgtest"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outboxtest"
 	"github.com/bookable/lifecycle/application/ratetest"
+	"github.com/bookable/lifecycle/application/relay"
 	"github.com/bookable/lifecycle/application/storetest"
 )
 

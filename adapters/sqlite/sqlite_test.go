@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"github.com/bookable/lifecycle/application/relay"
 	"path/filepath"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outboxtest"
 	"github.com/bookable/lifecycle/application/ratetest"
+	"github.com/bookable/lifecycle/application/relay"
 	"github.com/bookable/lifecycle/application/storetest"
 )
 

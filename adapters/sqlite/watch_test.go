@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"github.com/bookable/lifecycle/application/relay"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
+	"github.com/bookable/lifecycle/application/relay"
 	"github.com/bookable/lifecycle/application/storetest"
 )
 

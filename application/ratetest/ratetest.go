@@ -5,13 +5,14 @@ package ratetest
 
 import (
 	"context"
-	"github.com/bookable/lifecycle/application/relay"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 // Open returns two handles on one fresh, empty store: two processes (or

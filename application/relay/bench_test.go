@@ -3,10 +3,10 @@ package relay_test
 import (
 	"context"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 // noopGateway accepts everything and records nothing.

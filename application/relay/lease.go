@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bookable/lifecycle/application"
 	"time"
 
+	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
 )
 

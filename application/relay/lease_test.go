@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
 	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 // A lease that cannot outlive a whole request, renewed at half its life, is

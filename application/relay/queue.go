@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bookable/lifecycle/application"
 	"time"
 
+	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
 )
 
@@ -24,6 +24,11 @@ type groupKey struct {
 type batch struct {
 	groupKey
 	calls []application.Call
+	// deadline is when its request must have ended, set (on the wall
+	// clock) when the batch starts, right after its leases were checked:
+	// a worker that starts late does not push the end of the request
+	// past what the check allowed.
+	deadline time.Time
 }
 
 // batchResult is what a worker reports back after settling a batch.

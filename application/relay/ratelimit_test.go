@@ -3,7 +3,6 @@ package relay_test
 import (
 	"context"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/application/fake"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 func TestRateLimiterSpendsABurstThenPacesEachSite(t *testing.T) {

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bookable/lifecycle/application"
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/bookable/lifecycle/application"
 )
 
 // Defaults of Config.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
 	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 var relayT0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)

@@ -3,7 +3,6 @@ package relay_test
 import (
 	"context"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 // How few requests a backlog needs. Wix allows 200 requests a minute per

@@ -3,8 +3,9 @@ package relay
 import (
 	"context"
 	"fmt"
-	"github.com/bookable/lifecycle/application"
 	"time"
+
+	"github.com/bookable/lifecycle/application"
 )
 
 // The fate of a sent call, decided in one place: delivered, retried with
@@ -25,7 +26,7 @@ func (r *Relay) deliver(ctx context.Context, b *batch) batchResult {
 		}
 	}
 	if len(send) > 0 {
-		rctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+		rctx, cancel := context.WithDeadline(ctx, b.deadline)
 		results, err := r.send(rctx, b, send)
 		cancel()
 		r.metrics.requests.Add(1)

@@ -2,8 +2,9 @@ package relay
 
 import (
 	"context"
-	"github.com/bookable/lifecycle/application"
 	"time"
+
+	"github.com/bookable/lifecycle/application"
 )
 
 // Starting requests: workers, each site's rate limit, and the deferral of
@@ -46,6 +47,7 @@ func (s *run) dispatch(ctx context.Context) (wait time.Duration, throttled bool)
 		s.unqueue(b)
 		s.queuedCalls -= len(b.calls)
 		s.inFlight++
+		b.deadline = time.Now().Add(r.cfg.RequestTimeout)
 		go func(b *batch) { s.results <- r.deliver(ctx, b) }(b)
 	}
 	clear(s.queue[len(keep):])

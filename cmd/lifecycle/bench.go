@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"io"
 	"math"
 	"math/bits"
@@ -24,6 +23,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/wix"
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/relay"
 	"github.com/bookable/lifecycle/domain"
 )
 

@@ -28,12 +28,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookable/lifecycle/adapters/httpapi"
-	"github.com/bookable/lifecycle/adapters/wixsim"
-	"github.com/bookable/lifecycle/application"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bookable/lifecycle/adapters/httpapi"
+	"github.com/bookable/lifecycle/adapters/wixsim"
+	"github.com/bookable/lifecycle/application"
 )
 
 // Credentials the simulator accepts and the child is given.

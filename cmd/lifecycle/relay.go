@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"io"
 	"log/slog"
 	"time"
 
 	"github.com/bookable/lifecycle/adapters/wix"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 // wixFlags are the flags of every command that talks to Wix.

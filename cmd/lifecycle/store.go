@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/bookable/lifecycle/application/relay"
 	"io"
 	"net/url"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/postgres"
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/application/relay"
 )
 
 // dbHelp is the help of every --db flag.

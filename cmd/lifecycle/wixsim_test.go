@@ -15,10 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bookable/lifecycle/adapters/wixsim/wixsimtest"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bookable/lifecycle/adapters/wixsim/wixsimtest"
 )
 
 func TestWixsimRefusesBadTriggerProviderFlags(t *testing.T) {

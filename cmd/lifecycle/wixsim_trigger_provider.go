@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/bookable/lifecycle/adapters/wixsim"
 )
 
 // triggerProviderFlags are the flags of lifecycle wixsim that point the
