@@ -75,6 +75,15 @@ func (s *run) renewDue(ctx context.Context) error {
 	}
 	for key, c := range s.parked {
 		if l := byID[c.ID]; l.Until.IsZero() {
+			if s.held[key] == c.ID {
+				// Its own earlier copy is still in flight: handing it back
+				// now would free the key under that request. It goes back
+				// once the request is done (queued with no lease, it is
+				// let go when its batch would start).
+				c.Lease = outbox.Lease{}
+				s.parked[key] = c
+				continue
+			}
 			delete(s.parked, key)
 			s.handBack(c)
 		} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,4 +209,47 @@ func TestRelayHandsBackACallWhoseLeaseRanShort(t *testing.T) {
 	for _, req := range e.gw.Requests() {
 		assert.True(t, req.At.Before(relayT0.Add(2*time.Minute)), "request at %v", req.At.Sub(relayT0))
 	}
+}
+
+// A request cut off at its timeout may still be processed by Wix: the key's
+// next call is not sent until LeaseMargin after it was abandoned, as if its
+// lease had run out.
+func TestRelayHoldsTheKeyOfAnAbandonedRequestForTheMargin(t *testing.T) {
+	e := newRelayEnv(t)
+	entity := e.entities.NewID()
+	first := e.call("site-1", entity, application.KindReport, "appointment_starting")
+	second := e.call("site-1", entity, application.KindCancel, "appointment_starting")
+	e.enqueue(first, second)
+	var mu sync.Mutex
+	var cutAt, nextAt time.Time
+	e.gw.OnRequest(func(ctx context.Context, req fake.Request) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if cutAt.IsZero() {
+			mu.Unlock()
+			<-ctx.Done() // Wix does not answer in time
+			mu.Lock()
+			cutAt = time.Now()
+			return ctx.Err()
+		}
+		if nextAt.IsZero() {
+			nextAt = time.Now()
+		}
+		return nil
+	})
+	const margin = 150 * time.Millisecond
+	r := e.relay(func(cfg *relay.Config) {
+		cfg.RequestTimeout, cfg.LeaseMargin, cfg.Lease = 50*time.Millisecond, margin, time.Minute
+		cfg.BackoffBase, cfg.BackoffMax = time.Nanosecond, time.Nanosecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for e.get(second).State != application.StateDelivered {
+		require.NoError(t, r.Drain(ctx))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.False(t, nextAt.IsZero())
+	assert.GreaterOrEqual(t, nextAt.Sub(cutAt), margin-10*time.Millisecond,
+		"the next request of the key waited the margin after the abandoned one")
 }

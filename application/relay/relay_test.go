@@ -737,7 +737,7 @@ func TestRelayStopCutsARequestAfterTheGraceAndLeavesItPending(t *testing.T) {
 		<-ctx.Done() // hangs until the relay gives up on it
 		return ctx.Err()
 	})
-	r := e.relay(func(c *relay.Config) { c.StopGrace = 20 * time.Millisecond })
+	r := e.relay(func(c *relay.Config) { c.StopGrace, c.LeaseMargin = 20*time.Millisecond, 10*time.Millisecond })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Drain(ctx) }()

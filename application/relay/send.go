@@ -2,7 +2,9 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/bookable/lifecycle/application"
@@ -36,6 +38,13 @@ func (r *Relay) deliver(ctx context.Context, b *batch) batchResult {
 			r.metrics.failedRequests.Add(1)
 			r.log.Warn("relay: request failed", "site", b.site, "kind", b.kind, "trigger", b.trigger,
 				"items", len(send), "err", err)
+			if abandoned(err) {
+				// Cut off before Wix answered: Wix may still act on the
+				// request. Its keys stay held for LeaseMargin more, as a
+				// lease running out would hold them, so that the next call
+				// of a key cannot overtake it.
+				time.Sleep(r.cfg.LeaseMargin)
+			}
 		}
 		for i, c := range send {
 			itemErr := err
@@ -155,4 +164,15 @@ func expiredOutcome(c application.Call, now time.Time) application.Outcome {
 	return application.Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: application.StateExpired, At: now, Err: &application.CallError{
 		Message: fmt.Sprintf("scheduled for %s, which had passed when the report came due", c.ScheduledAt.UTC().Format(time.RFC3339)),
 	}}
+}
+
+// abandoned: a request failed because lifecycle gave up waiting (a timeout,
+// or its own stop), not because Wix answered or closed the connection, so
+// Wix may still be processing it.
+func abandoned(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
