@@ -80,7 +80,7 @@ func (s *run) renewDue(ctx context.Context) error {
 				// now would free the key under that request. It goes back
 				// once the request is done (queued with no lease, it is
 				// let go when its batch would start).
-				c.Lease = outbox.Lease{}
+				c.Lease.Until = time.Time{} // the token stays: handing back with it ends the lease
 				s.parked[key] = c
 				continue
 			}
