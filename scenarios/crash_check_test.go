@@ -504,7 +504,7 @@ func crashCheckGateway(rep *crashReport, sim *wixsim.Sim, byKey map[string][]app
 	for key, calls := range byKey {
 		got := items[key]
 		cur := -1 // the call Wix received last
-		for _, it := range got {
+		for idx, it := range got {
 			// The next call Wix may receive: past superseded calls, the first
 			// one that is not, or else a superseded one it received in flight.
 			next, inFlight := cur+1, -1
@@ -517,8 +517,16 @@ func crashCheckGateway(rep *crashReport, sim *wixsim.Sim, byKey map[string][]app
 			if (next == len(calls) || !it.matches(calls[next])) && inFlight >= 0 {
 				next = inFlight
 			}
+			// A cancel that repeats the current one also matches a later
+			// cancel past superseded calls. It is the repeat when Wix later
+			// received one of those superseded reports (known by its
+			// idempotency key, where a cancel is known by its trigger
+			// only): they precede the later cancel in commit order.
+			repeat := cur >= 0 && next > cur+1 && it.matches(calls[cur]) && slices.ContainsFunc(got[idx+1:], func(later crashGatewayItem) bool {
+				return later.kind == application.KindReport && slices.ContainsFunc(calls[cur+1:next], later.matches)
+			})
 			switch {
-			case next < len(calls) && it.matches(calls[next]) && (cur < 0 || !it.matches(calls[cur]) || next > cur+1):
+			case !repeat && next < len(calls) && it.matches(calls[next]) && (cur < 0 || !it.matches(calls[cur]) || next > cur+1):
 				// A cancel is known by its trigger only: after a superseded
 				// call, one that matches both is the next one.
 				cur = next

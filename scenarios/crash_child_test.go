@@ -50,9 +50,7 @@ const (
 	crashPoll  = 100 * time.Millisecond
 	// A request must end well inside the lease it starts under: 2 x (400ms
 	// + 350ms) fits the 1.5s lease, so a child paused or slow past its
-	// lease can never send after another has taken its calls over. The
-	// margin is wide because two children, the parent's simulator and the
-	// race detector share two cores.
+	// lease can never send after another has taken its calls over.
 	crashRequestTimeout = 400 * time.Millisecond
 	crashLeaseMargin    = 350 * time.Millisecond
 	crashBackoffBase    = 20 * time.Millisecond
