@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/bookable/lifecycle/application"
@@ -173,6 +172,8 @@ func abandoned(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	// A transport timeout (net.Error), told by its method alone: the
+	// application layer does no network I/O of its own.
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }
