@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/bookable/lifecycle/adapters/overlay"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/domain/course"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
@@ -211,24 +211,11 @@ func (t *tx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID strin
 	if err != nil || len(t.courseEnrs) == 0 {
 		return stored, err
 	}
-	out := stored[:0]
-	for _, e := range stored {
-		if _, ok := t.courseEnrs[aggKey{siteID, e.ID()}]; !ok {
-			out = append(out, e)
-		}
-	}
-	for k, s := range t.courseEnrs {
-		if k.site != siteID || s.CourseID != courseID || !s.Active() {
-			continue
-		}
-		e, err := courseenrollment.Restore(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Position() < out[j].Position() })
-	return out, nil
+	return overlay.Merge(stored, t.courseEnrs, func(id string) aggKey { return aggKey{siteID, id} },
+		func(k aggKey, s courseenrollment.Snapshot) bool {
+			return k.site == siteID && s.CourseID == courseID && s.Active()
+		},
+		courseenrollment.Restore, func(a, b *courseenrollment.Enrollment) bool { return a.Position() < b.Position() })
 }
 
 // Series implements application.ReadTx.

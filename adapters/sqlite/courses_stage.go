@@ -3,8 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"sort"
 
+	"github.com/bookable/lifecycle/adapters/overlay"
 	"github.com/bookable/lifecycle/domain/course"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/series"
@@ -86,24 +86,11 @@ func (t *stageTx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID 
 	if err != nil || len(t.courseEnrollments) == 0 {
 		return stored, err
 	}
-	out := stored[:0]
-	for _, e := range stored {
-		if _, ok := t.courseEnrollments[aggKey{siteID, e.ID()}]; !ok {
-			out = append(out, e)
-		}
-	}
-	for k, s := range t.courseEnrollments {
-		if k.site != siteID || s.CourseID != courseID || !s.Active() {
-			continue
-		}
-		e, err := courseenrollment.Restore(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Position() < out[j].Position() })
-	return out, nil
+	return overlay.Merge(stored, t.courseEnrollments, func(id string) aggKey { return aggKey{siteID, id} },
+		func(k aggKey, s courseenrollment.Snapshot) bool {
+			return k.site == siteID && s.CourseID == courseID && s.Active()
+		},
+		courseenrollment.Restore, func(a, b *courseenrollment.Enrollment) bool { return a.Position() < b.Position() })
 }
 
 // Series implements application.ReadTx, as Course.

@@ -5,8 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
 
+	"github.com/bookable/lifecycle/adapters/overlay"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/domain/appointment"
@@ -161,24 +161,11 @@ func (t *stageTx) ActiveEnrollments(ctx context.Context, siteID, classID string)
 	if err != nil || len(t.enrollments) == 0 {
 		return stored, err
 	}
-	out := stored[:0]
-	for _, e := range stored {
-		if _, ok := t.enrollments[aggKey{siteID, e.ID()}]; !ok {
-			out = append(out, e)
-		}
-	}
-	for k, s := range t.enrollments {
-		if k.site != siteID || s.ClassID != classID || !s.Active() {
-			continue
-		}
-		e, err := enrollment.Restore(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Position() < out[j].Position() })
-	return out, nil
+	return overlay.Merge(stored, t.enrollments, func(id string) aggKey { return aggKey{siteID, id} },
+		func(k aggKey, s enrollment.Snapshot) bool {
+			return k.site == siteID && s.ClassID == classID && s.Active()
+		},
+		enrollment.Restore, func(a, b *enrollment.Enrollment) bool { return a.Position() < b.Position() })
 }
 
 // OldestWaitlisted implements application.ReadTx.

@@ -93,25 +93,16 @@ func (s *run) renewDue(ctx context.Context) error {
 	}
 	keepQ := s.queue[:0]
 	for _, b := range s.queue {
-		keep := b.calls[:0]
-		for _, c := range b.calls {
+		emptied := s.filter(b, func(c *application.Call) bool {
 			l, ok := byID[c.ID]
-			if ok && l.Until.IsZero() {
-				s.letGo(c)
-				continue
-			}
 			if ok {
 				c.Lease = l
 			}
-			keep = append(keep, c)
+			return !ok || !l.Until.IsZero()
+		})
+		if !emptied {
+			keepQ = append(keepQ, b)
 		}
-		clear(b.calls[len(keep):])
-		b.calls = keep
-		if len(keep) == 0 {
-			s.unqueue(b)
-			continue
-		}
-		keepQ = append(keepQ, b)
 	}
 	clear(s.queue[len(keepQ):])
 	s.queue = keepQ
@@ -147,17 +138,24 @@ func (s *run) fits(c application.Call, now time.Time) bool {
 // none is left; b is then out of the queue's books.
 func (s *run) letGoShort(b *batch) bool {
 	now := s.r.cfg.Clock.Now()
-	keep := b.calls[:0]
+	return s.filter(b, func(c *application.Call) bool { return s.fits(*c, now) })
+}
+
+// filter keeps the calls of the queued batch b for which keep holds (keep
+// may update the call) and lets the others go. It returns true when none is
+// left; b is then out of the queue's books.
+func (s *run) filter(b *batch, keep func(*application.Call) bool) bool {
+	kept := b.calls[:0]
 	for _, c := range b.calls {
-		if s.fits(c, now) {
-			keep = append(keep, c)
+		if keep(&c) {
+			kept = append(kept, c)
 		} else {
 			s.letGo(c)
 		}
 	}
-	clear(b.calls[len(keep):])
-	b.calls = keep
-	if len(keep) > 0 {
+	clear(b.calls[len(kept):])
+	b.calls = kept
+	if len(kept) > 0 {
 		return false
 	}
 	s.unqueue(b)
@@ -176,8 +174,7 @@ func (s *run) letGo(c application.Call) {
 // pending and due as it was, not attempted.
 func (s *run) handBack(c application.Call) {
 	s.r.metrics.leasesLost.Add(1)
-	s.back = append(s.back, application.Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: application.StatePending,
-		NextAttemptAt: c.NextAttemptAt, Err: c.LastError, At: s.r.cfg.Clock.Now()})
+	s.back = append(s.back, handedBack(c, c.NextAttemptAt, s.r.cfg.Clock.Now()))
 }
 
 // flushBack settles the calls let go, in one write. On failure they are
@@ -206,4 +203,12 @@ func (s *run) unqueue(b *batch) {
 	if s.siteQueued[b.site] == 0 {
 		delete(s.siteQueued, b.site)
 	}
+}
+
+// handedBack is the outcome that returns a held call to the outbox unsent:
+// pending, due at next, its last error kept, not an attempt. Settled with
+// the call's token, it ends the lease when the lease is still the relay's.
+func handedBack(c application.Call, next, now time.Time) application.Outcome {
+	return application.Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: application.StatePending,
+		NextAttemptAt: next, Err: c.LastError, At: now}
 }

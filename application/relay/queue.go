@@ -144,7 +144,7 @@ func (s *run) claim(ctx context.Context) error {
 			continue
 		}
 		if at, ok := s.deferral(c, now); ok {
-			settle = append(settle, application.Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: application.StatePending, NextAttemptAt: at, Err: c.LastError, At: now})
+			settle = append(settle, handedBack(c, at, now))
 			continue
 		}
 		s.enqueue(c)
@@ -232,7 +232,7 @@ func (s *run) stop(ctx context.Context) error {
 	back := s.back // calls let go and not yet handed back
 	s.back = nil
 	release := func(c application.Call) {
-		back = append(back, application.Outcome{ID: c.ID, Seq: c.Seq, Token: c.Lease.Token, State: application.StatePending, NextAttemptAt: c.NextAttemptAt, Err: c.LastError, At: now})
+		back = append(back, handedBack(c, c.NextAttemptAt, now))
 	}
 	for _, b := range s.queue {
 		for _, c := range b.calls {
