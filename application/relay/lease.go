@@ -95,10 +95,14 @@ func (s *run) renewDue(ctx context.Context) error {
 	for _, b := range s.queue {
 		emptied := s.filter(b, func(c *application.Call) bool {
 			l, ok := byID[c.ID]
-			if ok {
-				c.Lease = l
+			switch {
+			case !ok:
+				return true
+			case l.Until.IsZero():
+				return false // lost: handed back with the token it was held with
 			}
-			return !ok || !l.Until.IsZero()
+			c.Lease = l
+			return true
 		})
 		if !emptied {
 			keepQ = append(keepQ, b)

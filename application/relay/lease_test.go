@@ -253,3 +253,52 @@ func TestRelayHoldsTheKeyOfAnAbandonedRequestForTheMargin(t *testing.T) {
 	assert.GreaterOrEqual(t, nextAt.Sub(cutAt), margin-10*time.Millisecond,
 		"the next request of the key waited the margin after the abandoned one")
 }
+
+// lostRenew is an outbox whose renewals say every lease was lost, and that
+// records the outcomes settled.
+type lostRenew struct {
+	application.Outbox
+	mu       sync.Mutex
+	outcomes []application.Outcome
+}
+
+func (o *lostRenew) Renew(_ context.Context, _ string, held []application.Call, _ time.Time, _ time.Duration) ([]outbox.Lease, error) {
+	return make([]outbox.Lease, len(held)), nil
+}
+
+func (o *lostRenew) Settle(ctx context.Context, outcomes []application.Outcome) error {
+	o.mu.Lock()
+	o.outcomes = append(o.outcomes, outcomes...)
+	o.mu.Unlock()
+	return o.Outbox.Settle(ctx, outcomes)
+}
+
+// A call let go because its lease was lost is handed back with the token it
+// was held with, so that a store whose lease is still the relay's ends it
+// (with no token the key would stay leased).
+func TestRelayHandsBackALostCallWithItsToken(t *testing.T) {
+	e := newRelayEnv(t)
+	for i := range 3 {
+		e.enqueue(e.call("site-1", e.entities.NewID(), application.KindReport, fmt.Sprintf("trigger_%d", i)))
+	}
+	o := &lostRenew{Outbox: e.store}
+	r := e.relay(func(cfg *relay.Config) {
+		cfg.Outbox = o
+		cfg.RequestsPerMinute, cfg.Burst, cfg.Workers = 1, 1, 1 // the second request waits a minute
+		cfg.Lease, cfg.RequestTimeout, cfg.LeaseMargin = time.Minute, 20*time.Second, 5*time.Second
+		e.virtualTime(cfg)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = r.Drain(ctx) // the lost calls come back and are lost again; the drain is not the point
+	handedBack := 0
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, out := range o.outcomes {
+		if out.State == application.StatePending && !out.Attempted {
+			handedBack++
+			assert.NotZero(t, out.Token, "call %s handed back without its token", out.ID)
+		}
+	}
+	assert.Positive(t, handedBack)
+}
