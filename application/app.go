@@ -43,7 +43,7 @@ type Config struct {
 // Committed describes one committed command.
 type Committed struct {
 	Command string // e.g. "cancel appointment"
-	SiteID  string
+	SiteID  domain.SiteID
 	At      time.Time
 	Events  []domain.Event
 	Calls   []Call
@@ -178,7 +178,7 @@ type change func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, err
 // run executes one command: the change and the calls it implies at Wix (the
 // policy's difference of the desired state of every aggregate it touched),
 // in one transaction, retried on version conflicts.
-func (r *runner) run(ctx context.Context, command, siteID string, fn change) error {
+func (r *runner) run(ctx context.Context, command string, siteID domain.SiteID, fn change) error {
 	var (
 		committed Committed
 		err       error
@@ -225,19 +225,26 @@ func (r *runner) view(ctx context.Context, fn func(ctx context.Context, tx ReadT
 	return r.cfg.Store.View(ctx, fn)
 }
 
-// parseRef validates the site and an aggregate ID named field.
-func parseRef(siteID, field, id string) (site, parsed string, err error) {
-	if site, err = domain.ParseSiteID(siteID); err != nil {
-		return "", "", err
+// checkRef checks that a command names its site and the aggregate (the ID
+// named field), and returns both: IDs are parsed where they enter (see
+// domain.ParseID), so only the zero value, "none", is left to refuse.
+func checkRef(site domain.SiteID, field string, id domain.ID) (domain.SiteID, domain.ID, error) {
+	return site, id, domain.First(site.Require(), id.Require(field))
+}
+
+// mint returns a new ID from the injected generator, and an error when the
+// generator minted something that is not a UUID.
+func (r *runner) mint() (domain.ID, error) {
+	s := r.cfg.IDs.NewID()
+	id, err := domain.ParseID("id", s)
+	if err != nil {
+		return domain.ID{}, fmt.Errorf("the IDs generator minted %q: %w", s, err)
 	}
-	if parsed, err = domain.ParseID(field, id); err != nil {
-		return "", "", err
-	}
-	return site, parsed, nil
+	return id, nil
 }
 
 // notFound wraps ErrNotFound with what was looked for.
-func notFound(err error, what, id string) error {
+func notFound(err error, what string, id fmt.Stringer) error {
 	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("%s %s: %w", what, id, ErrNotFound)
 	}

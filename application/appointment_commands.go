@@ -12,9 +12,9 @@ import (
 // appointment: load it, check ifVersion (when set) against its version,
 // apply do, save it, and return its events; at most once per idempotency
 // key of o.
-func (r *runner) changeAppointment(ctx context.Context, command, siteID, id string, ifVersion *int64, o once,
+func (r *runner) changeAppointment(ctx context.Context, command string, siteID domain.SiteID, id domain.ID, ifVersion *int64, o once,
 	do func(a *appointment.Appointment, now time.Time) error) (AppointmentView, error) {
-	site, id, err := parseRef(siteID, "id", id)
+	site, id, err := checkRef(siteID, "id", id)
 	if err != nil {
 		return AppointmentView{}, err
 	}

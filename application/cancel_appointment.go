@@ -4,12 +4,14 @@ import (
 	"context"
 	"time"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 )
 
 // CancelAppointment cancels an appointment.
 type CancelAppointment struct {
-	SiteID, ID     string
+	SiteID         domain.SiteID
+	ID             domain.ID
 	Reason         string // optional, passed to the appointment_canceled payload
 	IfVersion      *int64 // optional, as RescheduleAppointment.IfVersion
 	IdempotencyKey string // optional; see Idempotency

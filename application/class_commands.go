@@ -15,10 +15,10 @@ import (
 // apply do to the class, then each to every enrollment, and
 // save all that changed. Events come out class first, then enrollments in
 // order of admission.
-func (r *runner) changeClass(ctx context.Context, command, siteID, id string, ifVersion *int64, o once,
+func (r *runner) changeClass(ctx context.Context, command string, siteID domain.SiteID, id domain.ID, ifVersion *int64, o once,
 	do func(c *class.Class, now time.Time) error,
 	each func(c *class.Class, e *enrollment.Enrollment, now time.Time) (bool, error)) (ClassView, error) {
-	site, id, err := parseRef(siteID, "id", id)
+	site, id, err := checkRef(siteID, "id", id)
 	if err != nil {
 		return ClassView{}, err
 	}
@@ -63,7 +63,8 @@ func (r *runner) changeClass(ctx context.Context, command, siteID, id string, if
 
 // RescheduleClass moves a class to a new time.
 type RescheduleClass struct {
-	SiteID, ID       string
+	SiteID           domain.SiteID
+	ID               domain.ID
 	StartsAt, EndsAt time.Time
 	// IfVersion, when set, is the class version the caller last read: the
 	// command is refused with a *VersionMismatchError unless it is still
@@ -96,7 +97,8 @@ func (h RescheduleClassHandler) Handle(ctx context.Context, cmd RescheduleClass)
 
 // CancelClass cancels a class for everyone in it.
 type CancelClass struct {
-	SiteID, ID     string
+	SiteID         domain.SiteID
+	ID             domain.ID
 	Reason         string
 	IfVersion      *int64 // optional, as RescheduleClass.IfVersion
 	IdempotencyKey string // optional; see Idempotency
@@ -119,7 +121,8 @@ func (h CancelClassHandler) Handle(ctx context.Context, cmd CancelClass) (ClassV
 
 // CompleteClass records that a class took place.
 type CompleteClass struct {
-	SiteID, ID     string
+	SiteID         domain.SiteID
+	ID             domain.ID
 	IfVersion      *int64 // optional, as RescheduleClass.IfVersion
 	IdempotencyKey string // optional; see Idempotency
 }

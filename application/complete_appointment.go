@@ -4,12 +4,14 @@ import (
 	"context"
 	"time"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 )
 
 // CompleteAppointment records that an appointment took place.
 type CompleteAppointment struct {
-	SiteID, ID     string
+	SiteID         domain.SiteID
+	ID             domain.ID
 	IfVersion      *int64 // optional, as RescheduleAppointment.IfVersion
 	IdempotencyKey string // optional; see Idempotency
 }

@@ -30,9 +30,9 @@ func (e *VersionMismatchError) Unwrap() error { return ErrVersionMismatch }
 // command carries no IfVersion or when it equals the version loaded in the
 // command's transaction, a *VersionMismatchError otherwise. Handlers call it
 // after loading the aggregate and before changing anything.
-func checkVersion(aggregate, id string, ifVersion *int64, actual int64) error {
+func checkVersion(aggregate string, id fmt.Stringer, ifVersion *int64, actual int64) error {
 	if ifVersion == nil || *ifVersion == actual {
 		return nil
 	}
-	return &VersionMismatchError{Aggregate: aggregate, ID: id, Expected: *ifVersion, Actual: actual}
+	return &VersionMismatchError{Aggregate: aggregate, ID: id.String(), Expected: *ifVersion, Actual: actual}
 }

@@ -13,15 +13,15 @@ import (
 
 // NewCourseSession is a session to add to a course.
 type NewCourseSession struct {
-	ID               string // optional: a caller-chosen UUID; without it one is minted
+	ID               domain.ID // optional: a caller-chosen UUID; without it one is minted
 	StartsAt, EndsAt time.Time
 }
 
 // ScheduleCourse creates a course with its first sessions.
 type ScheduleCourse struct {
-	SiteID         string
-	ID             string // optional: a caller-chosen UUID makes the command idempotent
-	IdempotencyKey string // optional; see Idempotency
+	SiteID         domain.SiteID
+	ID             domain.ID // optional: a caller-chosen UUID makes the command idempotent
+	IdempotencyKey string    // optional; see Idempotency
 	Title          string
 	Capacity       int
 	Sessions       []NewCourseSession
@@ -37,19 +37,24 @@ type ScheduleCourseHandler struct{ r *runner }
 // is a *domain.ValidationError.
 func (h ScheduleCourseHandler) Handle(ctx context.Context, cmd ScheduleCourse) (CourseView, error) {
 	o := once{cmd.IdempotencyKey, cmd} // before IDs are minted: a retry mints others
-	if cmd.ID == "" {
-		cmd.ID = h.r.cfg.IDs.NewID()
+	var err error
+	if cmd.ID.IsZero() {
+		if cmd.ID, err = h.r.mint(); err != nil {
+			return CourseView{}, err
+		}
 	}
 	sessions := make([]course.NewSession, len(cmd.Sessions))
 	given := make([]bool, len(cmd.Sessions)) // the caller chose the session's ID
 	for i, s := range cmd.Sessions {
-		given[i] = s.ID != ""
-		if s.ID == "" {
-			s.ID = h.r.cfg.IDs.NewID()
+		given[i] = !s.ID.IsZero()
+		if s.ID.IsZero() {
+			if s.ID, err = h.r.mint(); err != nil {
+				return CourseView{}, err
+			}
 		}
 		sessions[i] = course.NewSession{ID: s.ID, Start: s.StartsAt, End: s.EndsAt}
 	}
-	site, id, err := parseRef(cmd.SiteID, "id", cmd.ID)
+	site, id, err := checkRef(cmd.SiteID, "id", cmd.ID)
 	if err != nil {
 		return CourseView{}, err
 	}
@@ -102,10 +107,10 @@ func sameCourse(c *course.Course, cmd ScheduleCourse, sessions []course.NewSessi
 // version, apply do to the course, then each to every active enrollment,
 // and save what changed. Events come out course first, then enrollments in
 // order of admission.
-func (r *runner) changeCourse(ctx context.Context, command, siteID, id string, ifVersion *int64, o once,
+func (r *runner) changeCourse(ctx context.Context, command string, siteID domain.SiteID, id domain.ID, ifVersion *int64, o once,
 	do func(c *course.Course, now time.Time) error,
 	each func(c *course.Course, e *courseenrollment.Enrollment, now time.Time) error) (CourseView, error) {
-	site, id, err := parseRef(siteID, "id", id)
+	site, id, err := checkRef(siteID, "id", id)
 	if err != nil {
 		return CourseView{}, err
 	}
@@ -150,7 +155,7 @@ func (r *runner) changeCourse(ctx context.Context, command, siteID, id string, i
 }
 
 // session returns session id of c, or an error wrapping ErrNotFound.
-func session(c *course.Course, id string) (*course.Session, error) {
+func session(c *course.Course, id domain.ID) (*course.Session, error) {
 	s := c.Session(id)
 	if s == nil {
 		return nil, fmt.Errorf("session %s of course %s: %w", id, c.ID(), ErrNotFound)
@@ -160,10 +165,11 @@ func session(c *course.Course, id string) (*course.Session, error) {
 
 // AddCourseSession adds a session to a course.
 type AddCourseSession struct {
-	SiteID, CourseID string
+	SiteID   domain.SiteID
+	CourseID domain.ID
 	// SessionID is optional: a caller-chosen UUID makes the command
 	// idempotent (the same ID and times again change nothing).
-	SessionID        string
+	SessionID        domain.ID
 	StartsAt, EndsAt time.Time
 	IfVersion        *int64 // optional: the course version the caller last read
 	IdempotencyKey   string // optional; see Idempotency
@@ -178,13 +184,13 @@ type AddCourseSessionHandler struct{ r *runner }
 // *domain.TransitionNotAllowedError, *domain.ValidationError.
 func (h AddCourseSessionHandler) Handle(ctx context.Context, cmd AddCourseSession) (CourseView, error) {
 	o := once{cmd.IdempotencyKey, cmd}
-	if cmd.SessionID == "" {
-		cmd.SessionID = h.r.cfg.IDs.NewID()
+	if cmd.SessionID.IsZero() {
+		var err error
+		if cmd.SessionID, err = h.r.mint(); err != nil {
+			return CourseView{}, err
+		}
 	}
-	sessionID, err := domain.ParseID("sessionId", cmd.SessionID)
-	if err != nil {
-		return CourseView{}, err
-	}
+	sessionID := cmd.SessionID
 	return h.r.changeCourse(ctx, "add course session", cmd.SiteID, cmd.CourseID, cmd.IfVersion, o,
 		func(c *course.Course, now time.Time) error {
 			if s := c.Session(sessionID); s != nil {
@@ -200,10 +206,11 @@ func (h AddCourseSessionHandler) Handle(ctx context.Context, cmd AddCourseSessio
 
 // RescheduleCourseSession moves one session of a course.
 type RescheduleCourseSession struct {
-	SiteID, CourseID, SessionID string
-	StartsAt, EndsAt            time.Time
-	IfVersion                   *int64 // optional: the course version
-	IdempotencyKey              string // optional; see Idempotency
+	SiteID              domain.SiteID
+	CourseID, SessionID domain.ID
+	StartsAt, EndsAt    time.Time
+	IfVersion           *int64 // optional: the course version
+	IdempotencyKey      string // optional; see Idempotency
 }
 
 // RescheduleCourseSessionHandler handles RescheduleCourseSession.
@@ -227,10 +234,11 @@ func (h RescheduleCourseSessionHandler) Handle(ctx context.Context, cmd Reschedu
 
 // CancelCourseSession cancels one session of a course for everyone.
 type CancelCourseSession struct {
-	SiteID, CourseID, SessionID string
-	Reason                      string
-	IfVersion                   *int64 // optional: the course version
-	IdempotencyKey              string // optional; see Idempotency
+	SiteID              domain.SiteID
+	CourseID, SessionID domain.ID
+	Reason              string
+	IfVersion           *int64 // optional: the course version
+	IdempotencyKey      string // optional; see Idempotency
 }
 
 // CancelCourseSessionHandler handles CancelCourseSession.
@@ -254,7 +262,8 @@ func (h CancelCourseSessionHandler) Handle(ctx context.Context, cmd CancelCourse
 
 // CancelCourse cancels a course as a whole.
 type CancelCourse struct {
-	SiteID, ID     string
+	SiteID         domain.SiteID
+	ID             domain.ID
 	Reason         string
 	IfVersion      *int64 // optional: the course version
 	IdempotencyKey string // optional; see Idempotency
@@ -278,7 +287,8 @@ func (h CancelCourseHandler) Handle(ctx context.Context, cmd CancelCourse) (Cour
 
 // CompleteCourse records that a course took place.
 type CompleteCourse struct {
-	SiteID, ID     string
+	SiteID         domain.SiteID
+	ID             domain.ID
 	IfVersion      *int64 // optional: the course version
 	IdempotencyKey string // optional; see Idempotency
 }

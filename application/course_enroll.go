@@ -12,11 +12,12 @@ import (
 
 // EnrollInCourse signs a participant up for a course.
 type EnrollInCourse struct {
-	SiteID, CourseID, ParticipantID string
+	SiteID                  domain.SiteID
+	CourseID, ParticipantID domain.ID
 	// EnrollmentID is optional: a caller-chosen UUID makes the command
 	// idempotent. Either way a participant who left and enrolls again gets a
 	// new enrollment, with a new ID (and new seat IDs).
-	EnrollmentID   string
+	EnrollmentID   domain.ID
 	IfVersion      *int64 // optional: the course version the caller last read
 	IdempotencyKey string // optional; see Idempotency
 }
@@ -32,20 +33,20 @@ type EnrollInCourseHandler struct{ r *runner }
 // *domain.CourseNotOpenError, *domain.TransitionNotAllowedError,
 // *domain.ValidationError.
 func (h EnrollInCourseHandler) Handle(ctx context.Context, cmd EnrollInCourse) (CourseEnrollmentView, error) {
-	site, courseID, err := parseRef(cmd.SiteID, "courseId", cmd.CourseID)
+	site, courseID, err := checkRef(cmd.SiteID, "courseId", cmd.CourseID)
 	if err != nil {
 		return CourseEnrollmentView{}, err
 	}
-	participant, err := domain.ParseID("participantId", cmd.ParticipantID)
-	if err != nil {
+	participant := cmd.ParticipantID
+	if err := participant.Require("participantId"); err != nil {
 		return CourseEnrollmentView{}, err
 	}
 	o := once{cmd.IdempotencyKey, cmd}
 	id := cmd.EnrollmentID
-	if id == "" {
-		id = h.r.cfg.IDs.NewID()
-	} else if id, err = domain.ParseID("id", id); err != nil {
-		return CourseEnrollmentView{}, err
+	if id.IsZero() {
+		if id, err = h.r.mint(); err != nil {
+			return CourseEnrollmentView{}, err
+		}
 	}
 	var out CourseEnrollmentView
 	err = h.r.runOnce(ctx, "enroll in course", site, o, &out, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {
@@ -87,9 +88,10 @@ func (h EnrollInCourseHandler) Handle(ctx context.Context, cmd EnrollInCourse) (
 
 // LeaveCourse takes a participant out of a course.
 type LeaveCourse struct {
-	SiteID, EnrollmentID string
-	IfVersion            *int64 // optional: the enrollment version the caller last read
-	IdempotencyKey       string // optional; see Idempotency
+	SiteID         domain.SiteID
+	EnrollmentID   domain.ID
+	IfVersion      *int64 // optional: the enrollment version the caller last read
+	IdempotencyKey string // optional; see Idempotency
 }
 
 // LeaveCourseHandler handles LeaveCourse.
@@ -101,7 +103,7 @@ type LeaveCourseHandler struct{ r *runner }
 // seat's ID): all of this participant's reminders, nobody else's. Errors:
 // ErrNotFound, *domain.TransitionNotAllowedError.
 func (h LeaveCourseHandler) Handle(ctx context.Context, cmd LeaveCourse) (CourseEnrollmentView, error) {
-	site, id, err := parseRef(cmd.SiteID, "id", cmd.EnrollmentID)
+	site, id, err := checkRef(cmd.SiteID, "id", cmd.EnrollmentID)
 	if err != nil {
 		return CourseEnrollmentView{}, err
 	}
@@ -134,7 +136,10 @@ func (h LeaveCourseHandler) Handle(ctx context.Context, cmd LeaveCourse) (Course
 }
 
 // GetCourse asks for one course of a site.
-type GetCourse struct{ SiteID, ID string }
+type GetCourse struct {
+	SiteID domain.SiteID
+	ID     domain.ID
+}
 
 // GetCourseHandler handles GetCourse.
 type GetCourseHandler struct{ r *runner }
@@ -142,7 +147,7 @@ type GetCourseHandler struct{ r *runner }
 // Handle returns the course with its sessions, or an error wrapping
 // ErrNotFound.
 func (h GetCourseHandler) Handle(ctx context.Context, q GetCourse) (CourseView, error) {
-	site, id, err := parseRef(q.SiteID, "id", q.ID)
+	site, id, err := checkRef(q.SiteID, "id", q.ID)
 	if err != nil {
 		return CourseView{}, err
 	}
@@ -159,14 +164,17 @@ func (h GetCourseHandler) Handle(ctx context.Context, q GetCourse) (CourseView, 
 }
 
 // GetCourseEnrollment asks for one course enrollment of a site.
-type GetCourseEnrollment struct{ SiteID, ID string }
+type GetCourseEnrollment struct {
+	SiteID domain.SiteID
+	ID     domain.ID
+}
 
 // GetCourseEnrollmentHandler handles GetCourseEnrollment.
 type GetCourseEnrollmentHandler struct{ r *runner }
 
 // Handle returns the course enrollment, or an error wrapping ErrNotFound.
 func (h GetCourseEnrollmentHandler) Handle(ctx context.Context, q GetCourseEnrollment) (CourseEnrollmentView, error) {
-	site, id, err := parseRef(q.SiteID, "id", q.ID)
+	site, id, err := checkRef(q.SiteID, "id", q.ID)
 	if err != nil {
 		return CourseEnrollmentView{}, err
 	}

@@ -153,7 +153,7 @@ func latest(a, b time.Time) time.Time {
 // order. A disabled trigger calls for none.
 func DesiredAppointment(c *Catalog, z domain.TimeZone, a *appointment.Appointment) []Live {
 	f := appointmentFacts(z, a)
-	return desired(c, appointmentRules, a.State(), a, a.SiteID(), a.ID(), f, a.Start())
+	return desired(c, appointmentRules, a.State(), a, a.SiteID().String(), a.ID().String(), f, a.Start())
 }
 
 // DesiredEnrollment returns the events e's state in class cls calls for at
@@ -161,7 +161,7 @@ func DesiredAppointment(c *Catalog, z domain.TimeZone, a *appointment.Appointmen
 // enrollment ID.
 func DesiredEnrollment(c *Catalog, z domain.TimeZone, e *enrollment.Enrollment, cls *class.Class) []Live {
 	f := enrollmentFacts(z, e, cls)
-	return desired(c, enrollmentRules, e.State(), enrolled{e, cls}, e.SiteID(), e.ID(), f, cls.Start())
+	return desired(c, enrollmentRules, e.State(), enrolled{e, cls}, e.SiteID().String(), e.ID().String(), f, cls.Start())
 }
 
 func desired[S comparable, T any](c *Catalog, rules []lifeRule[S, T], state S, subject T, site, entity string,

@@ -90,7 +90,7 @@ var sessionRules = []sessionRule{
 // (keyed by its ID), then each session's, by number, keyed by
 // courseenrollment.SessionEntityID of e and the session.
 func DesiredCourseEnrollment(cat *Catalog, z domain.TimeZone, e *courseenrollment.Enrollment, c *course.Course) []Live {
-	out := desired(cat, courseEnrollmentRules, e.State(), inCourse{e, c}, e.SiteID(), e.ID(),
+	out := desired(cat, courseEnrollmentRules, e.State(), inCourse{e, c}, e.SiteID().String(), e.ID().String(),
 		courseEnrollmentFacts(z, e, c, nil), time.Time{})
 	for _, s := range c.Sessions() {
 		out = append(out, DesiredSession(cat, z, e, c, s)...)
@@ -114,7 +114,7 @@ func DesiredSession(cat *Catalog, z domain.TimeZone, e *courseenrollment.Enrollm
 			if !ok {
 				continue
 			}
-			l := Live{Role: t.Role, TriggerKey: t.Key, Timing: t.Timing, SiteID: e.SiteID(), EntityID: entity,
+			l := Live{Role: t.Role, TriggerKey: t.Key, Timing: t.Timing, SiteID: e.SiteID().String(), EntityID: entity.String(),
 				Payload: t.payload(f), Since: since}
 			if r.occurrence != nil {
 				l.Occurrence = r.occurrence(x)

@@ -22,13 +22,8 @@ import (
 // events of both are returned (their trigger keys differ). It returns an
 // error wrapping ErrNotFound when the ID names nothing on the site: then
 // nothing is called for.
-func DesiredFor(ctx context.Context, tx ReadTx, c *Catalog, site, entityID string) ([]Live, error) {
-	site, err := domain.ParseSiteID(site)
-	if err != nil {
-		return nil, err
-	}
-	entity, err := domain.ParseID("externalEntityId", entityID)
-	if err != nil {
+func DesiredFor(ctx context.Context, tx ReadTx, c *Catalog, site domain.SiteID, entity domain.ID) ([]Live, error) {
+	if err := domain.First(site.Require(), entity.Require("externalEntityId")); err != nil {
 		return nil, err
 	}
 	z, err := siteZone(ctx, tx, site)
@@ -67,7 +62,7 @@ func DesiredFor(ctx context.Context, tx ReadTx, c *Catalog, site, entityID strin
 			}
 			var own []Live
 			for _, l := range DesiredCourseEnrollment(c, z, e, crs) {
-				if l.EntityID == e.ID() {
+				if l.EntityID == e.ID().String() {
 					own = append(own, l)
 				}
 			}
@@ -96,8 +91,8 @@ var errBroken = errors.New("the store lacks what the subject refers to")
 
 // desiredSeat resolves a seat's ID: its enrollment by the lookup key, its
 // session by the number.
-func desiredSeat(ctx context.Context, tx ReadTx, c *Catalog, z domain.TimeZone, site, entity string) ([]Live, error) {
-	key, number, ok := courseenrollment.ParseSessionEntityID(entity)
+func desiredSeat(ctx context.Context, tx ReadTx, c *Catalog, z domain.TimeZone, site domain.SiteID, entity domain.ID) ([]Live, error) {
+	key, number, ok := courseenrollment.ParseSessionEntityID(entity.String())
 	if !ok {
 		return nil, fmt.Errorf("seat %s: %w", entity, ErrNotFound)
 	}

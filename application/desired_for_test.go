@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/series"
 )
@@ -51,29 +52,29 @@ func TestDesiredForResolvesEveryEntity(t *testing.T) {
 		got, err = application.DesiredFor(ctx, tx, cat, recSite, seatID)
 		require.NoError(t, err)
 		require.Equal(t, []string{"course_session_starting"}, keys(got))
-		assert.Equal(t, seatID, got[0].EntityID)
+		assert.Equal(t, seatID.String(), got[0].EntityID)
 		assert.Equal(t, start.Add(7*24*time.Hour), got[0].ScheduledAt)
 		var payload map[string]string
 		require.NoError(t, json.Unmarshal(got[0].Payload, &payload))
 		assert.Equal(t, "2", payload["sessionNumber"])
-		assert.Equal(t, c.Sessions[1].ID, payload["sessionId"])
+		assert.Equal(t, c.Sessions[1].ID.String(), payload["sessionId"])
 		assert.Equal(t, "Europe/Berlin", payload["timeZone"])
 		assert.Equal(t, "2030-03-13T10:00", payload["sessionStartsAtLocal"], "09:00 UTC is 10:00 in Berlin in March")
 
 		got, err = application.DesiredFor(ctx, tx, cat, recSite, sr.Occurrences[2].AppointmentID)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"appointment_scheduled", "appointment_starting"}, keys(got), "an occurrence is an appointment")
-		assert.Equal(t, series.OccurrenceID(sr.ID, 3), got[0].EntityID)
+		assert.Equal(t, series.OccurrenceID(sr.ID, 3).String(), got[0].EntityID)
 
 		for _, unknown := range []string{
-			courseenrollment.SessionEntityID(enr.ID, 3),               // no session 3
-			courseenrollment.SessionEntityID(uuidN("e0000000", 7), 1), // no such enrollment
-			uuidN("a0000000", 99),                                     // no such appointment
+			courseenrollment.SessionEntityID(enr.ID, 3).String(),               // no session 3
+			courseenrollment.SessionEntityID(uuidN("e0000000", 7), 1).String(), // no such enrollment
+			uuidN("a0000000", 99).String(),                                     // no such appointment
 		} {
-			_, err := application.DesiredFor(ctx, tx, cat, recSite, unknown)
+			_, err := application.DesiredFor(ctx, tx, cat, recSite, domain.MustID(unknown))
 			assert.ErrorIs(t, err, application.ErrNotFound, unknown)
 		}
-		_, err = application.DesiredFor(ctx, tx, cat, "5e000000-0000-4000-8000-0000000000bb", seatID)
+		_, err = application.DesiredFor(ctx, tx, cat, domain.MustSiteID("5e000000-0000-4000-8000-0000000000bb"), seatID)
 		assert.ErrorIs(t, err, application.ErrNotFound, "another site's seat")
 		return nil
 	}))

@@ -12,11 +12,12 @@ import (
 
 // Enroll signs a participant up for a class.
 type Enroll struct {
-	SiteID, ClassID, ParticipantID string
+	SiteID                 domain.SiteID
+	ClassID, ParticipantID domain.ID
 	// EnrollmentID is optional: a caller-chosen UUID makes the command
 	// idempotent. Without it a new ID is minted. Either way a participant who
 	// left and enrolls again gets a new enrollment, with a new ID.
-	EnrollmentID string
+	EnrollmentID domain.ID
 	// IfVersion, when set, is the class version the caller last read: the
 	// enrollment is refused with a *VersionMismatchError unless it is still
 	// current (an enrollment changes the class's counts).
@@ -35,20 +36,20 @@ type EnrollHandler struct{ r *runner }
 // *domain.ClassFullError, *domain.AlreadyEnrolledError,
 // *domain.ClassNotOpenError, *domain.ValidationError.
 func (h EnrollHandler) Handle(ctx context.Context, cmd Enroll) (EnrollmentView, error) {
-	site, classID, err := parseRef(cmd.SiteID, "classId", cmd.ClassID)
+	site, classID, err := checkRef(cmd.SiteID, "classId", cmd.ClassID)
 	if err != nil {
 		return EnrollmentView{}, err
 	}
-	participant, err := domain.ParseID("participantId", cmd.ParticipantID)
-	if err != nil {
+	participant := cmd.ParticipantID
+	if err := participant.Require("participantId"); err != nil {
 		return EnrollmentView{}, err
 	}
 	o := once{cmd.IdempotencyKey, cmd}
 	id := cmd.EnrollmentID
-	if id == "" {
-		id = h.r.cfg.IDs.NewID()
-	} else if id, err = domain.ParseID("id", id); err != nil {
-		return EnrollmentView{}, err
+	if id.IsZero() {
+		if id, err = h.r.mint(); err != nil {
+			return EnrollmentView{}, err
+		}
 	}
 	var out EnrollmentView
 	err = h.r.runOnce(ctx, "enroll", site, o, &out, func(ctx context.Context, tx Tx, now time.Time) ([]domain.Event, error) {

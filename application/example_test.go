@@ -8,6 +8,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/memory"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // A booking product schedules an appointment, then cancels it. Each command
@@ -25,11 +26,11 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	const site = "5e000000-0000-4000-8000-000000000001"
+	site := domain.MustSiteID("5e000000-0000-4000-8000-000000000001")
 	appt, err := app.ScheduleAppointment.Handle(ctx, application.ScheduleAppointment{
 		SiteID:    site,
-		ID:        "a0000000-0000-4000-8000-000000000001",
-		ContactID: "c0000000-0000-4000-8000-000000000001",
+		ID:        domain.MustID("a0000000-0000-4000-8000-000000000001"),
+		ContactID: domain.MustID("c0000000-0000-4000-8000-000000000001"),
 		Title:     "Haircut",
 		StartsAt:  now.Add(48 * time.Hour),
 		EndsAt:    now.Add(49 * time.Hour),
@@ -40,7 +41,7 @@ func Example() {
 	if _, err := app.CancelAppointment.Handle(ctx, application.CancelAppointment{SiteID: site, ID: appt.ID, Reason: "ill"}); err != nil {
 		panic(err)
 	}
-	calls, err := store.List(ctx, application.Filter{SiteID: site})
+	calls, err := store.List(ctx, application.Filter{SiteID: site.String()})
 	if err != nil {
 		panic(err)
 	}
@@ -65,14 +66,14 @@ func ExampleEnrollHandler_Handle() {
 	if err != nil {
 		panic(err)
 	}
-	const site = "5e000000-0000-4000-8000-000000000001"
+	site := domain.MustSiteID("5e000000-0000-4000-8000-000000000001")
 	cls, err := app.ScheduleClass.Handle(ctx, application.ScheduleClass{
 		SiteID: site, Title: "Morning yoga", StartsAt: now.Add(24 * time.Hour), EndsAt: now.Add(25 * time.Hour), Capacity: 12,
 	})
 	if err != nil {
 		panic(err)
 	}
-	const participant = "9a000000-0000-4000-8000-000000000001"
+	participant := domain.MustID("9a000000-0000-4000-8000-000000000001")
 	first, _ := app.Enroll.Handle(ctx, application.Enroll{SiteID: site, ClassID: cls.ID, ParticipantID: participant})
 	_, _ = app.Leave.Handle(ctx, application.Leave{SiteID: site, EnrollmentID: first.ID})
 	second, _ := app.Enroll.Handle(ctx, application.Enroll{SiteID: site, ClassID: cls.ID, ParticipantID: participant})

@@ -38,7 +38,8 @@ var ErrIdempotencyKeyReused = errors.New("idempotency key already used for anoth
 // IdempotencyRecord is what a store keeps of a command run with an
 // idempotency key.
 type IdempotencyRecord struct {
-	SiteID, Key string
+	SiteID domain.SiteID
+	Key    string
 	// Fingerprint identifies the command and its arguments (a SHA-256, in
 	// hex): a replay must carry the same.
 	Fingerprint string
@@ -81,9 +82,8 @@ func fingerprint(command string, args any) (string, error) {
 // runOnce is run with the idempotency of o: without a key it is run; with
 // one, the change runs only if the site has no live record of the key, and
 // its result (what out points to, after the change) is recorded in the same
-// transaction. A replay fills out from the record and changes nothing. site
-// must be the parsed site ID.
-func (r *runner) runOnce(ctx context.Context, command, site string, o once, out any, fn change) error {
+// transaction. A replay fills out from the record and changes nothing.
+func (r *runner) runOnce(ctx context.Context, command string, site domain.SiteID, o once, out any, fn change) error {
 	if o.key == "" {
 		return r.run(ctx, command, site, fn)
 	}
@@ -135,12 +135,11 @@ func (r *runner) runOnce(ctx context.Context, command, site string, o once, out 
 // runs do again, which those operations refuse in the call's new state
 // (ErrCallState), so an action never happens twice. Without a key it just
 // calls do.
-func (a *App) Remember(ctx context.Context, command, siteID, key string, args, out any, do func(ctx context.Context) error) error {
+func (a *App) Remember(ctx context.Context, command string, site domain.SiteID, key string, args, out any, do func(ctx context.Context) error) error {
 	if key == "" {
 		return do(ctx)
 	}
-	site, err := domain.ParseSiteID(siteID)
-	if err != nil {
+	if err := site.Require(); err != nil {
 		return err
 	}
 	if err := checkIdempotencyKey(key); err != nil {

@@ -14,10 +14,10 @@ import (
 	"github.com/bookable/lifecycle/domain"
 )
 
-const (
-	idemSite    = "5e000000-0000-4000-8000-0000000000e1"
-	idemOther   = "5e000000-0000-4000-8000-0000000000e2"
-	idemContact = "c0000000-0000-4000-8000-0000000000e1"
+var (
+	idemSite    = domain.MustSiteID("5e000000-0000-4000-8000-0000000000e1")
+	idemOther   = domain.MustSiteID("5e000000-0000-4000-8000-0000000000e2")
+	idemContact = domain.MustID("c0000000-0000-4000-8000-0000000000e1")
 )
 
 var idemT0 = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
@@ -105,7 +105,7 @@ func TestIfVersion(t *testing.T) {
 	_, err = app.CancelAppointment.Handle(ctx, application.CancelAppointment{SiteID: idemSite, ID: a.ID, IfVersion: &stale})
 	var mismatch *application.VersionMismatchError
 	require.ErrorAs(t, err, &mismatch)
-	assert.Equal(t, application.VersionMismatchError{Aggregate: "appointment", ID: a.ID, Expected: stale, Actual: a.Version}, *mismatch)
+	assert.Equal(t, application.VersionMismatchError{Aggregate: "appointment", ID: a.ID.String(), Expected: stale, Actual: a.Version}, *mismatch)
 	assert.Equal(t, application.CodePreconditionFailed, application.ErrorCode(err))
 	assert.Equal(t, before, countCalls(t, store), "a mismatch changes nothing")
 	got, err := app.GetAppointment.Handle(ctx, application.GetAppointment{SiteID: idemSite, ID: a.ID})

@@ -10,7 +10,8 @@ import (
 
 // Leave takes a participant out of a class (or its waitlist).
 type Leave struct {
-	SiteID, EnrollmentID string
+	SiteID       domain.SiteID
+	EnrollmentID domain.ID
 	// IfVersion, when set, is the enrollment version the caller last read:
 	// the command is refused with a *VersionMismatchError unless it is still
 	// current.
@@ -28,7 +29,7 @@ type LeaveHandler struct{ r *runner }
 // the waitlist queues nothing. Errors: ErrNotFound,
 // *domain.TransitionNotAllowedError.
 func (h LeaveHandler) Handle(ctx context.Context, cmd Leave) (EnrollmentView, error) {
-	site, id, err := parseRef(cmd.SiteID, "id", cmd.EnrollmentID)
+	site, id, err := checkRef(cmd.SiteID, "id", cmd.EnrollmentID)
 	if err != nil {
 		return EnrollmentView{}, err
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"time"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 )
 
 // MarkNoShow records that the contact did not come to an appointment.
 type MarkNoShow struct {
-	SiteID, ID     string
+	SiteID         domain.SiteID
+	ID             domain.ID
 	IfVersion      *int64 // optional, as RescheduleAppointment.IfVersion
 	IdempotencyKey string // optional; see Idempotency
 }

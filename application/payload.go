@@ -34,14 +34,14 @@ type facts struct {
 
 func appointmentFacts(z domain.TimeZone, a *appointment.Appointment) facts {
 	return facts{
-		zone: z, appointmentID: a.ID(), contactID: a.ContactID(), title: a.Title(),
+		zone: z, appointmentID: a.ID().String(), contactID: a.ContactID().String(), title: a.Title(),
 		start: a.Start(), end: a.End(), previousStart: a.PreviousStart(), reason: a.CancelReason(),
 	}
 }
 
 func enrollmentFacts(z domain.TimeZone, e *enrollment.Enrollment, c *class.Class) facts {
 	return facts{
-		zone: z, enrollmentID: e.ID(), classID: c.ID(), participantID: e.ParticipantID(), classTitle: c.Title(),
+		zone: z, enrollmentID: e.ID().String(), classID: c.ID().String(), participantID: e.ParticipantID().String(), classTitle: c.Title(),
 		classStart: c.Start(), classEnd: c.End(), previousClassStart: c.PreviousStart(), reason: c.CancelReason(),
 	}
 }
@@ -49,10 +49,10 @@ func enrollmentFacts(z domain.TimeZone, e *enrollment.Enrollment, c *class.Class
 // courseEnrollmentFacts are the facts of a course enrollment, and with s
 // (when not nil) of its place in that session.
 func courseEnrollmentFacts(z domain.TimeZone, e *courseenrollment.Enrollment, c *course.Course, s *course.Session) facts {
-	f := facts{zone: z, enrollmentID: e.ID(), courseID: c.ID(), participantID: e.ParticipantID(), courseTitle: c.Title(),
+	f := facts{zone: z, enrollmentID: e.ID().String(), courseID: c.ID().String(), participantID: e.ParticipantID().String(), courseTitle: c.Title(),
 		reason: c.CancelReason()}
 	if s != nil {
-		f.sessionID, f.sessionNumber = s.ID(), s.Number()
+		f.sessionID, f.sessionNumber = s.ID().String(), s.Number()
 		f.sessionStart, f.sessionEnd, f.previousSessionStart = s.Start(), s.End(), s.PreviousStart()
 		f.reason = s.CancelReason()
 	}

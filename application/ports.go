@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bookable/lifecycle/application/outbox"
 	"time"
 
+	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/course"
@@ -59,40 +60,40 @@ type Store interface {
 // ReadTx reads aggregates of one site. Every method returns ErrNotFound when
 // nothing matches on that site.
 type ReadTx interface {
-	Appointment(ctx context.Context, siteID, id string) (*appointment.Appointment, error)
-	Class(ctx context.Context, siteID, id string) (*class.Class, error)
-	Enrollment(ctx context.Context, siteID, id string) (*enrollment.Enrollment, error)
+	Appointment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*appointment.Appointment, error)
+	Class(ctx context.Context, siteID domain.SiteID, id domain.ID) (*class.Class, error)
+	Enrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*enrollment.Enrollment, error)
 	// ActiveEnrollment returns the participant's enrolled or waitlisted
 	// enrollment in the class.
-	ActiveEnrollment(ctx context.Context, siteID, classID, participantID string) (*enrollment.Enrollment, error)
+	ActiveEnrollment(ctx context.Context, siteID domain.SiteID, classID, participantID domain.ID) (*enrollment.Enrollment, error)
 	// ActiveEnrollments returns the enrolled and waitlisted enrollments of a
 	// class, by position (order of admission). It returns an empty slice, not
 	// ErrNotFound, when there are none.
-	ActiveEnrollments(ctx context.Context, siteID, classID string) ([]*enrollment.Enrollment, error)
+	ActiveEnrollments(ctx context.Context, siteID domain.SiteID, classID domain.ID) ([]*enrollment.Enrollment, error)
 	// OldestWaitlisted returns the waitlisted enrollment of a class with the
 	// lowest position.
-	OldestWaitlisted(ctx context.Context, siteID, classID string) (*enrollment.Enrollment, error)
+	OldestWaitlisted(ctx context.Context, siteID domain.SiteID, classID domain.ID) (*enrollment.Enrollment, error)
 	// Course returns a course with its sessions.
-	Course(ctx context.Context, siteID, id string) (*course.Course, error)
+	Course(ctx context.Context, siteID domain.SiteID, id domain.ID) (*course.Course, error)
 	// CourseEnrollment returns an enrollment in a course.
-	CourseEnrollment(ctx context.Context, siteID, id string) (*courseenrollment.Enrollment, error)
+	CourseEnrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*courseenrollment.Enrollment, error)
 	// CourseEnrollmentByKey returns the course enrollment whose LookupKey
 	// (courseenrollment.LookupKey, kept in its Snapshot) is key: the
 	// enrollment a session entity ID names (courseenrollment.ParseSessionEntityID).
-	CourseEnrollmentByKey(ctx context.Context, siteID, key string) (*courseenrollment.Enrollment, error)
+	CourseEnrollmentByKey(ctx context.Context, siteID domain.SiteID, key string) (*courseenrollment.Enrollment, error)
 	// ActiveCourseEnrollment returns the participant's active enrollment in
 	// the course (courseenrollment.ActiveStates).
-	ActiveCourseEnrollment(ctx context.Context, siteID, courseID, participantID string) (*courseenrollment.Enrollment, error)
+	ActiveCourseEnrollment(ctx context.Context, siteID domain.SiteID, courseID, participantID domain.ID) (*courseenrollment.Enrollment, error)
 	// ActiveCourseEnrollments returns the active enrollments of a course, by
 	// position. It returns an empty slice, not ErrNotFound, when there are
 	// none.
-	ActiveCourseEnrollments(ctx context.Context, siteID, courseID string) ([]*courseenrollment.Enrollment, error)
+	ActiveCourseEnrollments(ctx context.Context, siteID domain.SiteID, courseID domain.ID) ([]*courseenrollment.Enrollment, error)
 	// Series returns an appointment series (its occurrences are appointments,
 	// read with Appointment).
-	Series(ctx context.Context, siteID, id string) (*series.Series, error)
+	Series(ctx context.Context, siteID domain.SiteID, id domain.ID) (*series.Series, error)
 	// SiteSettings returns the site's settings, or ErrNotFound when the site
 	// never saved any (it then has site.Defaults).
-	SiteSettings(ctx context.Context, siteID string) (*site.Settings, error)
+	SiteSettings(ctx context.Context, siteID domain.SiteID) (*site.Settings, error)
 	// Histories reads what lifecycle believes is live at Wix, from the
 	// outbox, in the same view as the aggregates.
 	outbox.Histories
@@ -103,14 +104,15 @@ type ReadTx interface {
 // Pages reads a site's aggregates in pages ordered by ID, so that a walk of
 // every booking (reconcile) never holds a site's aggregates at once. Each
 // method returns at most limit aggregates whose ID is greater than after
-// ("" for the first page), and an empty slice after the last.
+// (the zero ID for the first page), and an empty slice after the last.
 type Pages interface {
-	AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error)
-	EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error)
-	CourseEnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*courseenrollment.Enrollment, error)
-	// SiteAfter returns the lowest site ID greater than after that has an
-	// appointment, an enrollment or a course enrollment, or ErrNotFound.
-	SiteAfter(ctx context.Context, after string) (string, error)
+	AppointmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*appointment.Appointment, error)
+	EnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*enrollment.Enrollment, error)
+	CourseEnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*courseenrollment.Enrollment, error)
+	// SiteAfter returns the lowest site ID greater than after (the zero
+	// SiteID for the first) that has an appointment, an enrollment or a
+	// course enrollment, or ErrNotFound.
+	SiteAfter(ctx context.Context, after domain.SiteID) (domain.SiteID, error)
 }
 
 // Tx is a read-write transaction.
@@ -144,7 +146,7 @@ type Tx interface {
 	// Idempotency returns the record of a site's idempotency key, or
 	// ErrNotFound. It may return a record older than IdempotencyTTL; the
 	// caller ignores it.
-	Idempotency(ctx context.Context, siteID, key string) (IdempotencyRecord, error)
+	Idempotency(ctx context.Context, siteID domain.SiteID, key string) (IdempotencyRecord, error)
 	// SaveIdempotency stores rec. It first deletes the records of rec's site
 	// created before expiredBefore (so an expired record of the same key is
 	// replaced). A record of the same site and key that remains is

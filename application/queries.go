@@ -1,9 +1,16 @@
 package application
 
-import "context"
+import (
+	"context"
+
+	"github.com/bookable/lifecycle/domain"
+)
 
 // GetAppointment asks for one appointment of a site.
-type GetAppointment struct{ SiteID, ID string }
+type GetAppointment struct {
+	SiteID domain.SiteID
+	ID     domain.ID
+}
 
 // GetAppointmentHandler handles GetAppointment.
 type GetAppointmentHandler struct{ r *runner }
@@ -11,7 +18,7 @@ type GetAppointmentHandler struct{ r *runner }
 // Handle returns the appointment, or an error wrapping ErrNotFound (also
 // when it belongs to another site).
 func (h GetAppointmentHandler) Handle(ctx context.Context, q GetAppointment) (AppointmentView, error) {
-	site, id, err := parseRef(q.SiteID, "id", q.ID)
+	site, id, err := checkRef(q.SiteID, "id", q.ID)
 	if err != nil {
 		return AppointmentView{}, err
 	}
@@ -28,14 +35,17 @@ func (h GetAppointmentHandler) Handle(ctx context.Context, q GetAppointment) (Ap
 }
 
 // GetClass asks for one class of a site.
-type GetClass struct{ SiteID, ID string }
+type GetClass struct {
+	SiteID domain.SiteID
+	ID     domain.ID
+}
 
 // GetClassHandler handles GetClass.
 type GetClassHandler struct{ r *runner }
 
 // Handle returns the class, or an error wrapping ErrNotFound.
 func (h GetClassHandler) Handle(ctx context.Context, q GetClass) (ClassView, error) {
-	site, id, err := parseRef(q.SiteID, "id", q.ID)
+	site, id, err := checkRef(q.SiteID, "id", q.ID)
 	if err != nil {
 		return ClassView{}, err
 	}
@@ -52,14 +62,17 @@ func (h GetClassHandler) Handle(ctx context.Context, q GetClass) (ClassView, err
 }
 
 // GetEnrollment asks for one enrollment of a site.
-type GetEnrollment struct{ SiteID, ID string }
+type GetEnrollment struct {
+	SiteID domain.SiteID
+	ID     domain.ID
+}
 
 // GetEnrollmentHandler handles GetEnrollment.
 type GetEnrollmentHandler struct{ r *runner }
 
 // Handle returns the enrollment, or an error wrapping ErrNotFound.
 func (h GetEnrollmentHandler) Handle(ctx context.Context, q GetEnrollment) (EnrollmentView, error) {
-	site, id, err := parseRef(q.SiteID, "id", q.ID)
+	site, id, err := checkRef(q.SiteID, "id", q.ID)
 	if err != nil {
 		return EnrollmentView{}, err
 	}

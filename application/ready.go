@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/bookable/lifecycle/domain"
 )
 
 // readyProbeSite and readyProbeID name an appointment that no site has: a
 // readiness read that must come back ErrNotFound.
-const (
-	readyProbeSite = "00000000-0000-4000-8000-000000000000"
-	readyProbeID   = "00000000-0000-4000-8000-000000000000"
+var (
+	readyProbeSite = domain.MustSiteID("00000000-0000-4000-8000-000000000000")
+	readyProbeID   = domain.MustID("00000000-0000-4000-8000-000000000000")
 )
 
 // Ready reports whether the store answers a read: one lookup in a read

@@ -28,7 +28,7 @@ const reconcilePage = 200
 // repairs after dead letters, after enabling a trigger for existing
 // bookings, and when a product adopts lifecycle with bookings it already has.
 type Reconcile struct {
-	SiteID string
+	SiteID domain.SiteID
 	// DryRun computes and reports the repairs but queues nothing.
 	DryRun bool
 	// MaxAge bounds how old a real-time event that was never delivered may
@@ -61,16 +61,12 @@ func (h ReconcileHandler) Handle(ctx context.Context, cmd Reconcile, emit func(R
 	if emit == nil {
 		emit = func(Repair) error { return nil }
 	}
-	if cmd.SiteID != "" {
-		site, err := domain.ParseSiteID(cmd.SiteID)
-		if err != nil {
-			return sum, err
-		}
+	if !cmd.SiteID.IsZero() {
 		sum.Sites = 1
-		return sum, h.site(ctx, cmd, site, emit, &sum)
+		return sum, h.site(ctx, cmd, cmd.SiteID, emit, &sum)
 	}
-	for after := ""; ; {
-		var site string
+	for after := (domain.SiteID{}); ; {
+		var site domain.SiteID
 		err := h.r.view(ctx, func(ctx context.Context, tx ReadTx) error {
 			var err error
 			site, err = tx.SiteAfter(ctx, after)
@@ -92,9 +88,9 @@ func (h ReconcileHandler) Handle(ctx context.Context, cmd Reconcile, emit func(R
 
 // site reconciles one site's appointments (series occurrences included),
 // then its enrollments, then its course enrollments and their sessions.
-func (h ReconcileHandler) site(ctx context.Context, cmd Reconcile, site string, emit func(Repair) error, sum *ReconcileSummary) error {
+func (h ReconcileHandler) site(ctx context.Context, cmd Reconcile, site domain.SiteID, emit func(Repair) error, sum *ReconcileSummary) error {
 	for _, walk := range []pageWalk{h.appointments, h.enrollments, h.courseEnrollments} {
-		for after := ""; ; {
+		for after := (domain.ID{}); ; {
 			p, err := h.page(ctx, cmd, site, after, walk)
 			if err != nil {
 				return fmt.Errorf("reconcile site %s: %w", site, err)
@@ -118,9 +114,10 @@ func (h ReconcileHandler) site(ctx context.Context, cmd Reconcile, site string, 
 // subject is an entity of a page: what its state calls for, and how to
 // touch it so that a concurrent command conflicts with the repair.
 type subject struct {
-	kind, id string
-	desired  []Live
-	touch    func(ctx context.Context, tx Tx) error
+	kind    string
+	id      string // the externalEntityId
+	desired []Live
+	touch   func(ctx context.Context, tx Tx) error
 }
 
 // pageResult is what one page did: the entities it compared, the repairs
@@ -128,13 +125,13 @@ type subject struct {
 type pageResult struct {
 	entities int
 	fixes    []Repair
-	last     string // the last aggregate ID read
-	more     bool   // the page was full: another may follow
+	last     domain.ID // the last aggregate ID read
+	more     bool      // the page was full: another may follow
 }
 
 // page reads one page, compares and (unless a dry run) repairs it in one
 // transaction, retried when a command changed one of its entities meanwhile.
-func (h ReconcileHandler) page(ctx context.Context, cmd Reconcile, site, after string, walk pageWalk) (pageResult, error) {
+func (h ReconcileHandler) page(ctx context.Context, cmd Reconcile, site domain.SiteID, after domain.ID, walk pageWalk) (pageResult, error) {
 	var out pageResult
 	run := func(ctx context.Context, tx ReadTx, write Tx) error {
 		out = pageResult{}
@@ -152,7 +149,7 @@ func (h ReconcileHandler) page(ctx context.Context, cmd Reconcile, site, after s
 		for i, s := range subjects {
 			entities[i] = s.id
 		}
-		beliefs, err := tx.Beliefs(ctx, site, entities)
+		beliefs, err := tx.Beliefs(ctx, site.String(), entities)
 		if err != nil {
 			return err
 		}
@@ -206,37 +203,37 @@ func (h ReconcileHandler) page(ctx context.Context, cmd Reconcile, site, after s
 // pageWalk reads the page of a site's aggregates after an ID, with what
 // their entities' states call for in zone z: the subjects, the last
 // aggregate ID it read, and whether the page was full.
-type pageWalk func(ctx context.Context, tx ReadTx, z domain.TimeZone, site, after string) ([]subject, string, bool, error)
+type pageWalk func(ctx context.Context, tx ReadTx, z domain.TimeZone, site domain.SiteID, after domain.ID) ([]subject, domain.ID, bool, error)
 
-func (h ReconcileHandler) appointments(ctx context.Context, tx ReadTx, z domain.TimeZone, site, after string) ([]subject, string, bool, error) {
+func (h ReconcileHandler) appointments(ctx context.Context, tx ReadTx, z domain.TimeZone, site domain.SiteID, after domain.ID) ([]subject, domain.ID, bool, error) {
 	page, err := tx.AppointmentsAfter(ctx, site, after, reconcilePage)
 	if err != nil || len(page) == 0 {
-		return nil, "", false, err
+		return nil, domain.ID{}, false, err
 	}
 	out := make([]subject, len(page))
 	for i, a := range page {
-		out[i] = subject{kind: "appointment", id: a.ID(), desired: DesiredAppointment(h.r.policy.catalog, z, a),
+		out[i] = subject{kind: "appointment", id: a.ID().String(), desired: DesiredAppointment(h.r.policy.catalog, z, a),
 			touch: func(ctx context.Context, tx Tx) error { return tx.SaveAppointment(ctx, a) }}
 	}
 	return out, page[len(page)-1].ID(), len(page) == reconcilePage, nil
 }
 
-func (h ReconcileHandler) enrollments(ctx context.Context, tx ReadTx, z domain.TimeZone, site, after string) ([]subject, string, bool, error) {
+func (h ReconcileHandler) enrollments(ctx context.Context, tx ReadTx, z domain.TimeZone, site domain.SiteID, after domain.ID) ([]subject, domain.ID, bool, error) {
 	page, err := tx.EnrollmentsAfter(ctx, site, after, reconcilePage)
 	if err != nil || len(page) == 0 {
-		return nil, "", false, err
+		return nil, domain.ID{}, false, err
 	}
-	classes := map[string]*class.Class{}
+	classes := map[domain.ID]*class.Class{}
 	out := make([]subject, len(page))
 	for i, e := range page {
 		c, ok := classes[e.ClassID()]
 		if !ok {
 			if c, err = tx.Class(ctx, site, e.ClassID()); err != nil {
-				return nil, "", false, fmt.Errorf("class of enrollment %s: %w", e.ID(), err)
+				return nil, domain.ID{}, false, fmt.Errorf("class of enrollment %s: %w", e.ID(), err)
 			}
 			classes[e.ClassID()] = c
 		}
-		out[i] = subject{kind: "enrollment", id: e.ID(), desired: DesiredEnrollment(h.r.policy.catalog, z, e, c),
+		out[i] = subject{kind: "enrollment", id: e.ID().String(), desired: DesiredEnrollment(h.r.policy.catalog, z, e, c),
 			touch: func(ctx context.Context, tx Tx) error { return tx.SaveEnrollment(ctx, e) }}
 	}
 	return out, page[len(page)-1].ID(), len(page) == reconcilePage, nil

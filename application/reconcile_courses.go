@@ -20,14 +20,14 @@ const coursePage = 20
 // compared. A repair touches the enrollment and its course, once each: a
 // command that changes a session saves the course, not the enrollments, so
 // the course's version is where the two meet.
-func (h ReconcileHandler) courseEnrollments(ctx context.Context, tx ReadTx, z domain.TimeZone, site, after string) ([]subject, string, bool, error) {
+func (h ReconcileHandler) courseEnrollments(ctx context.Context, tx ReadTx, z domain.TimeZone, site domain.SiteID, after domain.ID) ([]subject, domain.ID, bool, error) {
 	page, err := tx.CourseEnrollmentsAfter(ctx, site, after, coursePage)
 	if err != nil || len(page) == 0 {
-		return nil, "", false, err
+		return nil, domain.ID{}, false, err
 	}
-	courses := map[string]*course.Course{}
-	touched := map[string]bool{}
-	once := func(id string, save func() error) error {
+	courses := map[domain.ID]*course.Course{}
+	touched := map[domain.ID]bool{}
+	once := func(id domain.ID, save func() error) error {
 		if touched[id] {
 			return nil
 		}
@@ -39,7 +39,7 @@ func (h ReconcileHandler) courseEnrollments(ctx context.Context, tx ReadTx, z do
 		c, ok := courses[e.CourseID()]
 		if !ok {
 			if c, err = tx.Course(ctx, site, e.CourseID()); err != nil {
-				return nil, "", false, fmt.Errorf("course of enrollment %s: %w", e.ID(), err)
+				return nil, domain.ID{}, false, fmt.Errorf("course of enrollment %s: %w", e.ID(), err)
 			}
 			courses[e.CourseID()] = c
 		}
@@ -55,9 +55,9 @@ func (h ReconcileHandler) courseEnrollments(ctx context.Context, tx ReadTx, z do
 		}
 		// Every entity is compared, also one that calls for nothing now:
 		// what was reported for it is canceled.
-		out = append(out, subject{kind: "course enrollment", id: e.ID(), desired: byEntity[e.ID()], touch: both})
+		out = append(out, subject{kind: "course enrollment", id: e.ID().String(), desired: byEntity[e.ID().String()], touch: both})
 		for _, s := range c.Sessions() {
-			id := courseenrollment.SessionEntityID(e.ID(), s.Number())
+			id := courseenrollment.SessionEntityID(e.ID(), s.Number()).String()
 			out = append(out, subject{kind: "enrollment session", id: id, desired: byEntity[id], touch: both})
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/course"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 )
@@ -36,7 +37,7 @@ func (e *recEnv) adoptCourse(n int) []string {
 				return err
 			}
 			es = append(es, en)
-			ids = append(ids, en.ID())
+			ids = append(ids, en.ID().String())
 		}
 		if err := c.CancelSession(uuidN("5e550000", 2), "", at.Add(time.Minute)); err != nil {
 			return err
@@ -70,8 +71,8 @@ func TestReconcileWalksCourseEnrollmentsAndTheirSeats(t *testing.T) {
 	assert.Equal(t, []string{"report participant_enrolled_in_course", "report course_session_starting",
 		"report course_session_canceled"}, shapes(plan[:3]))
 	assert.Equal(t, ids[0], plan[0].EntityID)
-	assert.Equal(t, courseenrollment.SessionEntityID(ids[0], 1), plan[1].EntityID)
-	assert.Equal(t, courseenrollment.SessionEntityID(ids[0], 2), plan[2].EntityID)
+	assert.Equal(t, courseenrollment.SessionEntityID(domain.MustID(ids[0]), 1).String(), plan[1].EntityID)
+	assert.Equal(t, courseenrollment.SessionEntityID(domain.MustID(ids[0]), 2).String(), plan[2].EntityID)
 	assert.Equal(t, 75, e.pending())
 
 	again, _ := e.reconcile(application.Reconcile{})
@@ -81,7 +82,7 @@ func TestReconcileWalksCourseEnrollmentsAndTheirSeats(t *testing.T) {
 	assert.Empty(t, again)
 
 	// A participant leaves: the command's calls are what reconcile would ask.
-	_, err := e.app.LeaveCourse.Handle(e.ctx, application.LeaveCourse{SiteID: recSite, EnrollmentID: ids[3]})
+	_, err := e.app.LeaveCourse.Handle(e.ctx, application.LeaveCourse{SiteID: recSite, EnrollmentID: domain.MustID(ids[3])})
 	require.NoError(t, err)
 	again, _ = e.reconcile(application.Reconcile{DryRun: true})
 	assert.Empty(t, again)
@@ -114,6 +115,6 @@ func TestReconcileCancelsWhatASeatNoLongerCallsFor(t *testing.T) {
 	plan, _ := e.reconcile(application.Reconcile{})
 	assert.Equal(t, []string{"report course_session_canceled", "cancel course_session_starting"}, shapes(plan))
 	for _, r := range plan {
-		assert.Equal(t, courseenrollment.SessionEntityID(en.ID, 1), r.EntityID, "session 1's seat, not session 2's")
+		assert.Equal(t, courseenrollment.SessionEntityID(en.ID, 1).String(), r.EntityID, "session 1's seat, not session 2's")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/memory"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // refreshEnv runs commands and asks Refresh Payload about what they queued.
@@ -35,7 +36,7 @@ func newRefreshEnv(t *testing.T, c *application.Catalog) *refreshEnv {
 // what Wix holds for it.
 func (e *refreshEnv) payloadOf(trigger, entity string) json.RawMessage {
 	e.t.Helper()
-	calls, err := e.store.List(e.ctx, application.Filter{SiteID: recSite, Limit: 1000})
+	calls, err := e.store.List(e.ctx, application.Filter{SiteID: recSite.String(), Limit: 1000})
 	require.NoError(e.t, err)
 	var p json.RawMessage
 	for _, c := range calls {
@@ -49,7 +50,7 @@ func (e *refreshEnv) payloadOf(trigger, entity string) json.RawMessage {
 
 func (e *refreshEnv) ask(trigger, entity string, payload json.RawMessage) application.RefreshAnswer {
 	e.t.Helper()
-	a, err := e.app.RefreshPayload.Handle(e.ctx, application.RefreshPayload{SiteID: recSite, TriggerKey: trigger,
+	a, err := e.app.RefreshPayload.Handle(e.ctx, application.RefreshPayload{SiteID: recSite.String(), TriggerKey: trigger,
 		ExternalEntityID: entity, Payload: payload})
 	require.NoError(e.t, err)
 	return a
@@ -77,7 +78,7 @@ func (e *refreshEnv) appointment(in time.Duration) string {
 	v, err := e.app.ScheduleAppointment.Handle(e.ctx, application.ScheduleAppointment{SiteID: recSite,
 		ContactID: uuidN("c0000000", 1), Title: "Haircut", StartsAt: recT0.Add(in), EndsAt: recT0.Add(in + time.Hour)})
 	require.NoError(e.t, err)
-	return v.ID
+	return v.ID.String()
 }
 
 func TestRefreshAppointmentTriggers(t *testing.T) {
@@ -89,7 +90,7 @@ func TestRefreshAppointmentTriggers(t *testing.T) {
 	e.still("appointment_starting", a)
 
 	// Renamed: the reminder Wix holds is still the event; its current payload has the new title.
-	_, err := e.app.RenameAppointment.Handle(e.ctx, application.RenameAppointment{SiteID: recSite, ID: a, Title: "Colouring"})
+	_, err := e.app.RenameAppointment.Handle(e.ctx, application.RenameAppointment{SiteID: recSite, ID: domain.MustID(a), Title: "Colouring"})
 	require.NoError(t, err)
 	got := e.ask("appointment_starting", a, oldReminder)
 	require.False(t, got.Cancel)
@@ -98,7 +99,7 @@ func TestRefreshAppointmentTriggers(t *testing.T) {
 	// Rescheduled twice: the old reminder and the first notice are no longer the events.
 	var firstNotice json.RawMessage
 	for _, h := range []time.Duration{50, 52} {
-		_, err := e.app.RescheduleAppointment.Handle(e.ctx, application.RescheduleAppointment{SiteID: recSite, ID: a,
+		_, err := e.app.RescheduleAppointment.Handle(e.ctx, application.RescheduleAppointment{SiteID: recSite, ID: domain.MustID(a),
 			StartsAt: recT0.Add(h * time.Hour), EndsAt: recT0.Add((h + 1) * time.Hour)})
 		require.NoError(t, err)
 		if h == 50 {
@@ -112,7 +113,7 @@ func TestRefreshAppointmentTriggers(t *testing.T) {
 	e.still("appointment_scheduled", a)
 
 	// Canceled: everything but the cancel notice stops.
-	_, err = e.app.CancelAppointment.Handle(e.ctx, application.CancelAppointment{SiteID: recSite, ID: a})
+	_, err = e.app.CancelAppointment.Handle(e.ctx, application.CancelAppointment{SiteID: recSite, ID: domain.MustID(a)})
 	require.NoError(t, err)
 	e.canceled("appointment_scheduled", a, booked, application.RefreshNotCalledFor)
 	e.canceled("appointment_starting", a, e.payloadOf("appointment_starting", a), application.RefreshNotCalledFor)
@@ -122,9 +123,9 @@ func TestRefreshAppointmentTriggers(t *testing.T) {
 	// Completed and no-show.
 	done, gone := e.appointment(time.Hour), e.appointment(time.Hour)
 	e.clock.Advance(2 * time.Hour)
-	_, err = e.app.CompleteAppointment.Handle(e.ctx, application.CompleteAppointment{SiteID: recSite, ID: done})
+	_, err = e.app.CompleteAppointment.Handle(e.ctx, application.CompleteAppointment{SiteID: recSite, ID: domain.MustID(done)})
 	require.NoError(t, err)
-	_, err = e.app.MarkNoShow.Handle(e.ctx, application.MarkNoShow{SiteID: recSite, ID: gone})
+	_, err = e.app.MarkNoShow.Handle(e.ctx, application.MarkNoShow{SiteID: recSite, ID: domain.MustID(gone)})
 	require.NoError(t, err)
 	e.still("appointment_completed", done)
 	e.still("appointment_starting", done)
@@ -142,7 +143,7 @@ func TestRefreshClassTriggers(t *testing.T) {
 	enroll := func(p int) string {
 		v, err := e.app.Enroll.Handle(e.ctx, application.Enroll{SiteID: recSite, ClassID: class, ParticipantID: uuidN("9a000000", p)})
 		require.NoError(t, err)
-		return v.ID
+		return v.ID.String()
 	}
 	ann, bob := enroll(1), enroll(2)
 	e.still("participant_enrolled_in_class", ann)
@@ -159,7 +160,7 @@ func TestRefreshClassTriggers(t *testing.T) {
 	e.still("class_rescheduled", ann)
 
 	// Ann leaves; Bob gets her seat.
-	_, err = e.app.Leave.Handle(e.ctx, application.Leave{SiteID: recSite, EnrollmentID: ann})
+	_, err = e.app.Leave.Handle(e.ctx, application.Leave{SiteID: recSite, EnrollmentID: domain.MustID(ann)})
 	require.NoError(t, err)
 	e.canceled("participant_enrolled_in_class", ann, e.payloadOf("participant_enrolled_in_class", ann), application.RefreshNotCalledFor)
 	e.canceled("class_starting", ann, e.payloadOf("class_starting", ann), application.RefreshNotCalledFor)
@@ -184,8 +185,8 @@ func TestRefreshClassTriggers(t *testing.T) {
 	e.clock.Advance(3 * time.Hour)
 	_, err = e.app.CompleteClass.Handle(e.ctx, application.CompleteClass{SiteID: recSite, ID: held})
 	require.NoError(t, err)
-	e.still("class_completed", v.ID)
-	e.still("class_starting", v.ID)
+	e.still("class_completed", v.ID.String())
+	e.still("class_starting", v.ID.String())
 }
 
 func TestRefreshCancelsWhatItCannotVouchFor(t *testing.T) {
@@ -194,7 +195,7 @@ func TestRefreshCancelsWhatItCannotVouchFor(t *testing.T) {
 	p := e.payloadOf("appointment_starting", a)
 	e.canceled("appointment_no_show", a, p, application.RefreshUnknownKey) // off in the default catalog
 	e.canceled("no_such_trigger", a, p, application.RefreshUnknownKey)
-	e.canceled("appointment_starting", uuidN("a0000000", 99), p, application.RefreshUnknownEntity)
+	e.canceled("appointment_starting", uuidN("a0000000", 99).String(), p, application.RefreshUnknownEntity)
 	e.canceled("appointment_starting", "not-a-uuid", p, application.RefreshUnknownEntity)
 	got, err := e.app.RefreshPayload.Handle(e.ctx, application.RefreshPayload{SiteID: "5e000000-0000-4000-8000-0000000000bb",
 		TriggerKey: "appointment_starting", ExternalEntityID: a, Payload: p})

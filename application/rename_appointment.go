@@ -4,12 +4,14 @@ import (
 	"context"
 	"time"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 )
 
 // RenameAppointment gives an appointment a new title.
 type RenameAppointment struct {
-	SiteID, ID     string
+	SiteID         domain.SiteID
+	ID             domain.ID
 	Title          string
 	IfVersion      *int64 // optional, as RescheduleAppointment.IfVersion
 	IdempotencyKey string // optional; see Idempotency

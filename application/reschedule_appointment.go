@@ -4,12 +4,14 @@ import (
 	"context"
 	"time"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 )
 
 // RescheduleAppointment moves an appointment to a new time.
 type RescheduleAppointment struct {
-	SiteID, ID       string
+	SiteID           domain.SiteID
+	ID               domain.ID
 	StartsAt, EndsAt time.Time
 	// IfVersion, when set, is the appointment version the caller last read:
 	// the command is refused with a *VersionMismatchError unless it is still

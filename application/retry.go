@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // ErrNotCalledFor: an operator asked to retry a call that the booking's
@@ -33,7 +34,8 @@ func (e *NotCalledForError) Is(target error) bool {
 
 // RetryCall is an operator's retry of a dead or expired call.
 type RetryCall struct {
-	SiteID, CallID string
+	SiteID domain.SiteID
+	CallID domain.ID
 }
 
 // RetryCallHandler handles RetryCall.
@@ -47,14 +49,14 @@ type RetryCallHandler struct{ r *runner }
 // since (the catalog included). Errors: ErrNotFound, *NotCalledForError,
 // *outbox.SupersededError, *outbox.StateError.
 func (h RetryCallHandler) Handle(ctx context.Context, cmd RetryCall) (CallDetail, error) {
-	site, id, err := parseRef(cmd.SiteID, "callId", cmd.CallID)
+	site, id, err := checkRef(cmd.SiteID, "callId", cmd.CallID)
 	if err != nil {
 		return CallDetail{}, err
 	}
 	if h.r.cfg.Outbox == nil {
 		return CallDetail{}, errors.New("retry call: application.Config has no Outbox")
 	}
-	d, err := h.r.cfg.Outbox.Get(ctx, site, id)
+	d, err := h.r.cfg.Outbox.Get(ctx, site.String(), id.String())
 	if err != nil {
 		return CallDetail{}, err
 	}
@@ -63,11 +65,11 @@ func (h RetryCallHandler) Handle(ctx context.Context, cmd RetryCall) (CallDetail
 			return CallDetail{}, err
 		}
 	}
-	if err := h.r.cfg.Outbox.Retry(ctx, site, id, h.r.cfg.Clock.Now().UTC()); err != nil {
+	if err := h.r.cfg.Outbox.Retry(ctx, site.String(), id.String(), h.r.cfg.Clock.Now().UTC()); err != nil {
 		return CallDetail{}, err
 	}
 	h.r.cfg.Wake.Notify()
-	return h.r.cfg.Outbox.Get(ctx, site, id)
+	return h.r.cfg.Outbox.Get(ctx, site.String(), id.String())
 }
 
 // agrees checks a call against the desired state of its entity.
@@ -75,9 +77,17 @@ func (h RetryCallHandler) agrees(ctx context.Context, c Call) error {
 	t, ok := h.r.policy.catalog.ByKey(c.TriggerKey)
 	var desired []Live
 	if ok {
-		err := h.r.view(ctx, func(ctx context.Context, tx ReadTx) error {
+		site, err := domain.ParseSiteID(c.SiteID) // as the outbox stored it
+		if err != nil {
+			return err
+		}
+		entity, err := domain.ParseID("externalEntityId", c.ExternalEntityID)
+		if err != nil {
+			return err
+		}
+		err = h.r.view(ctx, func(ctx context.Context, tx ReadTx) error {
 			var err error
-			desired, err = DesiredFor(ctx, tx, h.r.policy.catalog, c.SiteID, c.ExternalEntityID)
+			desired, err = DesiredFor(ctx, tx, h.r.policy.catalog, site, entity)
 			return err
 		})
 		if err != nil && !errors.Is(err, ErrNotFound) {

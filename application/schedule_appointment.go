@@ -12,10 +12,10 @@ import (
 
 // ScheduleAppointment books an appointment for a contact.
 type ScheduleAppointment struct {
-	SiteID         string
-	ID             string // optional: a caller-chosen UUID makes the command idempotent
-	IdempotencyKey string // optional; see Idempotency
-	ContactID      string
+	SiteID         domain.SiteID
+	ID             domain.ID // optional: a caller-chosen UUID makes the command idempotent
+	IdempotencyKey string    // optional; see Idempotency
+	ContactID      domain.ID
 	Title          string
 	StartsAt       time.Time
 	EndsAt         time.Time
@@ -33,11 +33,14 @@ func (h ScheduleAppointmentHandler) Handle(ctx context.Context, cmd ScheduleAppo
 	o := once{cmd.IdempotencyKey, cmd} // before an ID is minted: a retry mints another
 	// A minted ID names nothing yet: no read looks for it (a save of a new
 	// aggregate whose ID exists is a conflict in every store anyway).
-	minted := cmd.ID == ""
+	minted := cmd.ID.IsZero()
 	if minted {
-		cmd.ID = h.r.cfg.IDs.NewID()
+		var err error
+		if cmd.ID, err = h.r.mint(); err != nil {
+			return AppointmentView{}, err
+		}
 	}
-	site, id, err := parseRef(cmd.SiteID, "id", cmd.ID) // once, outside the retried function
+	site, id, err := checkRef(cmd.SiteID, "id", cmd.ID) // once, outside the retried function
 	if err != nil {
 		return AppointmentView{}, err
 	}
@@ -75,7 +78,6 @@ func (h ScheduleAppointmentHandler) Handle(ctx context.Context, cmd ScheduleAppo
 }
 
 func sameAppointment(a *appointment.Appointment, cmd ScheduleAppointment) bool {
-	contact, err := domain.ParseID("contactId", cmd.ContactID)
-	return err == nil && a.ContactID() == contact && a.Title() == cmd.Title &&
+	return a.ContactID() == cmd.ContactID && a.Title() == cmd.Title &&
 		a.Start().Equal(domain.Instant(cmd.StartsAt)) && a.End().Equal(domain.Instant(cmd.EndsAt))
 }

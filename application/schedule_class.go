@@ -12,9 +12,9 @@ import (
 
 // ScheduleClass creates a class.
 type ScheduleClass struct {
-	SiteID           string
-	ID               string // optional: a caller-chosen UUID makes the command idempotent
-	IdempotencyKey   string // optional; see Idempotency
+	SiteID           domain.SiteID
+	ID               domain.ID // optional: a caller-chosen UUID makes the command idempotent
+	IdempotencyKey   string    // optional; see Idempotency
 	Title            string
 	StartsAt, EndsAt time.Time
 	Capacity         int
@@ -32,11 +32,14 @@ func (h ScheduleClassHandler) Handle(ctx context.Context, cmd ScheduleClass) (Cl
 	o := once{cmd.IdempotencyKey, cmd} // before an ID is minted: a retry mints another
 	// A minted ID names nothing yet: no read looks for it (a save of a new
 	// aggregate whose ID exists is a conflict in every store anyway).
-	minted := cmd.ID == ""
+	minted := cmd.ID.IsZero()
 	if minted {
-		cmd.ID = h.r.cfg.IDs.NewID()
+		var err error
+		if cmd.ID, err = h.r.mint(); err != nil {
+			return ClassView{}, err
+		}
 	}
-	site, id, err := parseRef(cmd.SiteID, "id", cmd.ID) // once, outside the retried function
+	site, id, err := checkRef(cmd.SiteID, "id", cmd.ID) // once, outside the retried function
 	if err != nil {
 		return ClassView{}, err
 	}

@@ -13,10 +13,10 @@ import (
 
 // ScheduleSeries books a recurring appointment for a contact.
 type ScheduleSeries struct {
-	SiteID         string
-	ID             string // optional: a caller-chosen UUID makes the command idempotent
-	IdempotencyKey string // optional; see Idempotency
-	ContactID      string
+	SiteID         domain.SiteID
+	ID             domain.ID // optional: a caller-chosen UUID makes the command idempotent
+	IdempotencyKey string    // optional; see Idempotency
+	ContactID      domain.ID
 	Title          string
 	// StartsAt and EndsAt are the first occurrence's; the others keep its
 	// wall-clock time in the site's zone.
@@ -36,10 +36,13 @@ type ScheduleSeriesHandler struct{ r *runner }
 // wrapping ErrIDTaken. Invalid input is a *domain.ValidationError.
 func (h ScheduleSeriesHandler) Handle(ctx context.Context, cmd ScheduleSeries) (SeriesView, error) {
 	o := once{cmd.IdempotencyKey, cmd}
-	if cmd.ID == "" {
-		cmd.ID = h.r.cfg.IDs.NewID()
+	if cmd.ID.IsZero() {
+		var err error
+		if cmd.ID, err = h.r.mint(); err != nil {
+			return SeriesView{}, err
+		}
 	}
-	site, id, err := parseRef(cmd.SiteID, "id", cmd.ID)
+	site, id, err := checkRef(cmd.SiteID, "id", cmd.ID)
 	if err != nil {
 		return SeriesView{}, err
 	}
@@ -98,8 +101,7 @@ func (h ScheduleSeriesHandler) Handle(ctx context.Context, cmd ScheduleSeries) (
 
 func sameSeries(s *series.Series, cmd ScheduleSeries, every series.Every) bool {
 	first, ok := s.Occurrence(1)
-	contact, err := domain.ParseID("contactId", cmd.ContactID)
-	return ok && err == nil && s.ContactID() == contact && s.Title() == cmd.Title && s.Every() == every &&
+	return ok && s.ContactID() == cmd.ContactID && s.Title() == cmd.Title && s.Every() == every &&
 		s.Count() == cmd.Count && first.Start.Equal(domain.Instant(cmd.StartsAt)) && first.End.Equal(domain.Instant(cmd.EndsAt))
 }
 
@@ -126,7 +128,8 @@ const (
 // CancelSeries cancels one occurrence, an occurrence and the following
 // ones, or a whole series.
 type CancelSeries struct {
-	SiteID, ID string
+	SiteID     domain.SiteID
+	ID         domain.ID
 	Scope      string // SeriesThis, SeriesFollowing or SeriesAll
 	Occurrence int    // the occurrence's number, for this and following
 	Reason     string
@@ -209,7 +212,8 @@ func occurrence(s *series.Series, occ map[int]*appointment.Appointment, n int) (
 
 // RescheduleOccurrence moves one occurrence of a series.
 type RescheduleOccurrence struct {
-	SiteID, SeriesID string
+	SiteID           domain.SiteID
+	SeriesID         domain.ID
 	Occurrence       int
 	StartsAt, EndsAt time.Time
 	IfVersion        *int64 // optional: the series version the caller last read
@@ -238,9 +242,9 @@ func (h RescheduleOccurrenceHandler) Handle(ctx context.Context, cmd RescheduleO
 // changeSeries is the body of every command on an existing series: load it
 // and its occurrences, check ifVersion, apply do, and save the series (when
 // it changed) and the appointments do returns.
-func (r *runner) changeSeries(ctx context.Context, command, siteID, id string, ifVersion *int64, o once,
+func (r *runner) changeSeries(ctx context.Context, command string, siteID domain.SiteID, id domain.ID, ifVersion *int64, o once,
 	do func(s *series.Series, occ map[int]*appointment.Appointment, now time.Time) ([]*appointment.Appointment, error)) (SeriesView, error) {
-	site, id, err := parseRef(siteID, "id", id)
+	site, id, err := checkRef(siteID, "id", id)
 	if err != nil {
 		return SeriesView{}, err
 	}
@@ -280,7 +284,10 @@ func (r *runner) changeSeries(ctx context.Context, command, siteID, id string, i
 }
 
 // GetSeries asks for one series of a site.
-type GetSeries struct{ SiteID, ID string }
+type GetSeries struct {
+	SiteID domain.SiteID
+	ID     domain.ID
+}
 
 // GetSeriesHandler handles GetSeries.
 type GetSeriesHandler struct{ r *runner }
@@ -288,7 +295,7 @@ type GetSeriesHandler struct{ r *runner }
 // Handle returns the series with its occurrences, or an error wrapping
 // ErrNotFound.
 func (h GetSeriesHandler) Handle(ctx context.Context, q GetSeries) (SeriesView, error) {
-	site, id, err := parseRef(q.SiteID, "id", q.ID)
+	site, id, err := checkRef(q.SiteID, "id", q.ID)
 	if err != nil {
 		return SeriesView{}, err
 	}

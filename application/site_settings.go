@@ -11,7 +11,7 @@ import (
 
 // SiteSettingsView is a site's settings as handlers return them.
 type SiteSettingsView struct {
-	SiteID   string
+	SiteID   domain.SiteID
 	TimeZone string // an IANA name; UTC unless set
 	Version  int64  // 0 while the site never saved settings
 }
@@ -21,7 +21,7 @@ func siteSettingsView(s *site.Settings) SiteSettingsView {
 }
 
 // loadSettings returns the site's settings, or its defaults.
-func loadSettings(ctx context.Context, tx ReadTx, siteID string) (*site.Settings, error) {
+func loadSettings(ctx context.Context, tx ReadTx, siteID domain.SiteID) (*site.Settings, error) {
 	s, err := tx.SiteSettings(ctx, siteID)
 	if errors.Is(err, ErrNotFound) {
 		return site.Defaults(siteID)
@@ -32,7 +32,8 @@ func loadSettings(ctx context.Context, tx ReadTx, siteID string) (*site.Settings
 // SetTimeZone sets the IANA time zone that a site's payloads show local
 // times in.
 type SetTimeZone struct {
-	SiteID, TimeZone string
+	SiteID   domain.SiteID
+	TimeZone string // an IANA name
 	// IfVersion, when set, is the settings version the caller last read (0
 	// for a site that never saved any).
 	IfVersion      *int64
@@ -50,8 +51,8 @@ type SetTimeZoneHandler struct{ r *runner }
 // zone the site has changes nothing. Errors: *domain.ValidationError for a
 // zone that is not an IANA one, *VersionMismatchError.
 func (h SetTimeZoneHandler) Handle(ctx context.Context, cmd SetTimeZone) (SiteSettingsView, error) {
-	siteID, err := domain.ParseSiteID(cmd.SiteID)
-	if err != nil {
+	siteID := cmd.SiteID
+	if err := siteID.Require(); err != nil {
 		return SiteSettingsView{}, err
 	}
 	z, err := domain.ParseTimeZone(cmd.TimeZone)
@@ -79,7 +80,7 @@ func (h SetTimeZoneHandler) Handle(ctx context.Context, cmd SetTimeZone) (SiteSe
 }
 
 // GetSiteSettings asks for a site's settings.
-type GetSiteSettings struct{ SiteID string }
+type GetSiteSettings struct{ SiteID domain.SiteID }
 
 // GetSiteSettingsHandler handles GetSiteSettings.
 type GetSiteSettingsHandler struct{ r *runner }
@@ -87,12 +88,12 @@ type GetSiteSettingsHandler struct{ r *runner }
 // Handle returns the site's settings: the defaults (UTC, version 0) for a
 // site that never saved any. Errors: *domain.ValidationError for a bad site.
 func (h GetSiteSettingsHandler) Handle(ctx context.Context, q GetSiteSettings) (SiteSettingsView, error) {
-	siteID, err := domain.ParseSiteID(q.SiteID)
-	if err != nil {
+	siteID := q.SiteID
+	if err := siteID.Require(); err != nil {
 		return SiteSettingsView{}, err
 	}
 	var out SiteSettingsView
-	err = h.r.view(ctx, func(ctx context.Context, tx ReadTx) error {
+	err := h.r.view(ctx, func(ctx context.Context, tx ReadTx) error {
 		s, err := loadSettings(ctx, tx, siteID)
 		if err != nil {
 			return err

@@ -20,11 +20,11 @@ import (
 type trackTx struct {
 	Tx
 	order             []aggRef // first touch order: the order of the calls
-	appointments      map[string]*tracked[appointment.Snapshot, *appointment.Appointment]
-	classes           map[string]*tracked[class.Snapshot, *class.Class]
-	enrollments       map[string]*tracked[enrollment.Snapshot, *enrollment.Enrollment]
-	courses           map[string]*tracked[course.Snapshot, *course.Course]
-	courseEnrollments map[string]*tracked[courseenrollment.Snapshot, *courseenrollment.Enrollment]
+	appointments      map[domain.ID]*tracked[appointment.Snapshot, *appointment.Appointment]
+	classes           map[domain.ID]*tracked[class.Snapshot, *class.Class]
+	enrollments       map[domain.ID]*tracked[enrollment.Snapshot, *enrollment.Enrollment]
+	courses           map[domain.ID]*tracked[course.Snapshot, *course.Course]
+	courseEnrollments map[domain.ID]*tracked[courseenrollment.Snapshot, *courseenrollment.Enrollment]
 }
 
 type aggKind int
@@ -37,7 +37,7 @@ const (
 
 type aggRef struct {
 	kind aggKind
-	id   string
+	id   domain.ID
 }
 
 // tracked is one aggregate as the command found it (before: nil for a new
@@ -49,17 +49,17 @@ type tracked[S any, A interface{ Snapshot() S }] struct {
 
 func newTrackTx(tx Tx) *trackTx {
 	return &trackTx{Tx: tx,
-		appointments:      map[string]*tracked[appointment.Snapshot, *appointment.Appointment]{},
-		classes:           map[string]*tracked[class.Snapshot, *class.Class]{},
-		enrollments:       map[string]*tracked[enrollment.Snapshot, *enrollment.Enrollment]{},
-		courses:           map[string]*tracked[course.Snapshot, *course.Course]{},
-		courseEnrollments: map[string]*tracked[courseenrollment.Snapshot, *courseenrollment.Enrollment]{},
+		appointments:      map[domain.ID]*tracked[appointment.Snapshot, *appointment.Appointment]{},
+		classes:           map[domain.ID]*tracked[class.Snapshot, *class.Class]{},
+		enrollments:       map[domain.ID]*tracked[enrollment.Snapshot, *enrollment.Enrollment]{},
+		courses:           map[domain.ID]*tracked[course.Snapshot, *course.Course]{},
+		courseEnrollments: map[domain.ID]*tracked[courseenrollment.Snapshot, *courseenrollment.Enrollment]{},
 	}
 }
 
 // seen records a, loaded (loaded) or saved; the first sight of an aggregate
 // fixes its before: its snapshot when loaded, none when saved new.
-func seen[S any, A interface{ Snapshot() S }](m map[string]*tracked[S, A], id string, a A, loaded bool) bool {
+func seen[S any, A interface{ Snapshot() S }](m map[domain.ID]*tracked[S, A], id domain.ID, a A, loaded bool) bool {
 	t, ok := m[id]
 	if !ok {
 		t = &tracked[S, A]{}
@@ -86,7 +86,7 @@ func (t *trackTx) enrollment(e *enrollment.Enrollment, loaded bool) {
 }
 
 // Appointment implements ReadTx.
-func (t *trackTx) Appointment(ctx context.Context, siteID, id string) (*appointment.Appointment, error) {
+func (t *trackTx) Appointment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*appointment.Appointment, error) {
 	a, err := t.Tx.Appointment(ctx, siteID, id)
 	if err == nil {
 		t.appointment(a, true)
@@ -95,7 +95,7 @@ func (t *trackTx) Appointment(ctx context.Context, siteID, id string) (*appointm
 }
 
 // Class implements ReadTx.
-func (t *trackTx) Class(ctx context.Context, siteID, id string) (*class.Class, error) {
+func (t *trackTx) Class(ctx context.Context, siteID domain.SiteID, id domain.ID) (*class.Class, error) {
 	c, err := t.Tx.Class(ctx, siteID, id)
 	if err == nil {
 		seen(t.classes, c.ID(), c, true)
@@ -104,7 +104,7 @@ func (t *trackTx) Class(ctx context.Context, siteID, id string) (*class.Class, e
 }
 
 // Enrollment implements ReadTx.
-func (t *trackTx) Enrollment(ctx context.Context, siteID, id string) (*enrollment.Enrollment, error) {
+func (t *trackTx) Enrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*enrollment.Enrollment, error) {
 	e, err := t.Tx.Enrollment(ctx, siteID, id)
 	if err == nil {
 		t.enrollment(e, true)
@@ -113,7 +113,7 @@ func (t *trackTx) Enrollment(ctx context.Context, siteID, id string) (*enrollmen
 }
 
 // ActiveEnrollment implements ReadTx.
-func (t *trackTx) ActiveEnrollment(ctx context.Context, siteID, classID, participantID string) (*enrollment.Enrollment, error) {
+func (t *trackTx) ActiveEnrollment(ctx context.Context, siteID domain.SiteID, classID, participantID domain.ID) (*enrollment.Enrollment, error) {
 	e, err := t.Tx.ActiveEnrollment(ctx, siteID, classID, participantID)
 	if err == nil {
 		t.enrollment(e, true)
@@ -122,7 +122,7 @@ func (t *trackTx) ActiveEnrollment(ctx context.Context, siteID, classID, partici
 }
 
 // ActiveEnrollments implements ReadTx.
-func (t *trackTx) ActiveEnrollments(ctx context.Context, siteID, classID string) ([]*enrollment.Enrollment, error) {
+func (t *trackTx) ActiveEnrollments(ctx context.Context, siteID domain.SiteID, classID domain.ID) ([]*enrollment.Enrollment, error) {
 	es, err := t.Tx.ActiveEnrollments(ctx, siteID, classID)
 	for _, e := range es {
 		t.enrollment(e, true)
@@ -131,7 +131,7 @@ func (t *trackTx) ActiveEnrollments(ctx context.Context, siteID, classID string)
 }
 
 // OldestWaitlisted implements ReadTx.
-func (t *trackTx) OldestWaitlisted(ctx context.Context, siteID, classID string) (*enrollment.Enrollment, error) {
+func (t *trackTx) OldestWaitlisted(ctx context.Context, siteID domain.SiteID, classID domain.ID) (*enrollment.Enrollment, error) {
 	e, err := t.Tx.OldestWaitlisted(ctx, siteID, classID)
 	if err == nil {
 		t.enrollment(e, true)
@@ -175,7 +175,7 @@ func (t *trackTx) SaveEnrollment(ctx context.Context, e *enrollment.Enrollment) 
 // state before and after, with payloads in the site's zone. An
 // enrollment's events depend on its class or course, as it was before and
 // is after; a class or course the command did not load is read once.
-func (t *trackTx) changes(ctx context.Context, c *Catalog, site string) ([]Change, error) {
+func (t *trackTx) changes(ctx context.Context, c *Catalog, site domain.SiteID) ([]Change, error) {
 	if len(t.order) == 0 {
 		return nil, nil
 	}
@@ -230,8 +230,8 @@ func (t *trackTx) changes(ctx context.Context, c *Catalog, site string) ([]Chang
 
 // trackedOwner returns the tracked class or course id, reading it (as it
 // is, before and after) when the command did not load it.
-func trackedOwner[S any, A interface{ Snapshot() S }](ctx context.Context, m map[string]*tracked[S, A], site, id string,
-	read func(ctx context.Context, site, id string) (A, error)) (*tracked[S, A], error) {
+func trackedOwner[S any, A interface{ Snapshot() S }](ctx context.Context, m map[domain.ID]*tracked[S, A], site domain.SiteID, id domain.ID,
+	read func(ctx context.Context, site domain.SiteID, id domain.ID) (A, error)) (*tracked[S, A], error) {
 	if tr, ok := m[id]; ok {
 		return tr, nil
 	}
@@ -255,7 +255,7 @@ func (tr *tracked[S, A]) was(restore func(S) (A, error)) (A, error) {
 }
 
 // siteZone returns the site's time zone: UTC for a site without settings.
-func siteZone(ctx context.Context, tx ReadTx, site string) (domain.TimeZone, error) {
+func siteZone(ctx context.Context, tx ReadTx, site domain.SiteID) (domain.TimeZone, error) {
 	s, err := tx.SiteSettings(ctx, site)
 	switch {
 	case err == nil:

@@ -15,7 +15,7 @@ func (t *trackTx) courseEnrollment(e *courseenrollment.Enrollment, loaded bool) 
 }
 
 // Course implements ReadTx.
-func (t *trackTx) Course(ctx context.Context, siteID, id string) (*course.Course, error) {
+func (t *trackTx) Course(ctx context.Context, siteID domain.SiteID, id domain.ID) (*course.Course, error) {
 	c, err := t.Tx.Course(ctx, siteID, id)
 	if err == nil {
 		seen(t.courses, c.ID(), c, true)
@@ -24,7 +24,7 @@ func (t *trackTx) Course(ctx context.Context, siteID, id string) (*course.Course
 }
 
 // CourseEnrollment implements ReadTx.
-func (t *trackTx) CourseEnrollment(ctx context.Context, siteID, id string) (*courseenrollment.Enrollment, error) {
+func (t *trackTx) CourseEnrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*courseenrollment.Enrollment, error) {
 	e, err := t.Tx.CourseEnrollment(ctx, siteID, id)
 	if err == nil {
 		t.courseEnrollment(e, true)
@@ -33,7 +33,7 @@ func (t *trackTx) CourseEnrollment(ctx context.Context, siteID, id string) (*cou
 }
 
 // CourseEnrollmentByKey implements ReadTx.
-func (t *trackTx) CourseEnrollmentByKey(ctx context.Context, siteID, key string) (*courseenrollment.Enrollment, error) {
+func (t *trackTx) CourseEnrollmentByKey(ctx context.Context, siteID domain.SiteID, key string) (*courseenrollment.Enrollment, error) {
 	e, err := t.Tx.CourseEnrollmentByKey(ctx, siteID, key)
 	if err == nil {
 		t.courseEnrollment(e, true)
@@ -42,7 +42,7 @@ func (t *trackTx) CourseEnrollmentByKey(ctx context.Context, siteID, key string)
 }
 
 // ActiveCourseEnrollment implements ReadTx.
-func (t *trackTx) ActiveCourseEnrollment(ctx context.Context, siteID, courseID, participantID string) (*courseenrollment.Enrollment, error) {
+func (t *trackTx) ActiveCourseEnrollment(ctx context.Context, siteID domain.SiteID, courseID, participantID domain.ID) (*courseenrollment.Enrollment, error) {
 	e, err := t.Tx.ActiveCourseEnrollment(ctx, siteID, courseID, participantID)
 	if err == nil {
 		t.courseEnrollment(e, true)
@@ -52,7 +52,7 @@ func (t *trackTx) ActiveCourseEnrollment(ctx context.Context, siteID, courseID, 
 
 // ActiveCourseEnrollments implements ReadTx. A command that changes a
 // course's sessions loads them, so that their events are compared.
-func (t *trackTx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID string) ([]*courseenrollment.Enrollment, error) {
+func (t *trackTx) ActiveCourseEnrollments(ctx context.Context, siteID domain.SiteID, courseID domain.ID) ([]*courseenrollment.Enrollment, error) {
 	es, err := t.Tx.ActiveCourseEnrollments(ctx, siteID, courseID)
 	for _, e := range es {
 		t.courseEnrollment(e, true)
@@ -83,7 +83,7 @@ func (t *trackTx) SaveCourseEnrollment(ctx context.Context, e *courseenrollment.
 // courseChanges returns the changes of one course enrollment: one per
 // entity it has events for (its own, then each session's by number), as
 // the policy compares one entity's events at a time.
-func (t *trackTx) courseChanges(ctx context.Context, c *Catalog, z domain.TimeZone, id string) ([]Change, error) {
+func (t *trackTx) courseChanges(ctx context.Context, c *Catalog, z domain.TimeZone, id domain.ID) ([]Change, error) {
 	tr := t.courseEnrollments[id]
 	e := tr.after
 	ct, err := trackedOwner(ctx, t.courses, e.SiteID(), e.CourseID(), t.Tx.Course)

@@ -3,6 +3,7 @@ package application
 import (
 	"time"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/enrollment"
@@ -10,17 +11,19 @@ import (
 
 // AppointmentView is an appointment as handlers return it.
 type AppointmentView struct {
-	ID, SiteID, ContactID string
-	Title                 string
-	StartsAt, EndsAt      time.Time
-	State                 string
-	CancelReason          string
-	Version               int64
+	SiteID           domain.SiteID
+	ID, ContactID    domain.ID
+	Title            string
+	StartsAt, EndsAt time.Time
+	State            string
+	CancelReason     string
+	Version          int64
 }
 
 // ClassView is a class as handlers return it.
 type ClassView struct {
-	ID, SiteID       string
+	SiteID           domain.SiteID
+	ID               domain.ID
 	Title            string
 	StartsAt, EndsAt time.Time
 	Capacity         int
@@ -34,11 +37,12 @@ type ClassView struct {
 
 // EnrollmentView is an enrollment as handlers return it.
 type EnrollmentView struct {
-	ID, SiteID, ClassID, ParticipantID string
-	State                              string
-	Position                           int64
-	EnrolledAt                         time.Time
-	Version                            int64
+	SiteID                     domain.SiteID
+	ID, ClassID, ParticipantID domain.ID
+	State                      string
+	Position                   int64
+	EnrolledAt                 time.Time
+	Version                    int64
 }
 
 func appointmentView(a *appointment.Appointment) AppointmentView {

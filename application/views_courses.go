@@ -3,6 +3,7 @@ package application
 import (
 	"time"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/course"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
@@ -11,7 +12,8 @@ import (
 
 // CourseView is a course as handlers return it, with its sessions.
 type CourseView struct {
-	ID, SiteID   string
+	SiteID       domain.SiteID
+	ID           domain.ID
 	Title        string
 	Capacity     int
 	Enrolled     int
@@ -23,7 +25,7 @@ type CourseView struct {
 
 // SessionView is a session of a course.
 type SessionView struct {
-	ID               string
+	ID               domain.ID
 	Number           int
 	StartsAt, EndsAt time.Time
 	State            string
@@ -32,32 +34,34 @@ type SessionView struct {
 
 // CourseEnrollmentView is a course enrollment as handlers return it.
 type CourseEnrollmentView struct {
-	ID, SiteID, CourseID, ParticipantID string
-	State                               string
-	Position                            int64
-	EnrolledAt                          time.Time
-	Version                             int64
+	SiteID                      domain.SiteID
+	ID, CourseID, ParticipantID domain.ID
+	State                       string
+	Position                    int64
+	EnrolledAt                  time.Time
+	Version                     int64
 }
 
 // SeriesView is a series as handlers return it, with its occurrences as
 // their appointments are now.
 type SeriesView struct {
-	ID, SiteID, ContactID string
-	Title                 string
-	Every                 string
-	Count                 int
-	TimeZone              string
-	State                 string
-	CutFrom               int
-	Occurrences           []OccurrenceView
-	Version               int64
+	SiteID        domain.SiteID
+	ID, ContactID domain.ID
+	Title         string
+	Every         string
+	Count         int
+	TimeZone      string
+	State         string
+	CutFrom       int
+	Occurrences   []OccurrenceView
+	Version       int64
 }
 
 // OccurrenceView is one occurrence of a series: its appointment's ID,
 // times and state.
 type OccurrenceView struct {
 	Number           int
-	AppointmentID    string
+	AppointmentID    domain.ID
 	StartsAt, EndsAt time.Time
 	State            string
 }

@@ -8,11 +8,56 @@ import (
 	"github.com/google/uuid"
 )
 
-// ParseID validates that s is a UUID and returns its canonical lowercase
-// form. Wix requires externalEntityId to be a GUID and site (instance) IDs are
-// UUIDs, so every identifier in lifecycle is one. field names the input in
-// the error.
-func ParseID(field, s string) (string, error) {
+// ID is a validated identifier: the canonical lowercase form of a UUID that
+// is not the nil UUID. Wix requires externalEntityId to be a GUID and site
+// (instance) IDs are UUIDs, so every identifier in lifecycle is one. An ID
+// is parsed once where it enters (an HTTP request, a flag, a stored row) and
+// carried inward as a value, so no layer re-validates it; the zero ID is
+// "none" and every constructor refuses it.
+type ID struct{ s string }
+
+// SiteID is a validated Wix site (app instance) ID. It is its own type so
+// that a site cannot be passed where an entity is expected, or the reverse.
+type SiteID struct{ s string }
+
+// ParseID validates that s is a UUID and returns it as an ID in canonical
+// form. field names the input in the *ValidationError.
+func ParseID(field, s string) (ID, error) {
+	c, err := canonicalUUID(field, s)
+	return ID{c}, err
+}
+
+// ParseSiteID validates a site (Wix app instance) ID. An empty site is its
+// own error because it is the most common mistake of an embedding product.
+func ParseSiteID(s string) (SiteID, error) {
+	if strings.TrimSpace(s) == "" {
+		return SiteID{}, Invalid("siteId", "is required (the Wix app instance ID)")
+	}
+	c, err := canonicalUUID("siteId", s)
+	return SiteID{c}, err
+}
+
+// MustID is ParseID for identifiers known to be valid (tests, examples,
+// IDs minted by the program); it panics on an invalid one.
+func MustID(s string) ID {
+	id, err := ParseID("id", s)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// MustSiteID is ParseSiteID for site IDs known to be valid; it panics on an
+// invalid one.
+func MustSiteID(s string) SiteID {
+	id, err := ParseSiteID(s)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+func canonicalUUID(field, s string) (string, error) {
 	if strings.TrimSpace(s) == "" {
 		return "", Invalid(field, "is required")
 	}
@@ -29,13 +74,78 @@ func ParseID(field, s string) (string, error) {
 	return u.String(), nil
 }
 
-// ParseSiteID validates a site (Wix app instance) ID. An empty site is its
-// own error because it is the most common mistake of an embedding product.
-func ParseSiteID(s string) (string, error) {
-	if strings.TrimSpace(s) == "" {
-		return "", Invalid("siteId", "is required (the Wix app instance ID)")
+// String returns the canonical form, or "" for the zero ID.
+func (id ID) String() string { return id.s }
+
+// IsZero reports whether id is the zero ID (none).
+func (id ID) IsZero() bool { return id.s == "" }
+
+// Require returns a *ValidationError on field when id is the zero ID, so
+// that constructors refuse a missing identifier with the field's name.
+func (id ID) Require(field string) error {
+	if id.s == "" {
+		return Invalid(field, "is required")
 	}
-	return ParseID("siteId", s)
+	return nil
+}
+
+// MarshalText writes the canonical form, so that an ID is a JSON string.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.s), nil }
+
+// UnmarshalText parses a UUID; empty text is the zero ID.
+func (id *ID) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*id = ID{}
+		return nil
+	}
+	v, err := ParseID("id", string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+// String returns the canonical form, or "" for the zero SiteID.
+func (id SiteID) String() string { return id.s }
+
+// IsZero reports whether id is the zero SiteID (none).
+func (id SiteID) IsZero() bool { return id.s == "" }
+
+// Require returns the *ValidationError of a missing site when id is zero.
+func (id SiteID) Require() error {
+	if id.s == "" {
+		return Invalid("siteId", "is required (the Wix app instance ID)")
+	}
+	return nil
+}
+
+// MarshalText writes the canonical form, so that a SiteID is a JSON string.
+func (id SiteID) MarshalText() ([]byte, error) { return []byte(id.s), nil }
+
+// UnmarshalText parses a site ID; empty text is the zero SiteID.
+func (id *SiteID) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*id = SiteID{}
+		return nil
+	}
+	v, err := ParseSiteID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+// First returns the first non-nil error, so that a constructor can list its
+// checks in the order their errors should be reported.
+func First(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Instant normalizes a time to what lifecycle keeps: UTC, at millisecond

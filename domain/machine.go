@@ -110,34 +110,37 @@ func (t *Table[S]) Parse(name string) (S, error) {
 }
 
 // Start returns the machine of a new aggregate id, in state initial.
-func (t *Table[S]) Start(id string, initial S) *Machine[S] {
+func (t *Table[S]) Start(id ID, initial S) *Machine[S] {
 	t.mustKnow(initial)
-	return &Machine[S]{table: t, id: id, state: initial, fsm: fsm.NewFSM(initial.String(), t.events, nil)}
+	return &Machine[S]{table: t, id: id.String(), state: initial, fsm: fsm.NewFSM(initial.String(), t.events, nil)}
 }
 
 // Restore returns the machine of a stored aggregate, for the Restore
 // function of each aggregate: it validates what every stored aggregate has
 // (its ID and site are UUIDs, its state is one of the table's) and records
-// no event. It returns a *ValidationError when the stored form is invalid.
-func (t *Table[S]) Restore(id, siteID, state string) (*Machine[S], error) {
+// no event. It returns the parsed ID and site beside the machine, and a
+// *ValidationError when the stored form is invalid.
+func (t *Table[S]) Restore(id, siteID, state string) (*Machine[S], ID, SiteID, error) {
 	s, err := t.Parse(state)
 	if err != nil {
-		return nil, err
+		return nil, ID{}, SiteID{}, err
 	}
-	if _, err := ParseID("id", id); err != nil {
-		return nil, err
+	pid, err := ParseID("id", id)
+	if err != nil {
+		return nil, ID{}, SiteID{}, err
 	}
-	if _, err := ParseSiteID(siteID); err != nil {
-		return nil, err
+	site, err := ParseSiteID(siteID)
+	if err != nil {
+		return nil, ID{}, SiteID{}, err
 	}
-	return t.Start(id, s), nil
+	return t.Start(pid, s), pid, site, nil
 }
 
 // Mermaid renders the table as a Mermaid state diagram, for the
 // documentation. The machine is built afresh in initial so that the diagram
 // does not depend on any aggregate's current state.
 func (t *Table[S]) Mermaid(initial S) string {
-	out, err := fsm.VisualizeWithType(t.Start("", initial).fsm, fsm.MermaidStateDiagram)
+	out, err := fsm.VisualizeWithType(t.Start(ID{}, initial).fsm, fsm.MermaidStateDiagram)
 	if err != nil {
 		return ""
 	}

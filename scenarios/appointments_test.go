@@ -35,7 +35,7 @@ func TestCustomerSchedulesAnAppointment(t *testing.T) {
 			report("appointment_scheduled", appointmentID(1)),
 			reportAt("appointment_starting", appointmentID(1), at(2*day)),
 		)
-		assert.JSONEq(t, `{"appointmentId":"`+appointmentID(1)+`","contactId":"`+contactID(1)+`",
+		assert.JSONEq(t, `{"appointmentId":"`+appointmentID(1).String()+`","contactId":"`+contactID(1).String()+`",
 			"title":"Haircut","startsAt":"2030-01-09T09:00:00Z","endsAt":"2030-01-09T10:00:00Z",
 			"startsAtLocal":"2030-01-09T09:00","endsAtLocal":"2030-01-09T10:00","startsAtText":"Wednesday 9 January 2030, 09:00",
 			"timeZone":"UTC"}`,

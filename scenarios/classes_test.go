@@ -54,7 +54,7 @@ func TestParticipantEnrolls(t *testing.T) {
 			report("participant_enrolled_in_class", e.ID),
 			reportAt("class_starting", e.ID, at(3*day)),
 		)
-		assert.JSONEq(t, `{"enrollmentId":"`+e.ID+`","classId":"`+classID(1)+`","participantId":"`+participantID(1)+`",
+		assert.JSONEq(t, `{"enrollmentId":"`+e.ID.String()+`","classId":"`+classID(1).String()+`","participantId":"`+participantID(1).String()+`",
 			"classTitle":"Morning yoga","classStartsAt":"2030-01-10T09:00:00Z","classEndsAt":"2030-01-10T10:00:00Z",
 			"classStartsAtLocal":"2030-01-10T09:00","classEndsAtLocal":"2030-01-10T10:00",
 			"classStartsAtText":"Thursday 10 January 2030, 09:00","timeZone":"UTC"}`,
@@ -73,7 +73,7 @@ func TestParticipantsAndClassesManyToMany(t *testing.T) {
 		p2c1 := w.enroll(1, 2)
 		p1c2 := w.enroll(2, 1)
 		w.newCalls()
-		require.Len(t, map[string]bool{p1c1.ID: true, p2c1.ID: true, p1c2.ID: true}, 3, "every enrollment has its own ID")
+		require.Len(t, map[string]bool{p1c1.ID.String(): true, p2c1.ID.String(): true, p1c2.ID.String(): true}, 3, "every enrollment has its own ID")
 
 		// When participant 1 leaves class 1
 		left := w.leave(p1c1)

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 )
 
@@ -20,11 +20,11 @@ import (
 // participant or the whole course can be canceled without touching anything
 // else.
 
-func courseID(n int) string  { return fmt.Sprintf("c0a5e000-0000-4000-8000-%012d", n) }
-func sessionID(n int) string { return fmt.Sprintf("5e550000-0000-4000-8000-%012d", n) }
+func courseID(n int) domain.ID  { return nthID("c0a5e000", n) }
+func sessionID(n int) domain.ID { return nthID("5e550000", n) }
 
 // seat is the externalEntityId of an enrollment's place in session n.
-func seat(e application.CourseEnrollmentView, n int) string {
+func seat(e application.CourseEnrollmentView, n int) domain.ID {
 	return courseenrollment.SessionEntityID(e.ID, n)
 }
 
@@ -70,9 +70,9 @@ func TestParticipantEnrollsInACourse(t *testing.T) {
 			reportAt("course_session_starting", seat(e, 2), at(9*day)),
 			reportAt("course_session_starting", seat(e, 3), at(16*day)),
 		)
-		assert.Len(t, map[string]bool{e.ID: true, seat(e, 1): true, seat(e, 2): true, seat(e, 3): true}, 4, "four entities")
-		assert.JSONEq(t, `{"enrollmentId":"`+e.ID+`","courseId":"`+courseID(1)+`","sessionId":"`+sessionID(12)+`",
-			"sessionNumber":"2","participantId":"`+participantID(1)+`","courseTitle":"Pottery",
+		assert.Len(t, map[string]bool{e.ID.String(): true, seat(e, 1).String(): true, seat(e, 2).String(): true, seat(e, 3).String(): true}, 4, "four entities")
+		assert.JSONEq(t, `{"enrollmentId":"`+e.ID.String()+`","courseId":"`+courseID(1).String()+`","sessionId":"`+sessionID(12).String()+`",
+			"sessionNumber":"2","participantId":"`+participantID(1).String()+`","courseTitle":"Pottery",
 			"sessionStartsAt":"2030-01-16T09:00:00Z","sessionEndsAt":"2030-01-16T10:00:00Z",
 			"sessionStartsAtLocal":"2030-01-16T09:00","sessionEndsAtLocal":"2030-01-16T10:00",
 			"sessionStartsAtText":"Wednesday 16 January 2030, 09:00","timeZone":"UTC"}`, string(calls[2].Payload))
@@ -88,7 +88,7 @@ func TestOneSessionOfATwentyParticipantCourseCanceled(t *testing.T) {
 			{Name: "session reminder 1 hour before", TriggerKey: "course_session_starting", Offset: -time.Hour},
 			{Name: "session canceled notice", TriggerKey: "course_session_canceled"},
 		} {
-			require.NoError(t, o.sim.AddAutomation(Site, a))
+			require.NoError(t, o.sim.AddAutomation(Site.String(), a))
 		}
 		// Given a course of three weekly sessions with 20 participants
 		o.scheduleCourse(1, 20, 3, 2*day)
@@ -101,7 +101,7 @@ func TestOneSessionOfATwentyParticipantCourseCanceled(t *testing.T) {
 
 		// When the second session is canceled
 		o.clock.Advance(time.Hour)
-		before := o.sim.RequestCount(Site)
+		before := o.sim.RequestCount(Site.String())
 		v, err := o.app.CancelCourseSession.Handle(o.ctx, application.CancelCourseSession{SiteID: Site, CourseID: courseID(1),
 			SessionID: sessionID(12), Reason: "kiln broken"})
 		require.NoError(t, err)
@@ -115,7 +115,7 @@ func TestOneSessionOfATwentyParticipantCourseCanceled(t *testing.T) {
 		}
 		o.thenCalls(want...)
 		o.deliver()
-		assert.Equal(t, 2, o.sim.RequestCount(Site)-before, "ceil(20/100) = 1 bulk request per trigger, two triggers")
+		assert.Equal(t, 2, o.sim.RequestCount(Site.String())-before, "ceil(20/100) = 1 bulk request per trigger, two triggers")
 
 		// And when the weeks pass, every participant got the reminders of
 		// sessions 1 and 3 and the notice of session 2, and no reminder for it.
@@ -125,10 +125,10 @@ func TestOneSessionOfATwentyParticipantCourseCanceled(t *testing.T) {
 			for _, r := range o.ran() {
 				got[r.automation+" "+r.entity] = true
 			}
-			assert.True(t, got["session reminder 1 hour before "+seat(e, 1)])
-			assert.False(t, got["session reminder 1 hour before "+seat(e, 2)], "no reminder for the canceled session")
-			assert.True(t, got["session reminder 1 hour before "+seat(e, 3)])
-			assert.True(t, got["session canceled notice "+seat(e, 2)])
+			assert.True(t, got["session reminder 1 hour before "+seat(e, 1).String()])
+			assert.False(t, got["session reminder 1 hour before "+seat(e, 2).String()], "no reminder for the canceled session")
+			assert.True(t, got["session reminder 1 hour before "+seat(e, 3).String()])
+			assert.True(t, got["session canceled notice "+seat(e, 2).String()])
 			assert.Equal(t, []string{"session reminder 1 hour before"}, o.canceledFor(seat(e, 2)))
 		}
 	})
@@ -149,12 +149,12 @@ func TestSessionCancelOfThreeHundredIsNineRequests(t *testing.T) {
 			SessionID: sessionID(12), StartsAt: at(10 * day), EndsAt: at(10*day + time.Hour)})
 		require.NoError(t, err)
 		o.deliver()
-		before := o.sim.RequestCount(Site)
+		before := o.sim.RequestCount(Site.String())
 		_, err = o.app.CancelCourseSession.Handle(o.ctx, application.CancelCourseSession{SiteID: Site, CourseID: courseID(1), SessionID: sessionID(12)})
 		require.NoError(t, err)
 		o.deliver()
-		assert.Equal(t, 9, o.sim.RequestCount(Site)-before, "3 triggers x ceil(300/100) bulk requests")
-		for _, e := range o.sim.LiveEvents(Site) {
+		assert.Equal(t, 9, o.sim.RequestCount(Site.String())-before, "3 triggers x ceil(300/100) bulk requests")
+		for _, e := range o.sim.LiveEvents(Site.String()) {
 			key, n, ok := courseenrollment.ParseSessionEntityID(e.ExternalEntityID)
 			if ok && n == 2 {
 				assert.Equal(t, "course_session_canceled", e.TriggerKey, "only the notice of session 2 is live (%s)", key)

@@ -18,6 +18,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/enrollment"
@@ -236,7 +237,7 @@ func crashLoadState(t *testing.T, ctx context.Context, db *sqlite.DB, rep *crash
 		enrollments: map[string]*enrollment.Enrollment{}}
 	err := db.View(ctx, func(ctx context.Context, tx application.ReadTx) error {
 		for id, site := range rep.appointmentIDs {
-			a, err := tx.Appointment(ctx, site, id)
+			a, err := tx.Appointment(ctx, domain.MustSiteID(site), domain.MustID(id))
 			switch {
 			case err == nil:
 				st.appointments[id] = a
@@ -245,7 +246,7 @@ func crashLoadState(t *testing.T, ctx context.Context, db *sqlite.DB, rep *crash
 			}
 		}
 		for id, site := range rep.classIDs {
-			c, err := tx.Class(ctx, site, id)
+			c, err := tx.Class(ctx, domain.MustSiteID(site), domain.MustID(id))
 			switch {
 			case err == nil:
 				st.classes[id] = c
@@ -254,7 +255,7 @@ func crashLoadState(t *testing.T, ctx context.Context, db *sqlite.DB, rep *crash
 			}
 		}
 		for id, site := range rep.enrollmentIDs {
-			e, err := tx.Enrollment(ctx, site, id)
+			e, err := tx.Enrollment(ctx, domain.MustSiteID(site), domain.MustID(id))
 			switch {
 			case err == nil:
 				st.enrollments[id] = e
@@ -355,7 +356,7 @@ func crashFirstN(calls []application.Call, n int) []application.Call {
 func crashCheckAggregates(rep *crashReport, recs []crashRecord, st crashState, byKey map[string][]application.Call) {
 	seen := map[string]bool{}
 	for id, a := range st.appointments {
-		key := application.OrderingKey(a.SiteID(), id)
+		key := application.OrderingKey(a.SiteID().String(), id)
 		seen[key] = true
 		calls := byKey[key]
 		want, ok := crashAppointmentCalls(a.State().String(), a.Version())
@@ -388,9 +389,9 @@ func crashCheckAggregates(rep *crashReport, recs []crashRecord, st crashState, b
 	}
 	byClass := map[string][]*enrollment.Enrollment{}
 	for id, e := range st.enrollments {
-		key := application.OrderingKey(e.SiteID(), id)
+		key := application.OrderingKey(e.SiteID().String(), id)
 		seen[key] = true
-		byClass[e.ClassID()] = append(byClass[e.ClassID()], e)
+		byClass[e.ClassID().String()] = append(byClass[e.ClassID().String()], e)
 		calls := crashShapes(byKey[key])
 		var candidates [][]string
 		for _, h := range crashEnrollmentHistories {
@@ -402,7 +403,7 @@ func crashCheckAggregates(rep *crashReport, recs []crashRecord, st crashState, b
 			rep.problem("enrollment %s (enroll acknowledged as %q) is %s at version %d: want calls among %v, the outbox has %v",
 				id, initial[id], e.State(), e.Version(), candidates, crashDescribe(byKey[key]))
 		}
-		c := st.classes[e.ClassID()]
+		c := st.classes[e.ClassID().String()]
 		if c == nil {
 			rep.problem("enrollment %s is in class %s, which is not in the store", id, e.ClassID())
 			continue
@@ -416,7 +417,7 @@ func crashCheckAggregates(rep *crashReport, recs []crashRecord, st crashState, b
 	}
 
 	for id, c := range st.classes {
-		if calls := byKey[application.OrderingKey(c.SiteID(), id)]; len(calls) > 0 {
+		if calls := byKey[application.OrderingKey(c.SiteID().String(), id)]; len(calls) > 0 {
 			rep.problem("class %s has calls of its own: %v", id, crashDescribe(calls))
 		}
 		seated, waiting := 0, 0
@@ -652,10 +653,10 @@ func crashCheckLive(rep *crashReport, sim *wixsim.Sim, st crashState, byKey map[
 		case appointment.StateCanceled:
 			want = []string{"appointment_canceled"}
 		}
-		check(application.OrderingKey(a.SiteID(), id), fmt.Sprintf("appointment %s (%s)", id, a.State()), want, a.Start())
+		check(application.OrderingKey(a.SiteID().String(), id), fmt.Sprintf("appointment %s (%s)", id, a.State()), want, a.Start())
 	}
 	for id, e := range st.enrollments {
-		key := application.OrderingKey(e.SiteID(), id)
+		key := application.OrderingKey(e.SiteID().String(), id)
 		seated := len(byKey[key]) > 0 // it had calls only if it was seated once
 		var want []string
 		switch {
@@ -668,7 +669,7 @@ func crashCheckLive(rep *crashReport, sim *wixsim.Sim, st crashState, byKey map[
 			want = []string{"class_canceled"}
 		}
 		var start time.Time
-		if c := st.classes[e.ClassID()]; c != nil {
+		if c := st.classes[e.ClassID().String()]; c != nil {
 			start = c.Start()
 		}
 		check(key, fmt.Sprintf("enrollment %s (%s)", id, e.State()), want, start)

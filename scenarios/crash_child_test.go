@@ -63,7 +63,7 @@ const (
 )
 
 // crashSites are the sites the children run commands on.
-var crashSites = []string{Site, OtherSite}
+var crashSites = []string{Site.String(), OtherSite.String()}
 
 // crashChildEnv is what a child learns from its environment.
 type crashChildEnv struct {
@@ -307,7 +307,7 @@ func (w *crashWorker) next() (crashRecord, crashDo) {
 			r := crashRecord{Op: crashOpRescheduleAppointment, Site: t.site, ID: t.id, Start: start, End: end}
 			return r, func(ctx context.Context) (string, int64, error) {
 				v, err := w.app.RescheduleAppointment.Handle(ctx, application.RescheduleAppointment{
-					SiteID: t.site, ID: t.id, StartsAt: start, EndsAt: end})
+					SiteID: domain.MustSiteID(t.site), ID: domain.MustID(t.id), StartsAt: start, EndsAt: end})
 				return v.State, v.Version, err
 			}
 		}
@@ -316,7 +316,7 @@ func (w *crashWorker) next() (crashRecord, crashDo) {
 			r := crashRecord{Op: crashOpCancelAppointment, Site: t.site, ID: t.id}
 			return r, func(ctx context.Context) (string, int64, error) {
 				v, err := w.app.CancelAppointment.Handle(ctx, application.CancelAppointment{
-					SiteID: t.site, ID: t.id, Reason: "crash test"})
+					SiteID: domain.MustSiteID(t.site), ID: domain.MustID(t.id), Reason: "crash test"})
 				return v.State, v.Version, err
 			}
 		}
@@ -329,7 +329,7 @@ func (w *crashWorker) next() (crashRecord, crashDo) {
 			r := crashRecord{Op: crashOpEnroll, Site: t.site, ID: id, ClassID: t.id, Participant: participant}
 			return r, func(ctx context.Context) (string, int64, error) {
 				v, err := w.app.Enroll.Handle(ctx, application.Enroll{
-					SiteID: t.site, ClassID: t.id, ParticipantID: participant, EnrollmentID: id})
+					SiteID: domain.MustSiteID(t.site), ClassID: domain.MustID(t.id), ParticipantID: domain.MustID(participant), EnrollmentID: domain.MustID(id)})
 				return v.State, v.Version, err
 			}
 		}
@@ -338,7 +338,7 @@ func (w *crashWorker) next() (crashRecord, crashDo) {
 		if t, ok := k.pick(rng, &k.enrollees); ok {
 			r := crashRecord{Op: crashOpLeave, Site: t.site, ID: t.id}
 			return r, func(ctx context.Context) (string, int64, error) {
-				v, err := w.app.Leave.Handle(ctx, application.Leave{SiteID: t.site, EnrollmentID: t.id})
+				v, err := w.app.Leave.Handle(ctx, application.Leave{SiteID: domain.MustSiteID(t.site), EnrollmentID: domain.MustID(t.id)})
 				return v.State, v.Version, err
 			}
 		}
@@ -347,7 +347,7 @@ func (w *crashWorker) next() (crashRecord, crashDo) {
 			r := crashRecord{Op: crashOpCancelClass, Site: t.site, ID: t.id}
 			return r, func(ctx context.Context) (string, int64, error) {
 				v, err := w.app.CancelClass.Handle(ctx, application.CancelClass{
-					SiteID: t.site, ID: t.id, Reason: "crash test"})
+					SiteID: domain.MustSiteID(t.site), ID: domain.MustID(t.id), Reason: "crash test"})
 				return v.State, v.Version, err
 			}
 		}
@@ -362,7 +362,7 @@ func (w *crashWorker) scheduleAppointment() (crashRecord, crashDo) {
 	r := crashRecord{Op: crashOpScheduleAppointment, Site: site, ID: id, Participant: contact, Start: start, End: end}
 	return r, func(ctx context.Context) (string, int64, error) {
 		v, err := w.app.ScheduleAppointment.Handle(ctx, application.ScheduleAppointment{
-			SiteID: site, ID: id, ContactID: contact, Title: "Crash test appointment", StartsAt: start, EndsAt: end})
+			SiteID: domain.MustSiteID(site), ID: domain.MustID(id), ContactID: domain.MustID(contact), Title: "Crash test appointment", StartsAt: start, EndsAt: end})
 		return v.State, v.Version, err
 	}
 }
@@ -374,7 +374,7 @@ func (w *crashWorker) scheduleClass() (crashRecord, crashDo) {
 	r := crashRecord{Op: crashOpScheduleClass, Site: site, ID: id, Start: start, End: end, Capacity: capacity, Waitlist: waitlist}
 	return r, func(ctx context.Context) (string, int64, error) {
 		v, err := w.app.ScheduleClass.Handle(ctx, application.ScheduleClass{
-			SiteID: site, ID: id, Title: "Crash test class", StartsAt: start, EndsAt: end,
+			SiteID: domain.MustSiteID(site), ID: domain.MustID(id), Title: "Crash test class", StartsAt: start, EndsAt: end,
 			Capacity: capacity, Waitlist: waitlist})
 		return v.State, v.Version, err
 	}

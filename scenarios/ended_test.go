@@ -24,7 +24,7 @@ func eachStoreWithWixCatalog(t *testing.T, c *application.Catalog, autos []wixsi
 		sim := wixsim.New(w.clock)
 		require.NoError(t, sim.RegisterTriggers(c))
 		for _, a := range autos {
-			require.NoError(t, sim.AddAutomation(Site, a))
+			require.NoError(t, sim.AddAutomation(Site.String(), a))
 		}
 		relay, err := relay.New(relay.Config{
 			Outbox: w.outbox, Gateway: sim, Clock: w.clock, RequestsPerMinute: relay.NoRateLimit,
@@ -65,7 +65,7 @@ func TestEndedNoShowStopsTheVisitsFollowUps(t *testing.T) {
 		o.sim.Advance(7 * day)
 		// Then no review request and no thanks run for a visit that did not
 		// happen, and nothing of hers is live
-		assert.Equal(t, []ran{{"reminder 1 day before", appointmentID(1), at(day)}}, o.ranFor(appointmentID(1)))
+		assert.Equal(t, []ran{{"reminder 1 day before", appointmentID(1).String(), at(day)}}, o.ranFor(appointmentID(1)))
 		assert.ElementsMatch(t, []string{"review request 2 days after the visit", "thanks 4 days after booking"},
 			o.canceledFor(appointmentID(1)))
 		assert.Empty(t, o.live(appointmentID(1)))
@@ -120,7 +120,7 @@ func TestEndedWaitlistPlaceIsCanceledWhenItEnds(t *testing.T) {
 		o.sim.Advance(5 * day)
 		// Then neither is asked whether they are still waiting
 		assert.Empty(t, o.ranFor(carol.ID))
-		assert.Equal(t, []ran{{"class reminder 1 hour before", bob.ID, at(3*day - time.Hour)}}, o.ranFor(bob.ID))
+		assert.Equal(t, []ran{{"class reminder 1 hour before", bob.ID.String(), at(3*day - time.Hour)}}, o.ranFor(bob.ID))
 		assert.Empty(t, o.live(carol.ID))
 		assert.ElementsMatch(t, []string{"participant_enrolled_in_class", "class_starting"}, o.live(bob.ID))
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/relay"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // The outcome scenarios go one step further than the call scenarios: the
@@ -37,7 +38,7 @@ func eachStoreWithWix(t *testing.T, scenario func(t *testing.T, o *outcomes)) {
 		sim := wixsim.New(w.clock)
 		require.NoError(t, sim.RegisterTriggers(w.app.Catalog()))
 		for _, a := range siteAutomations {
-			require.NoError(t, sim.AddAutomation(Site, a))
+			require.NoError(t, sim.AddAutomation(Site.String(), a))
 		}
 		relay, err := relay.New(relay.Config{
 			Outbox: w.outbox, Gateway: sim, Clock: w.clock, RequestsPerMinute: relay.NoRateLimit,
@@ -66,13 +67,14 @@ type ran struct {
 
 func (o *outcomes) ran() []ran {
 	var out []ran
-	for _, a := range o.sim.Activations(Site, wixsim.ActivationRan) {
+	for _, a := range o.sim.Activations(Site.String(), wixsim.ActivationRan) {
 		out = append(out, ran{a.Automation, a.ExternalEntityID, a.SettledAt})
 	}
 	return out
 }
 
-func (o *outcomes) ranFor(entity string) []ran {
+func (o *outcomes) ranFor(id domain.ID) []ran {
+	entity := id.String()
 	var out []ran
 	for _, r := range o.ran() {
 		if r.entity == entity {
@@ -82,9 +84,10 @@ func (o *outcomes) ranFor(entity string) []ran {
 	return out
 }
 
-func (o *outcomes) canceledFor(entity string) []string {
+func (o *outcomes) canceledFor(id domain.ID) []string {
+	entity := id.String()
 	var out []string
-	for _, a := range o.sim.Activations(Site, wixsim.ActivationCanceled) {
+	for _, a := range o.sim.Activations(Site.String(), wixsim.ActivationCanceled) {
 		if a.ExternalEntityID == entity {
 			out = append(out, a.Automation)
 		}
@@ -108,13 +111,13 @@ func TestOutcomeCanceledAppointmentGetsNoReminderNorFollowUp(t *testing.T) {
 
 		// Then the canceled appointment got its confirmation only: its
 		// reminder and follow-up were canceled before they ran.
-		assert.Equal(t, []ran{{"confirmation", appointmentID(1), at(0)}}, o.ranFor(appointmentID(1)))
+		assert.Equal(t, []ran{{"confirmation", appointmentID(1).String(), at(0)}}, o.ranFor(appointmentID(1)))
 		assert.ElementsMatch(t, []string{"follow-up 3 days after booking", "reminder 1 day before"}, o.canceledFor(appointmentID(1)))
 		// And the other appointment of the same contact kept everything.
 		assert.Equal(t, []ran{
-			{"confirmation", appointmentID(2), at(0)},
-			{"follow-up 3 days after booking", appointmentID(2), at(3 * day)},
-			{"reminder 1 day before", appointmentID(2), at(4 * day)},
+			{"confirmation", appointmentID(2).String(), at(0)},
+			{"follow-up 3 days after booking", appointmentID(2).String(), at(3 * day)},
+			{"reminder 1 day before", appointmentID(2).String(), at(4 * day)},
 		}, o.ranFor(appointmentID(2)))
 	})
 }
@@ -138,7 +141,7 @@ func TestOutcomeRescheduledReminderRunsOnceAtTheNewTime(t *testing.T) {
 				reminders = append(reminders, r)
 			}
 		}
-		assert.Equal(t, []ran{{"reminder 1 day before", appointmentID(1), at(5 * day)}}, reminders)
+		assert.Equal(t, []ran{{"reminder 1 day before", appointmentID(1).String(), at(5 * day)}}, reminders)
 		assert.Equal(t, []string{"reminder 1 day before"}, o.canceledFor(appointmentID(1)))
 	})
 }
@@ -155,10 +158,10 @@ func TestOutcomeParticipantWhoLeftGetsNoClassReminder(t *testing.T) {
 		o.sim.Advance(3 * day)
 
 		assert.Equal(t, []ran{
-			{"welcome to class", stays.ID, at(0)},
-			{"class reminder 1 hour before", stays.ID, at(2*day - time.Hour)},
+			{"welcome to class", stays.ID.String(), at(0)},
+			{"class reminder 1 hour before", stays.ID.String(), at(2*day - time.Hour)},
 		}, o.ranFor(stays.ID))
-		assert.Equal(t, []ran{{"welcome to class", leaves.ID, at(0)}}, o.ranFor(leaves.ID))
+		assert.Equal(t, []ran{{"welcome to class", leaves.ID.String(), at(0)}}, o.ranFor(leaves.ID))
 		assert.Equal(t, []string{"class reminder 1 hour before"}, o.canceledFor(leaves.ID))
 	})
 }
@@ -178,16 +181,16 @@ func TestOutcomeCanceledClassParticipantsGetTheNoticeAndNoReminder(t *testing.T)
 
 		for _, e := range []application.EnrollmentView{a, b} {
 			assert.Equal(t, []ran{
-				{"welcome to class", e.ID, at(0)},
-				{"class canceled notice", e.ID, at(time.Hour)},
+				{"welcome to class", e.ID.String(), at(0)},
+				{"class canceled notice", e.ID.String(), at(time.Hour)},
 			}, o.ranFor(e.ID))
 			assert.Equal(t, []string{"class reminder 1 hour before"}, o.canceledFor(e.ID))
 		}
 		// Participant 1's other class is untouched: canceling by enrollment
 		// ID never reaches it (by participant ID it would have).
 		assert.Equal(t, []ran{
-			{"welcome to class", other.ID, at(0)},
-			{"class reminder 1 hour before", other.ID, at(2*day - time.Hour)},
+			{"welcome to class", other.ID.String(), at(0)},
+			{"class reminder 1 hour before", other.ID.String(), at(2*day - time.Hour)},
 		}, o.ranFor(other.ID))
 	})
 }
@@ -199,11 +202,11 @@ func TestOutcomeThreeHundredParticipantClassCancelIsNineRequests(t *testing.T) {
 			o.enroll(1, p)
 		}
 		o.deliver()
-		before := o.sim.RequestCount(Site)
+		before := o.sim.RequestCount(Site.String())
 		_, err := o.app.CancelClass.Handle(o.ctx, application.CancelClass{SiteID: Site, ID: classID(1)})
 		require.NoError(t, err)
 		o.deliver()
-		assert.Equal(t, 9, o.sim.RequestCount(Site)-before, "3 calls x 300 participants in bulk requests of 100")
+		assert.Equal(t, 9, o.sim.RequestCount(Site.String())-before, "3 calls x 300 participants in bulk requests of 100")
 		o.sim.Advance(3 * day)
 		notices := 0
 		for _, r := range o.ran() {

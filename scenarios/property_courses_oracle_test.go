@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 )
 
@@ -39,13 +40,13 @@ func (w *pcWorld) expected() map[[2]string]pcLive {
 			out[[2]string{"course_canceled", e.id}] = pcLive{}
 		}
 		for _, s := range c.sessions {
-			seat := courseenrollment.SessionEntityID(e.id, s.number)
+			seat := courseenrollment.SessionEntityID(domain.MustID(e.id), s.number)
 			tookPlace := !e.endedAt.IsZero() && s.start.Before(e.endedAt)
 			if s.state == "scheduled" && (holds || tookPlace) {
-				out[[2]string{"course_session_starting", seat}] = pcLive{at: s.start, local: local(s.start)}
+				out[[2]string{"course_session_starting", seat.String()}] = pcLive{at: s.start, local: local(s.start)}
 			}
 			if s.state == "canceled" && holds && !s.canceledAt.Before(e.enrolledAt) {
-				out[[2]string{"course_session_canceled", seat}] = pcLive{}
+				out[[2]string{"course_session_canceled", seat.String()}] = pcLive{}
 			}
 		}
 	}
@@ -124,7 +125,7 @@ func (w *pcWorld) check(after string) {
 func (w *pcWorld) checkDesiredFor(last map[[2]string]application.Call, count map[[2]string]int) {
 	err := w.store.View(w.ctx, func(ctx context.Context, tx application.ReadTx) error {
 		for k := range count {
-			lives, err := application.DesiredFor(ctx, tx, w.app.Catalog(), Site, k[1])
+			lives, err := application.DesiredFor(ctx, tx, w.app.Catalog(), Site, domain.MustID(k[1]))
 			if err != nil {
 				return fmt.Errorf("DesiredFor %s %s: %w", k[0], k[1], err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // The course and series property: a random script of commands on courses
@@ -182,7 +183,7 @@ func (w *pcWorld) refused(what string, err error, before int) bool {
 func (w *pcWorld) calls() []application.Call {
 	var out []application.Call
 	for after := int64(0); ; {
-		page, err := w.outbox.List(w.ctx, application.Filter{SiteID: Site, After: after, Limit: 1000})
+		page, err := w.outbox.List(w.ctx, application.Filter{SiteID: Site.String(), After: after, Limit: 1000})
 		if err != nil {
 			w.t.Fatalf("list calls: %v", err)
 		}
@@ -222,9 +223,9 @@ func (w *pcWorld) sync(c *pcCourse, v application.CourseView) {
 		known[s.id] = s
 	}
 	for _, s := range v.Sessions {
-		m, ok := known[s.ID]
+		m, ok := known[s.ID.String()]
 		if !ok {
-			m = &pcSession{id: s.ID}
+			m = &pcSession{id: s.ID.String()}
 			c.sessions = append(c.sessions, m)
 		}
 		if m.state == "scheduled" && s.State == "canceled" {
@@ -239,7 +240,7 @@ func (w *pcWorld) newSessions(n int) []application.NewCourseSession {
 	for range n {
 		w.sessions++
 		start := w.drawStart()
-		out = append(out, application.NewCourseSession{ID: fmt.Sprintf("5e550000-0000-4000-8000-%012d", w.sessions),
+		out = append(out, application.NewCourseSession{ID: domain.MustID(fmt.Sprintf("5e550000-0000-4000-8000-%012d", w.sessions)),
 			StartsAt: start, EndsAt: start.Add(time.Hour)})
 	}
 	return out
@@ -256,8 +257,8 @@ func (w *pcWorld) scheduleCourse() {
 	if w.refused("schedule course", err, before) {
 		return
 	}
-	c := &pcCourse{id: id}
-	w.courses[id] = c
+	c := &pcCourse{id: id.String()}
+	w.courses[id.String()] = c
 	w.sync(c, v)
 }
 
@@ -268,7 +269,7 @@ func (w *pcWorld) addSession() {
 	}
 	s := w.newSessions(1)[0]
 	before := len(w.calls())
-	v, err := w.app.AddCourseSession.Handle(w.ctx, application.AddCourseSession{SiteID: Site, CourseID: c.id, SessionID: s.ID,
+	v, err := w.app.AddCourseSession.Handle(w.ctx, application.AddCourseSession{SiteID: Site, CourseID: domain.MustID(c.id), SessionID: s.ID,
 		StartsAt: s.StartsAt, EndsAt: s.EndsAt})
 	if !w.refused("add session", err, before) {
 		w.sync(c, v)
@@ -283,8 +284,8 @@ func (w *pcWorld) rescheduleSession() {
 	}
 	start := w.drawStart()
 	before := len(w.calls())
-	v, err := w.app.RescheduleCourseSession.Handle(w.ctx, application.RescheduleCourseSession{SiteID: Site, CourseID: c.id,
-		SessionID: s.id, StartsAt: start, EndsAt: start.Add(time.Hour)})
+	v, err := w.app.RescheduleCourseSession.Handle(w.ctx, application.RescheduleCourseSession{SiteID: Site, CourseID: domain.MustID(c.id),
+		SessionID: domain.MustID(s.id), StartsAt: start, EndsAt: start.Add(time.Hour)})
 	if !w.refused("reschedule session", err, before) {
 		w.sync(c, v)
 	}
@@ -297,7 +298,7 @@ func (w *pcWorld) cancelSession() {
 		return
 	}
 	before := len(w.calls())
-	v, err := w.app.CancelCourseSession.Handle(w.ctx, application.CancelCourseSession{SiteID: Site, CourseID: c.id, SessionID: s.id})
+	v, err := w.app.CancelCourseSession.Handle(w.ctx, application.CancelCourseSession{SiteID: Site, CourseID: domain.MustID(c.id), SessionID: domain.MustID(s.id)})
 	if !w.refused("cancel session", err, before) {
 		w.sync(c, v)
 	}
@@ -310,11 +311,11 @@ func (w *pcWorld) enroll() {
 	}
 	p := rapid.IntRange(1, 5).Draw(w.t, "participant")
 	before := len(w.calls())
-	v, err := w.app.EnrollInCourse.Handle(w.ctx, application.EnrollInCourse{SiteID: Site, CourseID: c.id, ParticipantID: participantID(p)})
+	v, err := w.app.EnrollInCourse.Handle(w.ctx, application.EnrollInCourse{SiteID: Site, CourseID: domain.MustID(c.id), ParticipantID: participantID(p)})
 	if w.refused("enroll in course", err, before) {
 		return
 	}
-	w.enrs = append(w.enrs, &pcEnrollment{id: v.ID, courseID: c.id, state: v.State, enrolledAt: w.clock.Now()})
+	w.enrs = append(w.enrs, &pcEnrollment{id: v.ID.String(), courseID: c.id, state: v.State, enrolledAt: w.clock.Now()})
 }
 
 func (w *pcWorld) leave() {
@@ -323,7 +324,7 @@ func (w *pcWorld) leave() {
 	}
 	e := w.enrs[rapid.IntRange(0, len(w.enrs)-1).Draw(w.t, "enrollment")]
 	before := len(w.calls())
-	v, err := w.app.LeaveCourse.Handle(w.ctx, application.LeaveCourse{SiteID: Site, EnrollmentID: e.id})
+	v, err := w.app.LeaveCourse.Handle(w.ctx, application.LeaveCourse{SiteID: Site, EnrollmentID: domain.MustID(e.id)})
 	if !w.refused("leave course", err, before) {
 		e.state, e.endedAt = v.State, w.clock.Now()
 	}
@@ -345,7 +346,7 @@ func (w *pcWorld) cancelCourse() {
 		return
 	}
 	before := len(w.calls())
-	v, err := w.app.CancelCourse.Handle(w.ctx, application.CancelCourse{SiteID: Site, ID: c.id})
+	v, err := w.app.CancelCourse.Handle(w.ctx, application.CancelCourse{SiteID: Site, ID: domain.MustID(c.id)})
 	if !w.refused("cancel course", err, before) {
 		w.sync(c, v)
 		w.ended(c, "course_canceled")
@@ -358,7 +359,7 @@ func (w *pcWorld) completeCourse() {
 		return
 	}
 	before := len(w.calls())
-	v, err := w.app.CompleteCourse.Handle(w.ctx, application.CompleteCourse{SiteID: Site, ID: c.id})
+	v, err := w.app.CompleteCourse.Handle(w.ctx, application.CompleteCourse{SiteID: Site, ID: domain.MustID(c.id)})
 	if !w.refused("complete course", err, before) {
 		w.sync(c, v)
 		w.ended(c, "completed")
@@ -379,7 +380,7 @@ func (w *pcWorld) scheduleSeries() {
 	if w.refused("schedule series", err, before) {
 		return
 	}
-	s := &pcSeries{id: id, state: v.State}
+	s := &pcSeries{id: id.String(), state: v.State}
 	first := start.In(w.zone)
 	step := 1
 	if every == "week" {
@@ -396,9 +397,9 @@ func (w *pcWorld) scheduleSeries() {
 		if local.Format("15:04") != first.Format("15:04") && !dstGap(w.zone, want) {
 			w.t.Fatalf("occurrence %d of series %s starts at %s local, the first at %s", o.Number, id, local.Format("15:04"), first.Format("15:04"))
 		}
-		s.occ = append(s.occ, &pcOccurrence{number: o.Number, appointmentID: o.AppointmentID, start: o.StartsAt, state: o.State})
+		s.occ = append(s.occ, &pcOccurrence{number: o.Number, appointmentID: o.AppointmentID.String(), start: o.StartsAt, state: o.State})
 	}
-	w.series[id] = s
+	w.series[id.String()] = s
 }
 
 // dstGap reports whether a wall-clock time does not exist in loc (it falls
@@ -411,7 +412,7 @@ func (w *pcWorld) drawSeries() *pcSeries {
 	if len(w.series) == 0 {
 		return nil
 	}
-	return w.series[seriesID(rapid.IntRange(1, len(w.series)).Draw(w.t, "series"))]
+	return w.series[seriesID(rapid.IntRange(1, len(w.series)).Draw(w.t, "series")).String()]
 }
 
 // syncSeries reads a series' occurrences from its view.
@@ -430,7 +431,7 @@ func (w *pcWorld) cancelSeries() {
 	scope := rapid.SampledFrom([]string{application.SeriesThis, application.SeriesFollowing, application.SeriesAll}).Draw(w.t, "scope")
 	n := rapid.IntRange(1, len(s.occ)).Draw(w.t, "occurrence")
 	before := len(w.calls())
-	v, err := w.app.CancelSeries.Handle(w.ctx, application.CancelSeries{SiteID: Site, ID: s.id, Scope: scope, Occurrence: n})
+	v, err := w.app.CancelSeries.Handle(w.ctx, application.CancelSeries{SiteID: Site, ID: domain.MustID(s.id), Scope: scope, Occurrence: n})
 	if !w.refused("cancel series", err, before) {
 		s.sync(v)
 	}
@@ -444,7 +445,7 @@ func (w *pcWorld) rescheduleOccurrence() {
 	n := rapid.IntRange(1, len(s.occ)).Draw(w.t, "occurrence")
 	start := w.drawStart()
 	before := len(w.calls())
-	v, err := w.app.RescheduleOccurrence.Handle(w.ctx, application.RescheduleOccurrence{SiteID: Site, SeriesID: s.id,
+	v, err := w.app.RescheduleOccurrence.Handle(w.ctx, application.RescheduleOccurrence{SiteID: Site, SeriesID: domain.MustID(s.id),
 		Occurrence: n, StartsAt: start, EndsAt: start.Add(45 * time.Minute)})
 	if !w.refused("reschedule occurrence", err, before) {
 		s.sync(v)

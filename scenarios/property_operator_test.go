@@ -8,6 +8,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // The operator steps of the property test: Wix refuses calls for good, and
@@ -77,7 +78,7 @@ func (w *propWorld) operatorRetry() {
 		return
 	}
 	c := calls[rapid.IntRange(0, len(calls)-1).Draw(w.t, "call to retry")]
-	_, err := w.app.RetryCall.Handle(w.ctx, application.RetryCall{SiteID: c.SiteID, CallID: c.ID})
+	_, err := w.app.RetryCall.Handle(w.ctx, application.RetryCall{SiteID: domain.MustSiteID(c.SiteID), CallID: domain.MustID(c.ID)})
 	w.newCalls() // a retried call has a new Seq: it is not the next command's
 	w.stats.add(func(s *propertyStats) { s.retries++ })
 	switch {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // The oracle of the property test. It knows nothing of the policy's calls
@@ -65,7 +66,7 @@ func (w *propWorld) expected() map[liveKey]want {
 		}
 	}
 	for _, a := range w.appts {
-		v, err := w.app.GetAppointment.Handle(w.ctx, application.GetAppointment{SiteID: a.site, ID: a.id})
+		v, err := w.app.GetAppointment.Handle(w.ctx, application.GetAppointment{SiteID: domain.MustSiteID(a.site), ID: domain.MustID(a.id)})
 		if err != nil {
 			w.t.Fatalf("get appointment %s on %s: %v", a.id, siteName(a.site), err)
 		}
@@ -81,11 +82,11 @@ func (w *propWorld) expected() map[liveKey]want {
 		add(a.site, application.RoleAppointmentNoShow, a.id, exactlyIf(v.State == "no_show"))
 	}
 	for _, e := range w.enrs {
-		v, err := w.app.GetEnrollment.Handle(w.ctx, application.GetEnrollment{SiteID: e.site, ID: e.id})
+		v, err := w.app.GetEnrollment.Handle(w.ctx, application.GetEnrollment{SiteID: domain.MustSiteID(e.site), ID: domain.MustID(e.id)})
 		if err != nil {
 			w.t.Fatalf("get enrollment %s: %v", e.name(), err)
 		}
-		c, err := w.app.GetClass.Handle(w.ctx, application.GetClass{SiteID: e.site, ID: e.classID})
+		c, err := w.app.GetClass.Handle(w.ctx, application.GetClass{SiteID: domain.MustSiteID(e.site), ID: domain.MustID(e.classID)})
 		if err != nil {
 			w.t.Fatalf("get class of %s: %v", e.name(), err)
 		}
@@ -291,7 +292,7 @@ func (w *propWorld) checkClasses() {
 	now := w.clock.Now()
 	for key := range w.classes {
 		site, id, _ := strings.Cut(key, "/")
-		c, err := w.app.GetClass.Handle(w.ctx, application.GetClass{SiteID: site, ID: id})
+		c, err := w.app.GetClass.Handle(w.ctx, application.GetClass{SiteID: domain.MustSiteID(site), ID: domain.MustID(id)})
 		if err != nil {
 			w.t.Fatalf("get class %s on %s: %v", id, siteName(site), err)
 		}

@@ -36,10 +36,10 @@ func TestRegressionSubSecondStartReachesWixExactly(t *testing.T) {
 		require.NoError(t, o.relay.Drain(o.ctx))
 
 		// Then it is live at Wix at the stored start, or expired; never dead.
-		stats, err := o.outbox.Stats(o.ctx, Site)
+		stats, err := o.outbox.Stats(o.ctx, Site.String())
 		require.NoError(t, err)
 		assert.Zero(t, stats[application.StateDead], "a report still ahead of its time is not refused")
-		for _, ev := range o.sim.LiveEvents(Site) {
+		for _, ev := range o.sim.LiveEvents(Site.String()) {
 			if ev.TriggerKey == "appointment_starting" {
 				assert.True(t, ev.At.Equal(stored.StartsAt), "Wix holds %s, the appointment starts %s", ev.At, stored.StartsAt)
 			}

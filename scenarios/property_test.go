@@ -21,6 +21,7 @@ import (
 	"github.com/bookable/lifecycle/application/fake"
 	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/application/relay"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // The property test searches for a history after which Wix is not true to
@@ -82,7 +83,7 @@ func setPropertyChecks(t *testing.T) {
 // Site3 is a third site for the property test.
 const Site3 = "5e000000-0000-4000-8000-000000000003"
 
-var propSites = []string{Site, OtherSite, Site3}
+var propSites = []string{Site.String(), OtherSite.String(), Site3}
 
 // propWorld is one property case: the system under test and the model the
 // oracle needs beside the stored states.
@@ -279,12 +280,12 @@ func (w *propWorld) drawSite() (int, string) {
 
 func (w *propWorld) drawAppt() (int, string) {
 	n := rapid.IntRange(1, 3).Draw(w.t, "appointment")
-	return n, appointmentID(n) // the same IDs on every site: tenancy must keep them apart
+	return n, appointmentID(n).String() // the same IDs on every site: tenancy must keep them apart
 }
 
 func (w *propWorld) drawClass() (int, string) {
 	n := rapid.IntRange(1, 2).Draw(w.t, "class")
-	return n, classID(n)
+	return n, classID(n).String()
 }
 
 // drawStart returns a start on the half-hour grid of the case, from the
@@ -344,7 +345,7 @@ func (w *propWorld) newCalls() []application.Call {
 // a seat or waited, and checks the class invariants on the way.
 func (w *propWorld) observe() {
 	for _, e := range w.enrs {
-		v, err := w.app.GetEnrollment.Handle(w.ctx, application.GetEnrollment{SiteID: e.site, ID: e.id})
+		v, err := w.app.GetEnrollment.Handle(w.ctx, application.GetEnrollment{SiteID: domain.MustSiteID(e.site), ID: domain.MustID(e.id)})
 		if err != nil {
 			w.t.Fatalf("get enrollment %s: %v", e.name(), err)
 		}
@@ -360,7 +361,7 @@ func (w *propWorld) scheduleAppointment() {
 	n, id := w.drawAppt()
 	start := w.drawStart()
 	_, err := w.app.ScheduleAppointment.Handle(w.ctx, application.ScheduleAppointment{
-		SiteID: site, ID: id, ContactID: contactID(n), Title: "Haircut", StartsAt: start, EndsAt: start.Add(time.Hour)})
+		SiteID: domain.MustSiteID(site), ID: domain.MustID(id), ContactID: contactID(n), Title: "Haircut", StartsAt: start, EndsAt: start.Add(time.Hour)})
 	if w.outcome(fmt.Sprintf("s%d: schedule appointment a%d at %s", s, n, w.rel(start)), err) && w.appt(site, id) == nil {
 		w.appts = append(w.appts, &propAppt{site: site, id: id})
 	}
@@ -379,9 +380,9 @@ func (w *propWorld) rescheduleAppointment() {
 	s, site := w.drawSite()
 	n, id := w.drawAppt()
 	start := w.drawStart()
-	before, _ := w.app.GetAppointment.Handle(w.ctx, application.GetAppointment{SiteID: site, ID: id})
+	before, _ := w.app.GetAppointment.Handle(w.ctx, application.GetAppointment{SiteID: domain.MustSiteID(site), ID: domain.MustID(id)})
 	_, err := w.app.RescheduleAppointment.Handle(w.ctx, application.RescheduleAppointment{
-		SiteID: site, ID: id, StartsAt: start, EndsAt: start.Add(time.Hour)})
+		SiteID: domain.MustSiteID(site), ID: domain.MustID(id), StartsAt: start, EndsAt: start.Add(time.Hour)})
 	if w.outcome(fmt.Sprintf("s%d: reschedule appointment a%d to %s", s, n, w.rel(start)), err) {
 		a := w.appt(site, id)
 		a.reschedules++
@@ -397,7 +398,7 @@ func (w *propWorld) rescheduleAppointment() {
 func (w *propWorld) cancelAppointment() {
 	s, site := w.drawSite()
 	n, id := w.drawAppt()
-	_, err := w.app.CancelAppointment.Handle(w.ctx, application.CancelAppointment{SiteID: site, ID: id, Reason: "sick"})
+	_, err := w.app.CancelAppointment.Handle(w.ctx, application.CancelAppointment{SiteID: domain.MustSiteID(site), ID: domain.MustID(id), Reason: "sick"})
 	if w.outcome(fmt.Sprintf("s%d: cancel appointment a%d", s, n), err) {
 		w.withdrawBooking(site, id)
 	}
@@ -406,14 +407,14 @@ func (w *propWorld) cancelAppointment() {
 func (w *propWorld) completeAppointment() {
 	s, site := w.drawSite()
 	n, id := w.drawAppt()
-	_, err := w.app.CompleteAppointment.Handle(w.ctx, application.CompleteAppointment{SiteID: site, ID: id})
+	_, err := w.app.CompleteAppointment.Handle(w.ctx, application.CompleteAppointment{SiteID: domain.MustSiteID(site), ID: domain.MustID(id)})
 	w.outcome(fmt.Sprintf("s%d: complete appointment a%d", s, n), err)
 }
 
 func (w *propWorld) markNoShow() {
 	s, site := w.drawSite()
 	n, id := w.drawAppt()
-	_, err := w.app.MarkNoShow.Handle(w.ctx, application.MarkNoShow{SiteID: site, ID: id})
+	_, err := w.app.MarkNoShow.Handle(w.ctx, application.MarkNoShow{SiteID: domain.MustSiteID(site), ID: domain.MustID(id)})
 	if w.outcome(fmt.Sprintf("s%d: mark appointment a%d no-show", s, n), err) {
 		w.withdrawBooking(site, id) // the visit did not happen: its remaining actions end
 	}
@@ -434,7 +435,7 @@ func (w *propWorld) scheduleClass() {
 	waitlist := rapid.Bool().Draw(w.t, "waitlist")
 	start := w.drawStart()
 	_, err := w.app.ScheduleClass.Handle(w.ctx, application.ScheduleClass{
-		SiteID: site, ID: id, Title: "Yoga", StartsAt: start, EndsAt: start.Add(time.Hour), Capacity: capacity, Waitlist: waitlist})
+		SiteID: domain.MustSiteID(site), ID: domain.MustID(id), Title: "Yoga", StartsAt: start, EndsAt: start.Add(time.Hour), Capacity: capacity, Waitlist: waitlist})
 	if w.outcome(fmt.Sprintf("s%d: schedule class c%d at %s, %d seats, waitlist %v", s, n, w.rel(start), capacity, waitlist), err) {
 		w.classes[site+"/"+id] = true
 	}
@@ -445,8 +446,8 @@ func (w *propWorld) rescheduleClass() {
 	n, id := w.drawClass()
 	start := w.drawStart()
 	seated := w.seatedIn(site, id) // observed before the command
-	before, _ := w.app.GetClass.Handle(w.ctx, application.GetClass{SiteID: site, ID: id})
-	_, err := w.app.RescheduleClass.Handle(w.ctx, application.RescheduleClass{SiteID: site, ID: id, StartsAt: start, EndsAt: start.Add(time.Hour)})
+	before, _ := w.app.GetClass.Handle(w.ctx, application.GetClass{SiteID: domain.MustSiteID(site), ID: domain.MustID(id)})
+	_, err := w.app.RescheduleClass.Handle(w.ctx, application.RescheduleClass{SiteID: domain.MustSiteID(site), ID: domain.MustID(id), StartsAt: start, EndsAt: start.Add(time.Hour)})
 	if w.outcome(fmt.Sprintf("s%d: reschedule class c%d to %s", s, n, w.rel(start)), err) {
 		for _, e := range seated {
 			e.classMoves++
@@ -486,7 +487,7 @@ func (w *propWorld) cancelClass() {
 	s, site := w.drawSite()
 	n, id := w.drawClass()
 	seated, waiting := w.seatedIn(site, id), w.in(site, id, "waitlisted")
-	_, err := w.app.CancelClass.Handle(w.ctx, application.CancelClass{SiteID: site, ID: id, Reason: "teacher ill"})
+	_, err := w.app.CancelClass.Handle(w.ctx, application.CancelClass{SiteID: domain.MustSiteID(site), ID: domain.MustID(id), Reason: "teacher ill"})
 	if w.outcome(fmt.Sprintf("s%d: cancel class c%d", s, n), err) {
 		for _, e := range seated {
 			w.withdrawSeat(site, e.id)
@@ -501,7 +502,7 @@ func (w *propWorld) completeClass() {
 	s, site := w.drawSite()
 	n, id := w.drawClass()
 	waiting := w.in(site, id, "waitlisted")
-	_, err := w.app.CompleteClass.Handle(w.ctx, application.CompleteClass{SiteID: site, ID: id})
+	_, err := w.app.CompleteClass.Handle(w.ctx, application.CompleteClass{SiteID: domain.MustSiteID(site), ID: domain.MustID(id)})
 	if w.outcome(fmt.Sprintf("s%d: complete class c%d", s, n), err) {
 		for _, e := range waiting { // the waitlist closes
 			w.withdraw(site, application.RoleParticipantWaitlisted, e.id)
@@ -513,9 +514,9 @@ func (w *propWorld) enroll() {
 	s, site := w.drawSite()
 	n, id := w.drawClass()
 	p := rapid.IntRange(1, 4).Draw(w.t, "participant")
-	v, err := w.app.Enroll.Handle(w.ctx, application.Enroll{SiteID: site, ClassID: id, ParticipantID: participantID(p)})
+	v, err := w.app.Enroll.Handle(w.ctx, application.Enroll{SiteID: domain.MustSiteID(site), ClassID: domain.MustID(id), ParticipantID: participantID(p)})
 	if err == nil {
-		w.enrs = append(w.enrs, &propEnrollment{site: site, id: v.ID, classID: id, order: len(w.enrs)})
+		w.enrs = append(w.enrs, &propEnrollment{site: site, id: v.ID.String(), classID: id, order: len(w.enrs)})
 	}
 	name := ""
 	if err == nil {
@@ -528,13 +529,13 @@ func (w *propWorld) leave() {
 	s, site := w.drawSite()
 	if len(w.enrs) == 0 {
 		w.outcome(fmt.Sprintf("s%d: leave an enrollment that does not exist", s),
-			leaveErr(w.app.Leave.Handle(w.ctx, application.Leave{SiteID: site, EnrollmentID: contactID(99)})))
+			leaveErr(w.app.Leave.Handle(w.ctx, application.Leave{SiteID: domain.MustSiteID(site), EnrollmentID: contactID(99)})))
 		return
 	}
 	e := w.enrs[rapid.IntRange(0, len(w.enrs)-1).Draw(w.t, "enrollment")]
 	wasSeated, wasWaiting := e.state == "enrolled", e.state == "waitlisted"
-	waiting := w.in(e.site, e.classID, "waitlisted")                                         // one may be promoted
-	_, err := w.app.Leave.Handle(w.ctx, application.Leave{SiteID: site, EnrollmentID: e.id}) // another site's: refused
+	waiting := w.in(e.site, e.classID, "waitlisted")                                                                           // one may be promoted
+	_, err := w.app.Leave.Handle(w.ctx, application.Leave{SiteID: domain.MustSiteID(site), EnrollmentID: domain.MustID(e.id)}) // another site's: refused
 	if !w.outcome(fmt.Sprintf("s%d: %s leaves (enrolled on %s)", s, e.name(), siteName(e.site)), err) {
 		return
 	}

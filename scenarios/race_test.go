@@ -172,7 +172,7 @@ func TestRaceForTheLastSeats(t *testing.T) {
 					assert.False(t, positions[views[i].Position], "positions are unique")
 					positions[views[i].Position] = true
 					if views[i].State == "enrolled" {
-						seated[views[i].ID] = true
+						seated[views[i].ID.String()] = true
 					} else {
 						assert.Equal(t, "waitlisted", views[i].State)
 						waiting++

@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -40,7 +39,7 @@ func TestReconcileTenThousandAppointments(t *testing.T) {
 	for chunk := 0; chunk < bigReconcileSize; chunk += 1000 {
 		require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
 			for i := chunk; i < chunk+1000; i++ {
-				a, err := appointment.Schedule(appointment.New{ID: fmt.Sprintf("a0000000-0000-4000-8000-%012d", i),
+				a, err := appointment.Schedule(appointment.New{ID: appointmentID(i),
 					SiteID: Site, ContactID: contactID(i % 500), Title: "Haircut",
 					Start: at(2*day + time.Duration(i)*time.Minute), End: at(2*day + time.Duration(i)*time.Minute + time.Hour)}, Now)
 				if err != nil {
@@ -93,7 +92,7 @@ func TestReconcileTenThousandAppointments(t *testing.T) {
 	assert.Equal(t, 2*bigReconcileSize, sum.Repairs, "a confirmation and a reminder each")
 	t.Logf("first reconcile: %d repairs in %s, peak heap in use %.1f MiB above the start", sum.Repairs,
 		took.Round(time.Millisecond), float64(grew)/(1<<20))
-	stats, err := db.Stats(ctx, Site)
+	stats, err := db.Stats(ctx, Site.String())
 	require.NoError(t, err)
 	assert.Equal(t, 2*bigReconcileSize, stats[application.StatePending])
 

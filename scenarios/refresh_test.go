@@ -13,6 +13,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/wixsim/wixsimtest"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/relay"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // The Refresh Payload scenarios: just before Wix runs a delayed action, it
@@ -40,7 +41,7 @@ func eachStoreWithRefresh(t *testing.T, scenario func(t *testing.T, o *outcomes)
 			wixsim.WithRefreshTokenClock(w.clock))
 		require.NoError(t, sim.RegisterTriggers(w.app.Catalog()))
 		for _, a := range siteAutomations {
-			require.NoError(t, sim.AddAutomation(Site, a))
+			require.NoError(t, sim.AddAutomation(Site.String(), a))
 		}
 		relay, err := relay.New(relay.Config{
 			Outbox: w.outbox, Gateway: sim, Clock: w.clock, RequestsPerMinute: relay.NoRateLimit,
@@ -50,9 +51,10 @@ func eachStoreWithRefresh(t *testing.T, scenario func(t *testing.T, o *outcomes)
 	})
 }
 
-func (o *outcomes) activation(automation, entity string) wixsim.Activation {
+func (o *outcomes) activation(automation string, id domain.ID) wixsim.Activation {
+	entity := id.String()
 	o.t.Helper()
-	for _, a := range o.sim.Activations(Site) {
+	for _, a := range o.sim.Activations(Site.String()) {
 		if a.Automation == automation && a.ExternalEntityID == entity {
 			return a
 		}
@@ -83,7 +85,7 @@ func TestRefreshStopsAReminderWhoseCancelWasDeadLettered(t *testing.T) {
 			assert.Equal(t, wixsim.ActivationCanceled, a.State, name)
 			assert.Equal(t, wixsim.CanceledByRefreshPayload, a.CanceledBy, name)
 		}
-		assert.Equal(t, []ran{{"confirmation", appointmentID(1), at(0)}}, o.ranFor(appointmentID(1)))
+		assert.Equal(t, []ran{{"confirmation", appointmentID(1).String(), at(0)}}, o.ranFor(appointmentID(1)))
 	})
 }
 

@@ -137,9 +137,17 @@ func TestRefusedCommandsChangeNothing(t *testing.T) {
 				_, err := w.app.ScheduleAppointment.Handle(w.ctx, application.ScheduleAppointment{SiteID: Site, ContactID: contactID(1), StartsAt: at(-time.Minute), EndsAt: at(time.Hour)})
 				return err
 			}},
+		{name: "no contact", is: domain.ErrInvalid, as: &invalid, text: "contactId",
+			do: func(w *world, f refusalFixture) error {
+				_, err := w.app.ScheduleAppointment.Handle(w.ctx, application.ScheduleAppointment{SiteID: Site, StartsAt: at(day), EndsAt: at(day + time.Hour)})
+				return err
+			}},
+		// An ID is parsed where it enters (an HTTP request, a flag): a
+		// command carries a domain.ID, so text that is not a UUID is refused
+		// before any command sees it.
 		{name: "contact is not a UUID", is: domain.ErrInvalid, as: &invalid, text: "contactId",
 			do: func(w *world, f refusalFixture) error {
-				_, err := w.app.ScheduleAppointment.Handle(w.ctx, application.ScheduleAppointment{SiteID: Site, ContactID: "jane@example.com", StartsAt: at(day), EndsAt: at(day + time.Hour)})
+				_, err := domain.ParseID("contactId", "jane@example.com")
 				return err
 			}},
 		{name: "empty site", is: domain.ErrInvalid, as: &invalid, text: "siteId",
@@ -149,7 +157,7 @@ func TestRefusedCommandsChangeNothing(t *testing.T) {
 			}},
 		{name: "site is not a UUID", is: domain.ErrInvalid, as: &invalid, text: "siteId",
 			do: func(w *world, f refusalFixture) error {
-				_, err := w.app.CancelAppointment.Handle(w.ctx, application.CancelAppointment{SiteID: "my-site", ID: appointmentID(1)})
+				_, err := domain.ParseSiteID("my-site")
 				return err
 			}},
 		{name: "class capacity below one", is: domain.ErrInvalid, as: &invalid, text: "capacity",
@@ -177,9 +185,9 @@ func TestRefusedCommandsChangeNothing(t *testing.T) {
 				_, err := w.app.Enroll.Handle(w.ctx, application.Enroll{SiteID: Site, ClassID: classID(3), ParticipantID: participantID(9)})
 				return err
 			}},
-		{name: "participant is not a UUID", is: domain.ErrInvalid, as: &invalid, text: "participantId",
+		{name: "no participant", is: domain.ErrInvalid, as: &invalid, text: "participantId",
 			do: func(w *world, f refusalFixture) error {
-				_, err := w.app.Enroll.Handle(w.ctx, application.Enroll{SiteID: Site, ClassID: classID(4), ParticipantID: "42"})
+				_, err := w.app.Enroll.Handle(w.ctx, application.Enroll{SiteID: Site, ClassID: classID(4)})
 				return err
 			}},
 		{name: "leave twice", is: domain.ErrTransitionNotAllowed, as: &transition, text: "cannot leave when left",

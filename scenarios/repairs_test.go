@@ -10,6 +10,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // The repair scenarios tell what an operator can and cannot do once Wix
@@ -25,14 +26,16 @@ func (o *outcomes) drain() {
 
 // refuse makes Wix refuse the next n requests of endpoint naming entity
 // with status (a 428: the trigger is not configured yet).
-func (o *outcomes) refuse(endpoint wixsim.Endpoint, entity string, status, n int) {
-	o.sim.Inject(wixsim.Fault{Endpoint: endpoint, Site: Site, EntityID: entity, Status: status, Times: n})
+func (o *outcomes) refuse(endpoint wixsim.Endpoint, id domain.ID, status, n int) {
+	entity := id.String()
+	o.sim.Inject(wixsim.Fault{Endpoint: endpoint, Site: Site.String(), EntityID: entity, Status: status, Times: n})
 }
 
 // callOf returns the newest call of kind and trigger for entity.
-func (o *outcomes) callOf(kind application.CallKind, trigger, entity string) application.Call {
+func (o *outcomes) callOf(kind application.CallKind, trigger string, id domain.ID) application.Call {
+	entity := id.String()
 	o.t.Helper()
-	calls, err := o.outbox.List(o.ctx, application.Filter{SiteID: Site, Limit: 1000})
+	calls, err := o.outbox.List(o.ctx, application.Filter{SiteID: Site.String(), Limit: 1000})
 	require.NoError(o.t, err)
 	var found *application.Call
 	for i, c := range calls {
@@ -46,7 +49,7 @@ func (o *outcomes) callOf(kind application.CallKind, trigger, entity string) app
 
 // retry asks the outbox to retry a call, as `lifecycle outbox retry` does.
 func (o *outcomes) retry(c application.Call) error {
-	return o.outbox.Retry(o.ctx, Site, c.ID, o.clock.Now())
+	return o.outbox.Retry(o.ctx, Site.String(), c.ID, o.clock.Now())
 }
 
 // reconcile runs reconcile on the site and returns its repairs.
@@ -60,9 +63,10 @@ func (o *outcomes) reconcile(dryRun bool) []application.Repair {
 }
 
 // live lists the triggers of the events live at Wix for entity.
-func (o *outcomes) live(entity string) []string {
+func (o *outcomes) live(id domain.ID) []string {
+	entity := id.String()
 	var out []string
-	for _, ev := range o.sim.LiveEvents(Site) {
+	for _, ev := range o.sim.LiveEvents(Site.String()) {
 		if ev.ExternalEntityID == entity {
 			out = append(out, ev.TriggerKey)
 		}
@@ -130,9 +134,9 @@ func TestRepairRescheduledReminderIsSentOnceAtTheNewTime(t *testing.T) {
 		// And the reminder ran once, a day before the new start
 		o.sim.Advance(10 * day)
 		assert.ElementsMatch(t, []ran{
-			{"confirmation", appointmentID(1), at(day)},
-			{"follow-up 3 days after booking", appointmentID(1), at(4 * day)},
-			{"reminder 1 day before", appointmentID(1), at(5 * day)},
+			{"confirmation", appointmentID(1).String(), at(day)},
+			{"follow-up 3 days after booking", appointmentID(1).String(), at(4 * day)},
+			{"reminder 1 day before", appointmentID(1).String(), at(5 * day)},
 		}, o.ranFor(appointmentID(1)))
 	})
 }
@@ -193,13 +197,13 @@ func TestRepairReconcileRemovesTheReminderADeadCancelLeftBehind(t *testing.T) {
 				reminders = append(reminders, r)
 			}
 		}
-		assert.Equal(t, []ran{{"reminder 1 day before", appointmentID(1), at(5 * day)}}, reminders)
+		assert.Equal(t, []ran{{"reminder 1 day before", appointmentID(1).String(), at(5 * day)}}, reminders)
 	})
 }
 
 func (o *outcomes) get(c application.Call) application.CallDetail {
 	o.t.Helper()
-	d, err := o.outbox.Get(o.ctx, Site, c.ID)
+	d, err := o.outbox.Get(o.ctx, Site.String(), c.ID)
 	require.NoError(o.t, err)
 	return d
 }

@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // The series scenarios: a recurring appointment is one appointment per
@@ -18,7 +18,7 @@ import (
 // per occurrence: "cancel this one", "this and following" and "all" reach
 // exactly the occurrences they name, and moving one moves only its reminder.
 
-func seriesID(n int) string { return fmt.Sprintf("5e1e5000-0000-4000-8000-%012d", n) }
+func seriesID(n int) domain.ID { return nthID("5e1e5000", n) }
 
 // scheduleSeries books series n for contact c: count weekly occurrences of
 // an hour, the first `in` from now.
@@ -94,7 +94,7 @@ func TestOneOccurrenceOfASeriesRescheduled(t *testing.T) {
 // keep their reminders.
 func TestThisAndFollowingCanceled(t *testing.T) {
 	eachStoreWithWix(t, func(t *testing.T, o *outcomes) {
-		require.NoError(t, o.sim.AddAutomation(Site, wixsim.Automation{Name: "visit reminder 1 day before",
+		require.NoError(t, o.sim.AddAutomation(Site.String(), wixsim.Automation{Name: "visit reminder 1 day before",
 			TriggerKey: "appointment_starting", Offset: -day}))
 		// Given Jane's weekly physiotherapy, five times
 		v := o.scheduleSeries(1, 1, 5, 2*day)
@@ -120,7 +120,7 @@ func TestThisAndFollowingCanceled(t *testing.T) {
 				reminded = append(reminded, r.entity)
 			}
 		}
-		assert.Equal(t, []string{v.Occurrences[0].AppointmentID, v.Occurrences[1].AppointmentID}, reminded)
+		assert.Equal(t, []string{v.Occurrences[0].AppointmentID.String(), v.Occurrences[1].AppointmentID.String()}, reminded)
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // Tenancy (DESIGN.md section 1, invariant 6): every aggregate, command,
@@ -30,7 +31,7 @@ type tenancyFixture struct {
 }
 
 // givenSiteBookings books appointment 1, class 1 and an enrollment on site.
-func (w *world) givenSiteBookings(site string) tenancyFixture {
+func (w *world) givenSiteBookings(site domain.SiteID) tenancyFixture {
 	w.t.Helper()
 	_, err := w.app.ScheduleAppointment.Handle(w.ctx, application.ScheduleAppointment{
 		SiteID: site, ID: appointmentID(1), ContactID: contactID(1), Title: "Haircut", StartsAt: at(2 * day), EndsAt: at(2*day + time.Hour)})
@@ -42,7 +43,7 @@ func (w *world) givenSiteBookings(site string) tenancyFixture {
 	require.NoError(w.t, err)
 	var calls []application.Call
 	for _, c := range w.newCalls() {
-		if c.SiteID == site {
+		if c.SiteID == site.String() {
 			calls = append(calls, c)
 		}
 	}
@@ -132,9 +133,9 @@ func TestTenancySameIDsOnTwoSitesStayApart(t *testing.T) {
 		calls := w.newCalls()
 		require.NotEmpty(t, calls)
 		for _, c := range calls {
-			assert.Equal(t, OtherSite, c.SiteID, describe(c))
-			assert.Equal(t, application.OrderingKey(OtherSite, c.ExternalEntityID), c.OrderingKey)
-			assert.Contains(t, []string{appointmentID(1), theirs.enrollment.ID}, c.ExternalEntityID)
+			assert.Equal(t, OtherSite.String(), c.SiteID, describe(c))
+			assert.Equal(t, application.OrderingKey(OtherSite.String(), c.ExternalEntityID), c.OrderingKey)
+			assert.Contains(t, []string{appointmentID(1).String(), theirs.enrollment.ID.String()}, c.ExternalEntityID)
 		}
 		assert.NotEqual(t, mine.enrollment.ID, theirs.enrollment.ID, "enrollment IDs are minted, never shared")
 	})
@@ -147,7 +148,7 @@ type siteSnapshot struct {
 	enrollment  application.EnrollmentView
 }
 
-func (w *world) snapshotSite(site string, f tenancyFixture) siteSnapshot {
+func (w *world) snapshotSite(site domain.SiteID, f tenancyFixture) siteSnapshot {
 	w.t.Helper()
 	var s siteSnapshot
 	var err error
@@ -170,7 +171,7 @@ func TestTenancyOutboxOperationsStayOnTheirSite(t *testing.T) {
 		for _, f := range []struct {
 			site  string
 			calls []application.Call
-		}{{Site, mine.calls}, {OtherSite, theirs.calls}} {
+		}{{Site.String(), mine.calls}, {OtherSite.String(), theirs.calls}} {
 			listed, err := w.outbox.List(w.ctx, application.Filter{SiteID: f.site, Limit: 1000})
 			require.NoError(t, err)
 			assert.Equal(t, callIDs(f.calls), callIDs(listed), "list of %s", f.site)
@@ -185,18 +186,18 @@ func TestTenancyOutboxOperationsStayOnTheirSite(t *testing.T) {
 		// Get, Retry and Discard of the first site's call, named by the
 		// other site: not found, and nothing changes.
 		id := mine.calls[0].ID
-		_, err = w.outbox.Get(w.ctx, OtherSite, id)
+		_, err = w.outbox.Get(w.ctx, OtherSite.String(), id)
 		assert.ErrorIs(t, err, application.ErrNotFound, "get")
-		assert.ErrorIs(t, w.outbox.Retry(w.ctx, OtherSite, id, w.clock.Now()), application.ErrNotFound, "retry")
-		assert.ErrorIs(t, w.outbox.Discard(w.ctx, OtherSite, id, w.clock.Now()), application.ErrNotFound, "discard")
-		got, err := w.outbox.Get(w.ctx, Site, id)
+		assert.ErrorIs(t, w.outbox.Retry(w.ctx, OtherSite.String(), id, w.clock.Now()), application.ErrNotFound, "retry")
+		assert.ErrorIs(t, w.outbox.Discard(w.ctx, OtherSite.String(), id, w.clock.Now()), application.ErrNotFound, "discard")
+		got, err := w.outbox.Get(w.ctx, Site.String(), id)
 		require.NoError(t, err)
 		assert.Equal(t, application.StatePending, got.State)
 		assert.Empty(t, got.History)
 
 		// The right site can discard it.
-		require.NoError(t, w.outbox.Discard(w.ctx, Site, id, w.clock.Now()))
-		stats, err := w.outbox.Stats(w.ctx, OtherSite)
+		require.NoError(t, w.outbox.Discard(w.ctx, Site.String(), id, w.clock.Now()))
+		stats, err := w.outbox.Stats(w.ctx, OtherSite.String())
 		require.NoError(t, err)
 		assert.Zero(t, stats[application.StateDiscarded], "the other site's stats do not see it")
 	})
@@ -221,19 +222,19 @@ func TestTenancyRelayDeliversEachCallToItsOwnSite(t *testing.T) {
 		// The other site's cancel of appointment 1 left the first site's
 		// events of the same appointment ID live.
 		live := map[string]int{}
-		for _, ev := range o.sim.LiveEvents(Site) {
+		for _, ev := range o.sim.LiveEvents(Site.String()) {
 			live[ev.TriggerKey+" "+ev.ExternalEntityID]++
 		}
 		assert.Equal(t, map[string]int{
-			"appointment_scheduled " + appointmentID(1):           1,
-			"appointment_starting " + appointmentID(1):            1,
-			"participant_enrolled_in_class " + mine.enrollment.ID: 1,
-			"class_starting " + mine.enrollment.ID:                1,
+			"appointment_scheduled " + appointmentID(1).String():           1,
+			"appointment_starting " + appointmentID(1).String():            1,
+			"participant_enrolled_in_class " + mine.enrollment.ID.String(): 1,
+			"class_starting " + mine.enrollment.ID.String():                1,
 		}, live)
 		for _, r := range o.sim.Requests("") {
-			assert.Contains(t, []string{Site, OtherSite}, r.Site)
+			assert.Contains(t, []string{Site.String(), OtherSite.String()}, r.Site)
 		}
-		for _, ev := range o.sim.Events(OtherSite) {
+		for _, ev := range o.sim.Events(OtherSite.String()) {
 			assert.NotEqual(t, mine.enrollment.ID, ev.ExternalEntityID, "no event of the first site's enrollment on the other site")
 		}
 	})
@@ -246,53 +247,53 @@ func TestTenancyTokensAreBoundToTheirSite(t *testing.T) {
 	srv := sim.NewServer()
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
-	event := []application.ReportEvent{{ExternalEntityID: appointmentID(1), Payload: []byte(`{}`), IdempotencyKey: contactID(1)}}
+	event := []application.ReportEvent{{ExternalEntityID: appointmentID(1).String(), Payload: []byte(`{}`), IdempotencyKey: contactID(1).String()}}
 
 	// Both sites have an appointment_scheduled event for appointment 1.
 	oauth, err := wix.New(wix.Config{BaseURL: srv.URL, AppID: "wixsim-app", AppSecret: "wixsim-secret", Clock: clock})
 	require.NoError(t, err)
-	for _, site := range []string{Site, OtherSite} {
+	for _, site := range []string{Site.String(), OtherSite.String()} {
 		_, err := oauth.Report(ctx, site, "appointment_scheduled", event)
 		require.NoError(t, err, site)
 	}
-	require.Len(t, sim.LiveEvents(Site), 1)
-	require.Len(t, sim.LiveEvents(OtherSite), 1)
-	assert.Equal(t, 1, sim.TokenRequests(Site), "one token per site")
-	assert.Equal(t, 1, sim.TokenRequests(OtherSite), "one token per site")
+	require.Len(t, sim.LiveEvents(Site.String()), 1)
+	require.Len(t, sim.LiveEvents(OtherSite.String()), 1)
+	assert.Equal(t, 1, sim.TokenRequests(Site.String()), "one token per site")
+	assert.Equal(t, 1, sim.TokenRequests(OtherSite.String()), "one token per site")
 
 	t.Run("a static-token client refuses any other site before sending", func(t *testing.T) {
-		static, err := wix.New(wix.Config{BaseURL: srv.URL, StaticToken: sim.IssueToken(Site, 0), StaticSiteID: Site, Clock: clock})
+		static, err := wix.New(wix.Config{BaseURL: srv.URL, StaticToken: sim.IssueToken(Site.String(), 0), StaticSiteID: Site.String(), Clock: clock})
 		require.NoError(t, err)
 		sent := len(sim.Requests(""))
-		_, err = static.Cancel(ctx, OtherSite, "appointment_scheduled", []string{appointmentID(1)})
+		_, err = static.Cancel(ctx, OtherSite.String(), "appointment_scheduled", []string{appointmentID(1).String()})
 		var ge *application.GatewayError
 		require.True(t, errors.As(err, &ge), "a typed error: %v", err)
 		assert.True(t, ge.Permanent)
 		assert.Equal(t, sent, len(sim.Requests("")), "no request left the client")
-		assert.Len(t, sim.LiveEvents(OtherSite), 1)
+		assert.Len(t, sim.LiveEvents(OtherSite.String()), 1)
 	})
 
 	t.Run("a site's token acts on that site only", func(t *testing.T) {
 		// The first site's token cancels appointment 1: the other site's
 		// event of the same ID stays live.
-		post(t, srv.URL+"/automations/v1/events/cancel", sim.IssueToken(Site, 0), "",
-			`{"triggerKey":"appointment_scheduled","externalEntityId":"`+appointmentID(1)+`"}`, http.StatusOK)
-		assert.Empty(t, sim.LiveEvents(Site))
-		assert.Len(t, sim.LiveEvents(OtherSite), 1)
+		post(t, srv.URL+"/automations/v1/events/cancel", sim.IssueToken(Site.String(), 0), "",
+			`{"triggerKey":"appointment_scheduled","externalEntityId":"`+appointmentID(1).String()+`"}`, http.StatusOK)
+		assert.Empty(t, sim.LiveEvents(Site.String()))
+		assert.Len(t, sim.LiveEvents(OtherSite.String()), 1)
 	})
 
 	t.Run("a token sent for another site is refused", func(t *testing.T) {
-		post(t, srv.URL+"/automations/v1/events/cancel", sim.IssueToken(Site, 0), OtherSite,
-			`{"triggerKey":"appointment_scheduled","externalEntityId":"`+appointmentID(1)+`"}`, http.StatusForbidden)
-		assert.Len(t, sim.LiveEvents(OtherSite), 1)
+		post(t, srv.URL+"/automations/v1/events/cancel", sim.IssueToken(Site.String(), 0), OtherSite.String(),
+			`{"triggerKey":"appointment_scheduled","externalEntityId":"`+appointmentID(1).String()+`"}`, http.StatusForbidden)
+		assert.Len(t, sim.LiveEvents(OtherSite.String()), 1)
 	})
 
 	t.Run("revoking one site's tokens leaves the other's", func(t *testing.T) {
-		other := sim.IssueToken(OtherSite, 0)
-		sim.RevokeTokens(Site)
+		other := sim.IssueToken(OtherSite.String(), 0)
+		sim.RevokeTokens(Site.String())
 		post(t, srv.URL+"/automations/v1/events/report", other, "",
-			`{"triggerKey":"appointment_scheduled","externalEntityId":"`+appointmentID(2)+`","payload":{}}`, http.StatusOK)
-		assert.Len(t, sim.LiveEvents(OtherSite), 2)
+			`{"triggerKey":"appointment_scheduled","externalEntityId":"`+appointmentID(2).String()+`","payload":{}}`, http.StatusOK)
+		assert.Len(t, sim.LiveEvents(OtherSite.String()), 2)
 	})
 }
 

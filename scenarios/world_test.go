@@ -12,15 +12,16 @@ import (
 
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // Now is when every scenario starts: Monday 7 January 2030, 09:00 UTC.
 var Now = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
 
 // Site is the Wix app instance the scenarios run on; OtherSite is another one.
-const (
-	Site      = "5e000000-0000-4000-8000-000000000001"
-	OtherSite = "5e000000-0000-4000-8000-000000000002"
+var (
+	Site      = domain.MustSiteID("5e000000-0000-4000-8000-000000000001")
+	OtherSite = domain.MustSiteID("5e000000-0000-4000-8000-000000000002")
 )
 
 // world is one scenario's lifecycle: an App on a store, a clock that moves
@@ -63,10 +64,15 @@ func newWorld(t *testing.T, store application.Store, outbox application.Outbox, 
 }
 
 // Identities, readable in failures: appointment 1, contact 2, class 3 ...
-func appointmentID(n int) string { return fmt.Sprintf("a0000000-0000-4000-8000-%012d", n) }
-func contactID(n int) string     { return fmt.Sprintf("c0000000-0000-4000-8000-%012d", n) }
-func classID(n int) string       { return fmt.Sprintf("c1a55000-0000-4000-8000-%012d", n) }
-func participantID(n int) string { return fmt.Sprintf("9a000000-0000-4000-8000-%012d", n) }
+func appointmentID(n int) domain.ID { return nthID("a0000000", n) }
+func contactID(n int) domain.ID     { return nthID("c0000000", n) }
+func classID(n int) domain.ID       { return nthID("c1a55000", n) }
+func participantID(n int) domain.ID { return nthID("9a000000", n) }
+
+// nthID is the n-th ID of a kind, told apart by its first 8 hex digits.
+func nthID(prefix string, n int) domain.ID {
+	return domain.MustID(fmt.Sprintf("%s-0000-4000-8000-%012d", prefix, n))
+}
 
 // at returns a time relative to Now.
 func at(d time.Duration) time.Time { return Now.Add(d) }
@@ -89,16 +95,16 @@ func (c call) String() string {
 	return s
 }
 
-func report(trigger, entity string) call {
-	return call{kind: application.KindReport, trigger: trigger, entity: entity}
+func report(trigger string, entity domain.ID) call {
+	return call{kind: application.KindReport, trigger: trigger, entity: entity.String()}
 }
 
-func reportAt(trigger, entity string, t time.Time) call {
-	return call{kind: application.KindReport, trigger: trigger, entity: entity, at: t}
+func reportAt(trigger string, entity domain.ID, t time.Time) call {
+	return call{kind: application.KindReport, trigger: trigger, entity: entity.String(), at: t}
 }
 
-func cancel(trigger, entity string) call {
-	return call{kind: application.KindCancel, trigger: trigger, entity: entity}
+func cancel(trigger string, entity domain.ID) call {
+	return call{kind: application.KindCancel, trigger: trigger, entity: entity.String()}
 }
 
 // newCalls returns the calls queued since the last look, in commit order.
@@ -123,7 +129,7 @@ func (w *world) thenCalls(want ...call) []application.Call {
 	gotS := make([]string, len(got))
 	for i, c := range got {
 		gotS[i] = call{kind: c.Kind, trigger: c.TriggerKey, entity: c.ExternalEntityID, at: c.ScheduledAt}.String()
-		assert.Equal(w.t, Site, c.SiteID, "every call belongs to the command's site")
+		assert.Equal(w.t, Site.String(), c.SiteID, "every call belongs to the command's site")
 		assert.Equal(w.t, application.OrderingKey(c.SiteID, c.ExternalEntityID), c.OrderingKey)
 	}
 	wantS := make([]string, len(want))

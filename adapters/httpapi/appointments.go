@@ -25,7 +25,7 @@ type Appointment struct {
 func appointmentJSON(w http.ResponseWriter, v application.AppointmentView) Appointment {
 	setETag(w, v.Version)
 	return Appointment{
-		ID: v.ID, SiteID: v.SiteID, ContactID: v.ContactID, StartsAt: domain.FormatInstant(v.StartsAt), EndsAt: domain.FormatInstant(v.EndsAt),
+		ID: v.ID.String(), SiteID: v.SiteID.String(), ContactID: v.ContactID.String(), StartsAt: domain.FormatInstant(v.StartsAt), EndsAt: domain.FormatInstant(v.EndsAt),
 		Title: v.Title, State: v.State, CancelReason: v.CancelReason, Version: v.Version,
 	}
 }
@@ -33,7 +33,7 @@ func appointmentJSON(w http.ResponseWriter, v application.AppointmentView) Appoi
 // scheduleAppointment: POST /v1/sites/{site}/appointments.
 func (s *Server) scheduleAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site := c.path(r, "site")
+	site := c.site(r)
 	var req createAppointmentRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -50,14 +50,14 @@ func (s *Server) scheduleAppointment(w http.ResponseWriter, r *http.Request) (in
 	if err != nil {
 		return 0, nil, err
 	}
-	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/appointments/"+v.ID)
+	w.Header().Set("Location", "/v1/sites/"+v.SiteID.String()+"/appointments/"+v.ID.String())
 	return http.StatusCreated, appointmentJSON(w, v), nil
 }
 
 // getAppointment: GET /v1/sites/{site}/appointments/{id}.
 func (s *Server) getAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	q := application.GetAppointment{SiteID: c.path(r, "site"), ID: c.path(r, "id")}
+	q := application.GetAppointment{SiteID: c.site(r), ID: c.path(r, "id")}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
@@ -68,7 +68,7 @@ func (s *Server) getAppointment(w http.ResponseWriter, r *http.Request) (int, an
 // rescheduleAppointment: POST /v1/sites/{site}/appointments/{id}/reschedule.
 func (s *Server) rescheduleAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, id := c.path(r, "site"), c.path(r, "id")
+	site, id := c.site(r), c.path(r, "id")
 	var req rescheduleRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -87,7 +87,7 @@ func (s *Server) rescheduleAppointment(w http.ResponseWriter, r *http.Request) (
 // an optional body {reason}.
 func (s *Server) cancelAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, id := c.path(r, "site"), c.path(r, "id")
+	site, id := c.site(r), c.path(r, "id")
 	var req cancelRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return 0, nil, err
@@ -126,7 +126,8 @@ func (s *Server) markNoShow(w http.ResponseWriter, r *http.Request) (int, any, e
 // commandRef is what a command without members takes from its request:
 // the site and id path parameters, If-Match and Idempotency-Key.
 type commandRef struct {
-	site, id  string
+	site      domain.SiteID
+	id        domain.ID
 	ifVersion *int64
 	key       string
 }
@@ -135,7 +136,7 @@ type commandRef struct {
 // no members: its body must be empty or {}.
 func (s *Server) refNoBody(r *http.Request) (commandRef, error) {
 	var c checker
-	ref := commandRef{site: c.path(r, "site"), id: c.path(r, "id"), ifVersion: c.ifMatch(r), key: c.idempotencyKey(r)}
+	ref := commandRef{site: c.site(r), id: c.path(r, "id"), ifVersion: c.ifMatch(r), key: c.idempotencyKey(r)}
 	var req emptyRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return commandRef{}, err
@@ -151,7 +152,7 @@ type renameRequest struct {
 // renameAppointment: POST /v1/sites/{site}/appointments/{id}/rename.
 func (s *Server) renameAppointment(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, id := c.path(r, "site"), c.path(r, "id")
+	site, id := c.site(r), c.path(r, "id")
 	var req renameRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err

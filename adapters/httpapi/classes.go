@@ -29,7 +29,7 @@ type Class struct {
 func classJSON(w http.ResponseWriter, v application.ClassView) Class {
 	setETag(w, v.Version)
 	return Class{
-		ID: v.ID, SiteID: v.SiteID, Title: v.Title, StartsAt: domain.FormatInstant(v.StartsAt), EndsAt: domain.FormatInstant(v.EndsAt),
+		ID: v.ID.String(), SiteID: v.SiteID.String(), Title: v.Title, StartsAt: domain.FormatInstant(v.StartsAt), EndsAt: domain.FormatInstant(v.EndsAt),
 		Capacity: v.Capacity, Enrolled: v.Enrolled, Waitlist: v.Waitlist, Waitlisted: v.Waitlisted,
 		State: v.State, CancelReason: v.CancelReason, Version: v.Version,
 	}
@@ -50,14 +50,14 @@ type Enrollment struct {
 // version on w.
 func enrollmentJSON(w http.ResponseWriter, v application.EnrollmentView) Enrollment {
 	setETag(w, v.Version)
-	return Enrollment{ID: v.ID, SiteID: v.SiteID, ClassID: v.ClassID, ParticipantID: v.ParticipantID, State: v.State,
+	return Enrollment{ID: v.ID.String(), SiteID: v.SiteID.String(), ClassID: v.ClassID.String(), ParticipantID: v.ParticipantID.String(), State: v.State,
 		Version: v.Version}
 }
 
 // scheduleClass: POST /v1/sites/{site}/classes.
 func (s *Server) scheduleClass(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site := c.path(r, "site")
+	site := c.site(r)
 	var req createClassRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -81,14 +81,14 @@ func (s *Server) scheduleClass(w http.ResponseWriter, r *http.Request) (int, any
 	if err != nil {
 		return 0, nil, err
 	}
-	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/classes/"+v.ID)
+	w.Header().Set("Location", "/v1/sites/"+v.SiteID.String()+"/classes/"+v.ID.String())
 	return http.StatusCreated, classJSON(w, v), nil
 }
 
 // getClass: GET /v1/sites/{site}/classes/{id}.
 func (s *Server) getClass(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	q := application.GetClass{SiteID: c.path(r, "site"), ID: c.path(r, "id")}
+	q := application.GetClass{SiteID: c.site(r), ID: c.path(r, "id")}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
@@ -99,7 +99,7 @@ func (s *Server) getClass(w http.ResponseWriter, r *http.Request) (int, any, err
 // rescheduleClass: POST /v1/sites/{site}/classes/{id}/reschedule.
 func (s *Server) rescheduleClass(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, id := c.path(r, "site"), c.path(r, "id")
+	site, id := c.site(r), c.path(r, "id")
 	var req rescheduleRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -118,7 +118,7 @@ func (s *Server) rescheduleClass(w http.ResponseWriter, r *http.Request) (int, a
 // body {reason}.
 func (s *Server) cancelClass(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, id := c.path(r, "site"), c.path(r, "id")
+	site, id := c.site(r), c.path(r, "id")
 	var req cancelRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return 0, nil, err
@@ -146,7 +146,7 @@ func (s *Server) completeClass(w http.ResponseWriter, r *http.Request) (int, any
 // enroll: POST /v1/sites/{site}/classes/{id}/enrollments.
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, class := c.path(r, "site"), c.path(r, "id")
+	site, class := c.site(r), c.path(r, "id")
 	var req enrollRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -161,14 +161,14 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/enrollments/"+v.ID)
+	w.Header().Set("Location", "/v1/sites/"+v.SiteID.String()+"/enrollments/"+v.ID.String())
 	return http.StatusCreated, enrollmentJSON(w, v), nil
 }
 
 // getEnrollment: GET /v1/sites/{site}/enrollments/{id}.
 func (s *Server) getEnrollment(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	q := application.GetEnrollment{SiteID: c.path(r, "site"), ID: c.path(r, "id")}
+	q := application.GetEnrollment{SiteID: c.site(r), ID: c.path(r, "id")}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}

@@ -59,10 +59,10 @@ type Session struct {
 // courseJSON returns the JSON of a course and sets the ETag of its version.
 func courseJSON(w http.ResponseWriter, v application.CourseView) Course {
 	setETag(w, v.Version)
-	c := Course{ID: v.ID, SiteID: v.SiteID, Title: v.Title, Capacity: v.Capacity, Enrolled: v.Enrolled, State: v.State,
+	c := Course{ID: v.ID.String(), SiteID: v.SiteID.String(), Title: v.Title, Capacity: v.Capacity, Enrolled: v.Enrolled, State: v.State,
 		CancelReason: v.CancelReason, Version: v.Version, Sessions: []Session{}}
 	for _, s := range v.Sessions {
-		c.Sessions = append(c.Sessions, Session{ID: s.ID, Number: s.Number, StartsAt: domain.FormatInstant(s.StartsAt),
+		c.Sessions = append(c.Sessions, Session{ID: s.ID.String(), Number: s.Number, StartsAt: domain.FormatInstant(s.StartsAt),
 			EndsAt: domain.FormatInstant(s.EndsAt), State: s.State, CancelReason: s.CancelReason})
 	}
 	return c
@@ -82,7 +82,7 @@ type CourseEnrollment struct {
 
 func courseEnrollmentJSON(w http.ResponseWriter, v application.CourseEnrollmentView) CourseEnrollment {
 	setETag(w, v.Version)
-	return CourseEnrollment{ID: v.ID, SiteID: v.SiteID, CourseID: v.CourseID, ParticipantID: v.ParticipantID, State: v.State,
+	return CourseEnrollment{ID: v.ID.String(), SiteID: v.SiteID.String(), CourseID: v.CourseID.String(), ParticipantID: v.ParticipantID.String(), State: v.State,
 		Version: v.Version}
 }
 
@@ -131,7 +131,7 @@ func (c *checker) nested(prefix string, err error) {
 // scheduleCourse: POST /v1/sites/{site}/courses.
 func (s *Server) scheduleCourse(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site := c.path(r, "site")
+	site := c.site(r)
 	var req createCourseRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -156,14 +156,14 @@ func (s *Server) scheduleCourse(w http.ResponseWriter, r *http.Request) (int, an
 	if err != nil {
 		return 0, nil, err
 	}
-	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/courses/"+v.ID)
+	w.Header().Set("Location", "/v1/sites/"+v.SiteID.String()+"/courses/"+v.ID.String())
 	return http.StatusCreated, courseJSON(w, v), nil
 }
 
 // getCourse: GET /v1/sites/{site}/courses/{id}.
 func (s *Server) getCourse(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	q := application.GetCourse{SiteID: c.path(r, "site"), ID: c.path(r, "id")}
+	q := application.GetCourse{SiteID: c.site(r), ID: c.path(r, "id")}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
@@ -174,7 +174,7 @@ func (s *Server) getCourse(w http.ResponseWriter, r *http.Request) (int, any, er
 // addCourseSession: POST /v1/sites/{site}/courses/{id}/sessions.
 func (s *Server) addCourseSession(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, id := c.path(r, "site"), c.path(r, "id")
+	site, id := c.site(r), c.path(r, "id")
 	var req sessionRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -189,14 +189,14 @@ func (s *Server) addCourseSession(w http.ResponseWriter, r *http.Request) (int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/courses/"+v.ID)
+	w.Header().Set("Location", "/v1/sites/"+v.SiteID.String()+"/courses/"+v.ID.String())
 	return http.StatusCreated, courseJSON(w, v), nil
 }
 
 // rescheduleCourseSession: POST .../courses/{id}/sessions/{sessionId}/reschedule.
 func (s *Server) rescheduleCourseSession(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, id, session := c.path(r, "site"), c.path(r, "id"), c.path(r, "sessionId")
+	site, id, session := c.site(r), c.path(r, "id"), c.path(r, "sessionId")
 	var req rescheduleRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -215,7 +215,7 @@ func (s *Server) rescheduleCourseSession(w http.ResponseWriter, r *http.Request)
 // with an optional body {reason}.
 func (s *Server) cancelCourseSession(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, id, session := c.path(r, "site"), c.path(r, "id"), c.path(r, "sessionId")
+	site, id, session := c.site(r), c.path(r, "id"), c.path(r, "sessionId")
 	var req cancelRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return 0, nil, err
@@ -233,7 +233,7 @@ func (s *Server) cancelCourseSession(w http.ResponseWriter, r *http.Request) (in
 // body {reason}.
 func (s *Server) cancelCourse(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, id := c.path(r, "site"), c.path(r, "id")
+	site, id := c.site(r), c.path(r, "id")
 	var req cancelRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return 0, nil, err
@@ -261,7 +261,7 @@ func (s *Server) completeCourse(w http.ResponseWriter, r *http.Request) (int, an
 // enrollInCourse: POST /v1/sites/{site}/courses/{id}/enrollments.
 func (s *Server) enrollInCourse(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, course := c.path(r, "site"), c.path(r, "id")
+	site, course := c.site(r), c.path(r, "id")
 	var req enrollRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -276,14 +276,14 @@ func (s *Server) enrollInCourse(w http.ResponseWriter, r *http.Request) (int, an
 	if err != nil {
 		return 0, nil, err
 	}
-	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/course-enrollments/"+v.ID)
+	w.Header().Set("Location", "/v1/sites/"+v.SiteID.String()+"/course-enrollments/"+v.ID.String())
 	return http.StatusCreated, courseEnrollmentJSON(w, v), nil
 }
 
 // getCourseEnrollment: GET /v1/sites/{site}/course-enrollments/{id}.
 func (s *Server) getCourseEnrollment(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	q := application.GetCourseEnrollment{SiteID: c.path(r, "site"), ID: c.path(r, "id")}
+	q := application.GetCourseEnrollment{SiteID: c.site(r), ID: c.path(r, "id")}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/adapters/httpapi"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 )
 
@@ -43,7 +44,7 @@ func TestCourseOverHTTP(t *testing.T) {
 	assert.Equal(t, httpapi.CourseEnrollment{ID: a.ID, SiteID: site, CourseID: c.ID, ParticipantID: alice, State: "enrolled", Version: 1}, a)
 	assert.Equal(t, base+"/course-enrollments/"+a.ID, r.header.Get("Location"))
 	b := ok[httpapi.CourseEnrollment](t, h.do("POST", base+"/courses/"+c.ID+"/enrollments", map[string]string{"participantId": bob}), 201)
-	seat := courseenrollment.SessionEntityID
+	seat := func(id string, n int) string { return courseenrollment.SessionEntityID(domain.MustID(id), n).String() }
 	enrolled := h.apiCalls(site, 0)
 	require.Equal(t, []step{
 		{"report", "participant_enrolled_in_course", a.ID},

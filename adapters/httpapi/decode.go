@@ -176,38 +176,40 @@ func (c *checker) err() error {
 	return &invalidError{detail: "invalid request: " + strings.Join(parts, "; "), fields: c.fields}
 }
 
-// id checks a UUID; an empty one is an error only when required. It
-// returns the canonical form.
-func (c *checker) id(field, s string, required bool) string {
+// id parses a UUID: this is where an identifier of a request becomes a
+// domain.ID, once, and the application takes it as it is. An empty one is
+// an error only when required; an invalid one is the zero ID, with its
+// error collected.
+func (c *checker) id(field, s string, required bool) domain.ID {
 	if s == "" && !required {
-		return ""
+		return domain.ID{}
 	}
 	id, err := domain.ParseID(field, s)
 	var val *domain.ValidationError
 	if errors.As(err, &val) {
 		c.add(val.Field, val.Reason)
-		return ""
+		return domain.ID{}
 	}
 	return id
 }
 
 // optID checks an optional UUID member.
-func (c *checker) optID(field string, s *string) string {
+func (c *checker) optID(field string, s *string) domain.ID {
 	if s == nil {
-		return ""
+		return domain.ID{}
 	}
 	if *s == "" {
 		c.add(field, "must not be empty; leave it out to have one minted")
-		return ""
+		return domain.ID{}
 	}
 	return c.id(field, *s, true)
 }
 
 // reqID checks a required UUID member.
-func (c *checker) reqID(field string, s *string) string {
+func (c *checker) reqID(field string, s *string) domain.ID {
 	if s == nil {
 		c.add(field, "is required")
-		return ""
+		return domain.ID{}
 	}
 	return c.id(field, *s, true)
 }
@@ -244,9 +246,19 @@ func parseRFC3339(s string) (time.Time, error) {
 }
 
 // path checks a UUID path parameter; field is its name in the route
-// pattern ("site", "id").
-func (c *checker) path(r *http.Request, field string) string {
+// pattern ("id", "callId").
+func (c *checker) path(r *http.Request, field string) domain.ID {
 	return c.id(field, r.PathValue(field), true)
+}
+
+// site checks the site path parameter. Its errors name the parameter
+// ("site"), as every other path error does.
+func (c *checker) site(r *http.Request) domain.SiteID {
+	id := c.path(r, "site")
+	if id.IsZero() {
+		return domain.SiteID{}
+	}
+	return domain.MustSiteID(id.String()) // a valid UUID is a valid site ID
 }
 
 // str returns *s, or "" when it is absent.

@@ -107,7 +107,7 @@ func NewCallDetail(d application.CallDetail) Call {
 // listCalls: GET /v1/sites/{site}/outbox?state=&after=&limit=.
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	f := application.Filter{SiteID: c.path(r, "site"), Limit: 100}
+	f := application.Filter{SiteID: c.site(r).String(), Limit: 100}
 	q := r.URL.Query() // checkQuery refused other parameters and repeated ones
 	if v := q.Get("state"); v != "" {
 		st, err := outbox.ParseState(v)
@@ -151,7 +151,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) (int, any, er
 // callRef checks the site and id path parameters of an outbox route.
 func callRef(r *http.Request) (site, id string, err error) {
 	var c checker
-	site, id = c.path(r, "site"), c.path(r, "id")
+	site, id = c.site(r).String(), c.path(r, "id").String()
 	return site, id, c.err()
 }
 
@@ -173,7 +173,7 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request) (int, any, err
 // The application checks that the booking still calls for it
 // (application.RetryCall).
 func (s *Server) retryCall(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	return s.settleCall(r, "retry call", func(ctx context.Context, siteID, id string, _ time.Time) error {
+	return s.settleCall(r, "retry call", func(ctx context.Context, siteID domain.SiteID, id domain.ID, _ time.Time) error {
 		_, err := s.app.RetryCall.Handle(ctx, application.RetryCall{SiteID: siteID, CallID: id})
 		return err
 	})
@@ -182,15 +182,17 @@ func (s *Server) retryCall(w http.ResponseWriter, r *http.Request) (int, any, er
 // discardCall: POST /v1/sites/{site}/outbox/{id}/discard gives up a
 // pending, dead or expired call.
 func (s *Server) discardCall(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	return s.settleCall(r, "discard call", s.outbox.Discard)
+	return s.settleCall(r, "discard call", func(ctx context.Context, siteID domain.SiteID, id domain.ID, now time.Time) error {
+		return s.outbox.Discard(ctx, siteID.String(), id.String(), now)
+	})
 }
 
 // settleCall runs an operator action on a call and returns the call as it
 // is afterwards. With an Idempotency-Key, a retry of the request gets that
 // first answer again (see application.App.Remember).
-func (s *Server) settleCall(r *http.Request, action string, do func(ctx context.Context, siteID, id string, now time.Time) error) (int, any, error) {
+func (s *Server) settleCall(r *http.Request, action string, do func(ctx context.Context, siteID domain.SiteID, id domain.ID, now time.Time) error) (int, any, error) {
 	var c checker
-	site, id, key := c.path(r, "site"), c.path(r, "id"), c.idempotencyKey(r)
+	site, id, key := c.site(r), c.path(r, "id"), c.idempotencyKey(r)
 	var req emptyRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return 0, nil, err
@@ -199,12 +201,12 @@ func (s *Server) settleCall(r *http.Request, action string, do func(ctx context.
 		return 0, nil, err
 	}
 	var out Call
-	args := struct{ Action, SiteID, ID string }{action, site, id}
+	args := struct{ Action, SiteID, ID string }{action, site.String(), id.String()}
 	err := s.app.Remember(r.Context(), action, site, key, args, &out, func(ctx context.Context) error {
 		if err := do(ctx, site, id, s.clock.Now().UTC()); err != nil {
 			return err
 		}
-		d, err := s.outbox.Get(ctx, site, id)
+		d, err := s.outbox.Get(ctx, site.String(), id.String())
 		if err != nil {
 			return err
 		}
@@ -220,15 +222,15 @@ func (s *Server) settleCall(r *http.Request, action string, do func(ctx context.
 // callStats: GET /v1/sites/{site}/outbox/stats.
 func (s *Server) callStats(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site := c.path(r, "site")
+	site := c.site(r)
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
-	stats, err := s.outbox.Stats(r.Context(), site)
+	stats, err := s.outbox.Stats(r.Context(), site.String())
 	if err != nil {
 		return 0, nil, err
 	}
-	out := CallStats{SiteID: site, Calls: make(map[string]int, len(outbox.States()))}
+	out := CallStats{SiteID: site.String(), Calls: make(map[string]int, len(outbox.States()))}
 	for _, st := range outbox.States() {
 		out.Calls[string(st)] = stats[st]
 	}

@@ -40,7 +40,7 @@ const maxReconcileRepairs = 10_000
 // reconcile: POST /v1/sites/{site}/reconcile.
 func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site := c.path(r, "site")
+	site := c.site(r)
 	var req reconcileRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return 0, nil, err
@@ -56,7 +56,7 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) (int, any, er
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
-	out := ReconcileResult{SiteID: site, DryRun: cmd.DryRun, Repairs: []Repair{}}
+	out := ReconcileResult{SiteID: site.String(), DryRun: cmd.DryRun, Repairs: []Repair{}}
 	sum, err := s.app.Reconcile.Handle(r.Context(), cmd, func(rep application.Repair) error {
 		if len(out.Repairs) >= maxReconcileRepairs {
 			return errTooManyRepairs

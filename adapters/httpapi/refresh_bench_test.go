@@ -20,6 +20,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/adapters/wixsim/wixsimtest"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 )
 
@@ -47,7 +48,7 @@ func BenchmarkRefreshPayload(b *testing.B) {
 	for from := 0; from < n; from += chunk {
 		require.NoError(b, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
 			for i := from; i < min(from+chunk, n); i++ {
-				a, err := appointment.Schedule(appointment.New{ID: id(i), SiteID: site, ContactID: contact, Title: "Haircut",
+				a, err := appointment.Schedule(appointment.New{ID: domain.MustID(id(i)), SiteID: domain.MustSiteID(site), ContactID: domain.MustID(contact), Title: "Haircut",
 					Start: start, End: start.Add(time.Hour)}, t0)
 				if err != nil {
 					return err

@@ -34,10 +34,10 @@ type Occurrence struct {
 
 func seriesJSON(w http.ResponseWriter, v application.SeriesView) Series {
 	setETag(w, v.Version)
-	out := Series{ID: v.ID, SiteID: v.SiteID, ContactID: v.ContactID, Title: v.Title, Every: v.Every, Count: v.Count,
+	out := Series{ID: v.ID.String(), SiteID: v.SiteID.String(), ContactID: v.ContactID.String(), Title: v.Title, Every: v.Every, Count: v.Count,
 		TimeZone: v.TimeZone, State: v.State, CutFrom: v.CutFrom, Version: v.Version, Occurrences: []Occurrence{}}
 	for _, o := range v.Occurrences {
-		out.Occurrences = append(out.Occurrences, Occurrence{Number: o.Number, AppointmentID: o.AppointmentID,
+		out.Occurrences = append(out.Occurrences, Occurrence{Number: o.Number, AppointmentID: o.AppointmentID.String(),
 			StartsAt: domain.FormatInstant(o.StartsAt), EndsAt: domain.FormatInstant(o.EndsAt), State: o.State})
 	}
 	return out
@@ -74,7 +74,7 @@ type (
 // scheduleSeries: POST /v1/sites/{site}/series.
 func (s *Server) scheduleSeries(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site := c.path(r, "site")
+	site := c.site(r)
 	var req createSeriesRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -97,14 +97,14 @@ func (s *Server) scheduleSeries(w http.ResponseWriter, r *http.Request) (int, an
 	if err != nil {
 		return 0, nil, err
 	}
-	w.Header().Set("Location", "/v1/sites/"+v.SiteID+"/series/"+v.ID)
+	w.Header().Set("Location", "/v1/sites/"+v.SiteID.String()+"/series/"+v.ID.String())
 	return http.StatusCreated, seriesJSON(w, v), nil
 }
 
 // getSeries: GET /v1/sites/{site}/series/{id}.
 func (s *Server) getSeries(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	q := application.GetSeries{SiteID: c.path(r, "site"), ID: c.path(r, "id")}
+	q := application.GetSeries{SiteID: c.site(r), ID: c.path(r, "id")}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
@@ -116,7 +116,7 @@ func (s *Server) getSeries(w http.ResponseWriter, r *http.Request) (int, any, er
 // occurrence, reason}: "this" or "following" name an occurrence, "all" none.
 func (s *Server) cancelSeries(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, id := c.path(r, "site"), c.path(r, "id")
+	site, id := c.site(r), c.path(r, "id")
 	var req cancelSeriesRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -144,7 +144,7 @@ func (s *Server) cancelSeries(w http.ResponseWriter, r *http.Request) (int, any,
 // rescheduleOccurrence: POST .../series/{id}/occurrences/{number}/reschedule.
 func (s *Server) rescheduleOccurrence(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site, id := c.path(r, "site"), c.path(r, "id")
+	site, id := c.site(r), c.path(r, "id")
 	n, err := strconv.Atoi(r.PathValue("number"))
 	if err != nil || n < 1 {
 		c.add("number", "must be an occurrence number (1, 2, ...)")
@@ -166,19 +166,19 @@ func (s *Server) rescheduleOccurrence(w http.ResponseWriter, r *http.Request) (i
 // getSiteSettings: GET /v1/sites/{site}/settings.
 func (s *Server) getSiteSettings(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	q := application.GetSiteSettings{SiteID: c.path(r, "site")}
+	q := application.GetSiteSettings{SiteID: c.site(r)}
 	if err := c.err(); err != nil {
 		return 0, nil, err
 	}
 	v, err := s.app.GetSiteSettings.Handle(r.Context(), q)
 	setETag(w, v.Version)
-	return http.StatusOK, SiteSettings{SiteID: v.SiteID, TimeZone: v.TimeZone, Version: v.Version}, err
+	return http.StatusOK, SiteSettings{SiteID: v.SiteID.String(), TimeZone: v.TimeZone, Version: v.Version}, err
 }
 
 // setSiteSettings: PUT /v1/sites/{site}/settings with {timeZone}.
 func (s *Server) setSiteSettings(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var c checker
-	site := c.path(r, "site")
+	site := c.site(r)
 	var req settingsRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return 0, nil, err
@@ -193,5 +193,5 @@ func (s *Server) setSiteSettings(w http.ResponseWriter, r *http.Request) (int, a
 	}
 	v, err := s.app.SetTimeZone.Handle(r.Context(), cmd)
 	setETag(w, v.Version)
-	return http.StatusOK, SiteSettings{SiteID: v.SiteID, TimeZone: v.TimeZone, Version: v.Version}, err
+	return http.StatusOK, SiteSettings{SiteID: v.SiteID.String(), TimeZone: v.TimeZone, Version: v.Version}, err
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/course"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/series"
@@ -27,8 +28,8 @@ func seriesOf(s *state) map[key]series.Snapshot                      { return s.
 func settingsOf(s *state) map[key]site.Snapshot                      { return s.settings }
 
 // Course implements application.ReadTx.
-func (r *readTx) Course(ctx context.Context, siteID, id string) (*course.Course, error) {
-	snap, ok := lookup(staged(r, coursesOf), r.s.data.courses, key{siteID, id})
+func (r *readTx) Course(ctx context.Context, siteID domain.SiteID, id domain.ID) (*course.Course, error) {
+	snap, ok := lookup(staged(r, coursesOf), r.s.data.courses, key{siteID.String(), id.String()})
 	if !ok {
 		return nil, fmt.Errorf("course %s: %w", id, application.ErrNotFound)
 	}
@@ -36,8 +37,8 @@ func (r *readTx) Course(ctx context.Context, siteID, id string) (*course.Course,
 }
 
 // CourseEnrollment implements application.ReadTx.
-func (r *readTx) CourseEnrollment(ctx context.Context, siteID, id string) (*courseenrollment.Enrollment, error) {
-	snap, ok := lookup(staged(r, courseEnrollmentsOf), r.s.data.courseEnrollments, key{siteID, id})
+func (r *readTx) CourseEnrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*courseenrollment.Enrollment, error) {
+	snap, ok := lookup(staged(r, courseEnrollmentsOf), r.s.data.courseEnrollments, key{siteID.String(), id.String()})
 	if !ok {
 		return nil, fmt.Errorf("course enrollment %s: %w", id, application.ErrNotFound)
 	}
@@ -66,8 +67,8 @@ func (r *readTx) siteCourseEnrollments(siteID string, keep func(courseenrollment
 }
 
 // CourseEnrollmentByKey implements application.ReadTx.
-func (r *readTx) CourseEnrollmentByKey(ctx context.Context, siteID, lookupKey string) (*courseenrollment.Enrollment, error) {
-	found := r.siteCourseEnrollments(siteID, func(s courseenrollment.Snapshot) bool { return s.LookupKey == lookupKey })
+func (r *readTx) CourseEnrollmentByKey(ctx context.Context, siteID domain.SiteID, lookupKey string) (*courseenrollment.Enrollment, error) {
+	found := r.siteCourseEnrollments(siteID.String(), func(s courseenrollment.Snapshot) bool { return s.LookupKey == lookupKey })
 	if len(found) == 0 {
 		return nil, fmt.Errorf("course enrollment with key %s: %w", lookupKey, application.ErrNotFound)
 	}
@@ -75,9 +76,9 @@ func (r *readTx) CourseEnrollmentByKey(ctx context.Context, siteID, lookupKey st
 }
 
 // ActiveCourseEnrollment implements application.ReadTx.
-func (r *readTx) ActiveCourseEnrollment(ctx context.Context, siteID, courseID, participantID string) (*courseenrollment.Enrollment, error) {
-	found := r.siteCourseEnrollments(siteID, func(s courseenrollment.Snapshot) bool {
-		return s.CourseID == courseID && s.ParticipantID == participantID && s.Active()
+func (r *readTx) ActiveCourseEnrollment(ctx context.Context, siteID domain.SiteID, courseID, participantID domain.ID) (*courseenrollment.Enrollment, error) {
+	found := r.siteCourseEnrollments(siteID.String(), func(s courseenrollment.Snapshot) bool {
+		return s.CourseID == courseID.String() && s.ParticipantID == participantID.String() && s.Active()
 	})
 	if len(found) == 0 {
 		return nil, fmt.Errorf("active enrollment of participant %s in course %s: %w", participantID, courseID, application.ErrNotFound)
@@ -86,9 +87,9 @@ func (r *readTx) ActiveCourseEnrollment(ctx context.Context, siteID, courseID, p
 }
 
 // ActiveCourseEnrollments implements application.ReadTx.
-func (r *readTx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID string) ([]*courseenrollment.Enrollment, error) {
+func (r *readTx) ActiveCourseEnrollments(ctx context.Context, siteID domain.SiteID, courseID domain.ID) ([]*courseenrollment.Enrollment, error) {
 	out := []*courseenrollment.Enrollment{}
-	for _, s := range r.siteCourseEnrollments(siteID, func(s courseenrollment.Snapshot) bool { return s.CourseID == courseID && s.Active() }) {
+	for _, s := range r.siteCourseEnrollments(siteID.String(), func(s courseenrollment.Snapshot) bool { return s.CourseID == courseID.String() && s.Active() }) {
 		e, err := courseenrollment.Restore(s)
 		if err != nil {
 			return nil, err
@@ -99,8 +100,8 @@ func (r *readTx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID s
 }
 
 // Series implements application.ReadTx.
-func (r *readTx) Series(ctx context.Context, siteID, id string) (*series.Series, error) {
-	snap, ok := lookup(staged(r, seriesOf), r.s.data.series, key{siteID, id})
+func (r *readTx) Series(ctx context.Context, siteID domain.SiteID, id domain.ID) (*series.Series, error) {
+	snap, ok := lookup(staged(r, seriesOf), r.s.data.series, key{siteID.String(), id.String()})
 	if !ok {
 		return nil, fmt.Errorf("series %s: %w", id, application.ErrNotFound)
 	}
@@ -108,8 +109,8 @@ func (r *readTx) Series(ctx context.Context, siteID, id string) (*series.Series,
 }
 
 // SiteSettings implements application.ReadTx.
-func (r *readTx) SiteSettings(ctx context.Context, siteID string) (*site.Settings, error) {
-	snap, ok := lookup(staged(r, settingsOf), r.s.data.settings, key{siteID, siteID})
+func (r *readTx) SiteSettings(ctx context.Context, siteID domain.SiteID) (*site.Settings, error) {
+	snap, ok := lookup(staged(r, settingsOf), r.s.data.settings, key{siteID.String(), siteID.String()})
 	if !ok {
 		return nil, fmt.Errorf("settings of site %s: %w", siteID, application.ErrNotFound)
 	}
@@ -117,10 +118,10 @@ func (r *readTx) SiteSettings(ctx context.Context, siteID string) (*site.Setting
 }
 
 // CourseEnrollmentsAfter implements application.Pages.
-func (r *readTx) CourseEnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*courseenrollment.Enrollment, error) {
+func (r *readTx) CourseEnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*courseenrollment.Enrollment, error) {
 	out := []*courseenrollment.Enrollment{}
 	overlay := staged(r, courseEnrollmentsOf)
-	for _, k := range page(overlay, r.s.data.courseEnrollments, siteID, after, limit) {
+	for _, k := range page(overlay, r.s.data.courseEnrollments, siteID.String(), after.String(), limit) {
 		snap, _ := lookup(overlay, r.s.data.courseEnrollments, k)
 		e, err := courseenrollment.Restore(snap)
 		if err != nil {

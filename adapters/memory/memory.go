@@ -14,6 +14,7 @@ import (
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/application/relay"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/course"
@@ -195,24 +196,24 @@ func (r *readTx) enrollmentsOverlay() map[key]enrollment.Snapshot {
 	return r.overlay.enrollments
 }
 
-func (r *readTx) Appointment(ctx context.Context, siteID, id string) (*appointment.Appointment, error) {
-	snap, ok := lookup(r.appointments(), r.s.data.appointments, key{siteID, id})
+func (r *readTx) Appointment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*appointment.Appointment, error) {
+	snap, ok := lookup(r.appointments(), r.s.data.appointments, key{siteID.String(), id.String()})
 	if !ok {
 		return nil, application.ErrNotFound
 	}
 	return appointment.Restore(snap)
 }
 
-func (r *readTx) Class(ctx context.Context, siteID, id string) (*class.Class, error) {
-	snap, ok := lookup(r.classes(), r.s.data.classes, key{siteID, id})
+func (r *readTx) Class(ctx context.Context, siteID domain.SiteID, id domain.ID) (*class.Class, error) {
+	snap, ok := lookup(r.classes(), r.s.data.classes, key{siteID.String(), id.String()})
 	if !ok {
 		return nil, application.ErrNotFound
 	}
 	return class.Restore(snap)
 }
 
-func (r *readTx) Enrollment(ctx context.Context, siteID, id string) (*enrollment.Enrollment, error) {
-	snap, ok := lookup(r.enrollmentsOverlay(), r.s.data.enrollments, key{siteID, id})
+func (r *readTx) Enrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*enrollment.Enrollment, error) {
+	snap, ok := lookup(r.enrollmentsOverlay(), r.s.data.enrollments, key{siteID.String(), id.String()})
 	if !ok {
 		return nil, application.ErrNotFound
 	}
@@ -240,18 +241,18 @@ func (r *readTx) classEnrollments(siteID, classID string) []enrollment.Snapshot 
 	return out
 }
 
-func (r *readTx) ActiveEnrollment(ctx context.Context, siteID, classID, participantID string) (*enrollment.Enrollment, error) {
-	for _, v := range r.classEnrollments(siteID, classID) {
-		if v.ParticipantID == participantID && v.Active() {
+func (r *readTx) ActiveEnrollment(ctx context.Context, siteID domain.SiteID, classID, participantID domain.ID) (*enrollment.Enrollment, error) {
+	for _, v := range r.classEnrollments(siteID.String(), classID.String()) {
+		if v.ParticipantID == participantID.String() && v.Active() {
 			return enrollment.Restore(v)
 		}
 	}
 	return nil, application.ErrNotFound
 }
 
-func (r *readTx) ActiveEnrollments(ctx context.Context, siteID, classID string) ([]*enrollment.Enrollment, error) {
+func (r *readTx) ActiveEnrollments(ctx context.Context, siteID domain.SiteID, classID domain.ID) ([]*enrollment.Enrollment, error) {
 	out := []*enrollment.Enrollment{}
-	for _, v := range r.classEnrollments(siteID, classID) {
+	for _, v := range r.classEnrollments(siteID.String(), classID.String()) {
 		if !v.Active() {
 			continue
 		}
@@ -269,8 +270,8 @@ func (r *readTx) Beliefs(ctx context.Context, siteID string, entityIDs []string)
 	return r.s.beliefs(siteID, entityIDs), nil
 }
 
-func (r *readTx) OldestWaitlisted(ctx context.Context, siteID, classID string) (*enrollment.Enrollment, error) {
-	for _, v := range r.classEnrollments(siteID, classID) {
+func (r *readTx) OldestWaitlisted(ctx context.Context, siteID domain.SiteID, classID domain.ID) (*enrollment.Enrollment, error) {
+	for _, v := range r.classEnrollments(siteID.String(), classID.String()) {
 		if v.State == enrollment.StateWaitlisted.String() {
 			return enrollment.Restore(v)
 		}
@@ -294,11 +295,11 @@ type prune struct {
 }
 
 // Idempotency implements application.Tx.
-func (t *tx) Idempotency(ctx context.Context, siteID, k string) (application.IdempotencyRecord, error) {
-	if rec, ok := t.keys[key{siteID, k}]; ok {
+func (t *tx) Idempotency(ctx context.Context, siteID domain.SiteID, k string) (application.IdempotencyRecord, error) {
+	if rec, ok := t.keys[key{siteID.String(), k}]; ok {
 		return copyRecord(rec), nil
 	}
-	rec, ok := t.s.idempotency[key{siteID, k}]
+	rec, ok := t.s.idempotency[key{siteID.String(), k}]
 	if !ok || t.prunedRecord(rec) {
 		return application.IdempotencyRecord{}, fmt.Errorf("idempotency key %q: %w", k, application.ErrNotFound)
 	}
@@ -308,7 +309,7 @@ func (t *tx) Idempotency(ctx context.Context, siteID, k string) (application.Ide
 // prunedRecord reports whether this transaction deleted a committed record.
 func (t *tx) prunedRecord(rec application.IdempotencyRecord) bool {
 	for _, p := range t.pruned {
-		if p.site == rec.SiteID && rec.CreatedAt.Before(p.before) {
+		if p.site == rec.SiteID.String() && rec.CreatedAt.Before(p.before) {
 			return true
 		}
 	}
@@ -317,9 +318,9 @@ func (t *tx) prunedRecord(rec application.IdempotencyRecord) bool {
 
 // SaveIdempotency implements application.Tx.
 func (t *tx) SaveIdempotency(ctx context.Context, rec application.IdempotencyRecord, expiredBefore time.Time) error {
-	t.pruned = append(t.pruned, prune{rec.SiteID, expiredBefore})
+	t.pruned = append(t.pruned, prune{rec.SiteID.String(), expiredBefore})
 	for k, staged := range t.keys {
-		if k.site == rec.SiteID && staged.CreatedAt.Before(expiredBefore) {
+		if k.site == rec.SiteID.String() && staged.CreatedAt.Before(expiredBefore) {
 			delete(t.keys, k)
 		}
 	}
@@ -329,7 +330,7 @@ func (t *tx) SaveIdempotency(ctx context.Context, rec application.IdempotencyRec
 	if t.keys == nil {
 		t.keys = map[key]application.IdempotencyRecord{}
 	}
-	t.keys[key{rec.SiteID, rec.Key}] = copyRecord(rec)
+	t.keys[key{rec.SiteID.String(), rec.Key}] = copyRecord(rec)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/enrollment"
 )
@@ -30,9 +31,9 @@ func page[T any](overlay, base map[key]T, siteID, after string, limit int) []key
 }
 
 // AppointmentsAfter implements application.Pages.
-func (r *readTx) AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error) {
+func (r *readTx) AppointmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*appointment.Appointment, error) {
 	out := []*appointment.Appointment{}
-	for _, k := range page(r.appointments(), r.s.data.appointments, siteID, after, limit) {
+	for _, k := range page(r.appointments(), r.s.data.appointments, siteID.String(), after.String(), limit) {
 		snap, _ := lookup(r.appointments(), r.s.data.appointments, k)
 		a, err := appointment.Restore(snap)
 		if err != nil {
@@ -44,9 +45,9 @@ func (r *readTx) AppointmentsAfter(ctx context.Context, siteID, after string, li
 }
 
 // EnrollmentsAfter implements application.Pages.
-func (r *readTx) EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error) {
+func (r *readTx) EnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*enrollment.Enrollment, error) {
 	out := []*enrollment.Enrollment{}
-	for _, k := range page(r.enrollmentsOverlay(), r.s.data.enrollments, siteID, after, limit) {
+	for _, k := range page(r.enrollmentsOverlay(), r.s.data.enrollments, siteID.String(), after.String(), limit) {
 		snap, _ := lookup(r.enrollmentsOverlay(), r.s.data.enrollments, k)
 		e, err := enrollment.Restore(snap)
 		if err != nil {
@@ -58,10 +59,10 @@ func (r *readTx) EnrollmentsAfter(ctx context.Context, siteID, after string, lim
 }
 
 // SiteAfter implements application.Pages.
-func (r *readTx) SiteAfter(ctx context.Context, after string) (string, error) {
+func (r *readTx) SiteAfter(ctx context.Context, after domain.SiteID) (domain.SiteID, error) {
 	best := ""
 	consider := func(site string) {
-		if site > after && (best == "" || site < best) {
+		if site > after.String() && (best == "" || site < best) {
 			best = site
 		}
 	}
@@ -84,7 +85,7 @@ func (r *readTx) SiteAfter(ctx context.Context, after string) (string, error) {
 		consider(k.site)
 	}
 	if best == "" {
-		return "", application.ErrNotFound
+		return domain.SiteID{}, application.ErrNotFound
 	}
-	return best, nil
+	return domain.ParseSiteID(best)
 }

@@ -3,13 +3,17 @@
 // writes: the staged snapshots laid over what a store read returned.
 package overlay
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/bookable/lifecycle/domain"
+)
 
 // Merge returns stored without the aggregates staged under key(ID), plus
 // the staged snapshots for which match holds, restored, in the order less
 // gives (stable). stored's backing array is reused.
-func Merge[K comparable, S any, A interface{ ID() string }](
-	stored []A, staged map[K]S, key func(id string) K, match func(K, S) bool,
+func Merge[K comparable, S any, A interface{ ID() domain.ID }](
+	stored []A, staged map[K]S, key func(id domain.ID) K, match func(K, S) bool,
 	restore func(S) (A, error), less func(a, b A) bool,
 ) ([]A, error) {
 	out := stored[:0]

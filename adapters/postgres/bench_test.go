@@ -30,6 +30,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/postgres/pgtest"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/relay"
+	"github.com/bookable/lifecycle/domain"
 )
 
 const benchSite = "a0b1c2d3-0000-4000-8000-000000000001"
@@ -204,7 +205,7 @@ func schedule(b *testing.B, s *postgres.Store) func(ctx context.Context, i int) 
 		b.Fatal(err)
 	}
 	start := time.Now().Add(48 * time.Hour).Truncate(time.Minute)
-	cmd := application.ScheduleAppointment{SiteID: benchSite, ContactID: "c0b1c2d3-0000-4000-8000-000000000001",
+	cmd := application.ScheduleAppointment{SiteID: domain.MustSiteID(benchSite), ContactID: domain.MustID("c0b1c2d3-0000-4000-8000-000000000001"),
 		Title: "Haircut", StartsAt: start, EndsAt: start.Add(time.Hour)}
 	return func(ctx context.Context, _ int) error {
 		_, err := app.ScheduleAppointment.Handle(ctx, cmd)

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/course"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/series"
@@ -136,29 +137,29 @@ func scanSettings(row pgx.Rows) (*site.Settings, error) {
 }
 
 // Course implements application.ReadTx.
-func (t *readTx) Course(ctx context.Context, siteID, id string) (*course.Course, error) {
+func (t *readTx) Course(ctx context.Context, siteID domain.SiteID, id domain.ID) (*course.Course, error) {
 	var c *course.Course
-	err := t.queryAggregate(ctx, "courses", siteID, id, qCourse, func(r pgx.Rows) (err error) {
+	err := t.queryAggregate(ctx, "courses", siteID.String(), id.String(), qCourse, func(r pgx.Rows) (err error) {
 		c, err = scanCourse(r)
 		return err
 	})
-	return c, notFound(err, "course", id)
+	return c, notFound(err, "course", id.String())
 }
 
 // CourseEnrollment implements application.ReadTx.
-func (t *readTx) CourseEnrollment(ctx context.Context, siteID, id string) (*courseenrollment.Enrollment, error) {
+func (t *readTx) CourseEnrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*courseenrollment.Enrollment, error) {
 	var e *courseenrollment.Enrollment
-	err := t.queryAggregate(ctx, "course_enrollments", siteID, id, qCourseEnrollment, func(r pgx.Rows) (err error) {
+	err := t.queryAggregate(ctx, "course_enrollments", siteID.String(), id.String(), qCourseEnrollment, func(r pgx.Rows) (err error) {
 		e, err = scanCourseEnrollment(r)
 		return err
 	})
-	return e, notFound(err, "course enrollment", id)
+	return e, notFound(err, "course enrollment", id.String())
 }
 
 // CourseEnrollmentByKey implements application.ReadTx.
-func (t *readTx) CourseEnrollmentByKey(ctx context.Context, siteID, key string) (*courseenrollment.Enrollment, error) {
+func (t *readTx) CourseEnrollmentByKey(ctx context.Context, siteID domain.SiteID, key string) (*courseenrollment.Enrollment, error) {
 	var e *courseenrollment.Enrollment
-	err := t.queryOne(ctx, qCourseEnrollmentByKey, []any{siteID, key}, func(r pgx.Rows) (err error) {
+	err := t.queryOne(ctx, qCourseEnrollmentByKey, []any{siteID.String(), key}, func(r pgx.Rows) (err error) {
 		e, err = scanCourseEnrollment(r)
 		return err
 	})
@@ -166,19 +167,19 @@ func (t *readTx) CourseEnrollmentByKey(ctx context.Context, siteID, key string) 
 }
 
 // ActiveCourseEnrollment implements application.ReadTx.
-func (t *readTx) ActiveCourseEnrollment(ctx context.Context, siteID, courseID, participantID string) (*courseenrollment.Enrollment, error) {
+func (t *readTx) ActiveCourseEnrollment(ctx context.Context, siteID domain.SiteID, courseID, participantID domain.ID) (*courseenrollment.Enrollment, error) {
 	var e *courseenrollment.Enrollment
-	err := t.queryOne(ctx, qActiveCourseEnrollment, []any{siteID, courseID, participantID}, func(r pgx.Rows) (err error) {
+	err := t.queryOne(ctx, qActiveCourseEnrollment, []any{siteID.String(), courseID.String(), participantID.String()}, func(r pgx.Rows) (err error) {
 		e, err = scanCourseEnrollment(r)
 		return err
 	})
-	return e, notFound(err, "active enrollment of participant "+participantID+" in course", courseID)
+	return e, notFound(err, "active enrollment of participant "+participantID.String()+" in course", courseID.String())
 }
 
 // ActiveCourseEnrollments implements application.ReadTx.
-func (t *readTx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID string) ([]*courseenrollment.Enrollment, error) {
+func (t *readTx) ActiveCourseEnrollments(ctx context.Context, siteID domain.SiteID, courseID domain.ID) ([]*courseenrollment.Enrollment, error) {
 	out := []*courseenrollment.Enrollment{}
-	err := t.query(ctx, qActiveCourseEnrollments, []any{siteID, courseID}, func(r pgx.Rows) error {
+	err := t.query(ctx, qActiveCourseEnrollments, []any{siteID.String(), courseID.String()}, func(r pgx.Rows) error {
 		e, err := scanCourseEnrollment(r)
 		out = append(out, e)
 		return err
@@ -190,29 +191,29 @@ func (t *readTx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID s
 }
 
 // Series implements application.ReadTx.
-func (t *readTx) Series(ctx context.Context, siteID, id string) (*series.Series, error) {
+func (t *readTx) Series(ctx context.Context, siteID domain.SiteID, id domain.ID) (*series.Series, error) {
 	var s *series.Series
-	err := t.queryAggregate(ctx, "series", siteID, id, qSeries, func(r pgx.Rows) (err error) {
+	err := t.queryAggregate(ctx, "series", siteID.String(), id.String(), qSeries, func(r pgx.Rows) (err error) {
 		s, err = scanSeries(r)
 		return err
 	})
-	return s, notFound(err, "series", id)
+	return s, notFound(err, "series", id.String())
 }
 
 // SiteSettings implements application.ReadTx.
-func (t *readTx) SiteSettings(ctx context.Context, siteID string) (*site.Settings, error) {
+func (t *readTx) SiteSettings(ctx context.Context, siteID domain.SiteID) (*site.Settings, error) {
 	var s *site.Settings
-	err := t.queryAggregate(ctx, "site_settings", siteID, siteID, qSiteSettings, func(r pgx.Rows) (err error) {
+	err := t.queryAggregate(ctx, "site_settings", siteID.String(), siteID.String(), qSiteSettings, func(r pgx.Rows) (err error) {
 		s, err = scanSettings(r)
 		return err
 	})
-	return s, notFound(err, "settings of site", siteID)
+	return s, notFound(err, "settings of site", siteID.String())
 }
 
 // CourseEnrollmentsAfter implements application.Pages.
-func (t *readTx) CourseEnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*courseenrollment.Enrollment, error) {
+func (t *readTx) CourseEnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*courseenrollment.Enrollment, error) {
 	out := []*courseenrollment.Enrollment{}
-	err := t.query(ctx, qCourseEnrollmentsAfter, []any{siteID, after, limit}, func(r pgx.Rows) error {
+	err := t.query(ctx, qCourseEnrollmentsAfter, []any{siteID.String(), after.String(), limit}, func(r pgx.Rows) error {
 		e, err := scanCourseEnrollment(r)
 		out = append(out, e)
 		return err

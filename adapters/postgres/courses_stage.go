@@ -9,6 +9,7 @@ import (
 
 	"github.com/bookable/lifecycle/adapters/overlay"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/course"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/series"
@@ -143,8 +144,8 @@ func (t *tx) SaveSiteSettings(ctx context.Context, x *site.Settings) error {
 // The staged reads: a staged aggregate is read as staged.
 
 // Course implements application.ReadTx.
-func (t *tx) Course(ctx context.Context, siteID, id string) (*course.Course, error) {
-	if s, ok := t.courses[aggKey{siteID, id}]; ok {
+func (t *tx) Course(ctx context.Context, siteID domain.SiteID, id domain.ID) (*course.Course, error) {
+	if s, ok := t.courses[aggKey{siteID.String(), id.String()}]; ok {
 		if err := t.check(ctx); err != nil {
 			return nil, err
 		}
@@ -154,8 +155,8 @@ func (t *tx) Course(ctx context.Context, siteID, id string) (*course.Course, err
 }
 
 // CourseEnrollment implements application.ReadTx.
-func (t *tx) CourseEnrollment(ctx context.Context, siteID, id string) (*courseenrollment.Enrollment, error) {
-	if s, ok := t.courseEnrs[aggKey{siteID, id}]; ok {
+func (t *tx) CourseEnrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*courseenrollment.Enrollment, error) {
+	if s, ok := t.courseEnrs[aggKey{siteID.String(), id.String()}]; ok {
 		if err := t.check(ctx); err != nil {
 			return nil, err
 		}
@@ -167,12 +168,12 @@ func (t *tx) CourseEnrollment(ctx context.Context, siteID, id string) (*courseen
 // CourseEnrollmentByKey implements application.ReadTx: a staged enrollment
 // with the key, else the snapshot's (in its staged version, when the
 // transaction saved it).
-func (t *tx) CourseEnrollmentByKey(ctx context.Context, siteID, key string) (*courseenrollment.Enrollment, error) {
+func (t *tx) CourseEnrollmentByKey(ctx context.Context, siteID domain.SiteID, key string) (*courseenrollment.Enrollment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
 	for k, s := range t.courseEnrs {
-		if k.site == siteID && s.LookupKey == key {
+		if k.site == siteID.String() && s.LookupKey == key {
 			return courseenrollment.Restore(s)
 		}
 	}
@@ -180,14 +181,14 @@ func (t *tx) CourseEnrollmentByKey(ctx context.Context, siteID, key string) (*co
 	if err != nil {
 		return nil, err
 	}
-	if s, ok := t.courseEnrs[aggKey{siteID, e.ID()}]; ok {
+	if s, ok := t.courseEnrs[aggKey{siteID.String(), e.ID().String()}]; ok {
 		return courseenrollment.Restore(s)
 	}
 	return e, nil
 }
 
 // ActiveCourseEnrollment implements application.ReadTx.
-func (t *tx) ActiveCourseEnrollment(ctx context.Context, siteID, courseID, participantID string) (*courseenrollment.Enrollment, error) {
+func (t *tx) ActiveCourseEnrollment(ctx context.Context, siteID domain.SiteID, courseID, participantID domain.ID) (*courseenrollment.Enrollment, error) {
 	if len(t.courseEnrs) == 0 {
 		return t.readTx.ActiveCourseEnrollment(ctx, siteID, courseID, participantID)
 	}
@@ -200,27 +201,27 @@ func (t *tx) ActiveCourseEnrollment(ctx context.Context, siteID, courseID, parti
 			return e, nil
 		}
 	}
-	return nil, notFound(pgx.ErrNoRows, "active enrollment of participant "+participantID+" in course", courseID)
+	return nil, notFound(pgx.ErrNoRows, "active enrollment of participant "+participantID.String()+" in course", courseID.String())
 }
 
 // ActiveCourseEnrollments implements application.ReadTx: the snapshot's
 // active enrollments of the course, replaced by their staged versions, plus
 // the staged ones the snapshot lacks, by position.
-func (t *tx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID string) ([]*courseenrollment.Enrollment, error) {
+func (t *tx) ActiveCourseEnrollments(ctx context.Context, siteID domain.SiteID, courseID domain.ID) ([]*courseenrollment.Enrollment, error) {
 	stored, err := t.readTx.ActiveCourseEnrollments(ctx, siteID, courseID)
 	if err != nil || len(t.courseEnrs) == 0 {
 		return stored, err
 	}
-	return overlay.Merge(stored, t.courseEnrs, func(id string) aggKey { return aggKey{siteID, id} },
+	return overlay.Merge(stored, t.courseEnrs, func(id domain.ID) aggKey { return aggKey{siteID.String(), id.String()} },
 		func(k aggKey, s courseenrollment.Snapshot) bool {
-			return k.site == siteID && s.CourseID == courseID && s.Active()
+			return k.site == siteID.String() && s.CourseID == courseID.String() && s.Active()
 		},
 		courseenrollment.Restore, func(a, b *courseenrollment.Enrollment) bool { return a.Position() < b.Position() })
 }
 
 // Series implements application.ReadTx.
-func (t *tx) Series(ctx context.Context, siteID, id string) (*series.Series, error) {
-	if s, ok := t.series[aggKey{siteID, id}]; ok {
+func (t *tx) Series(ctx context.Context, siteID domain.SiteID, id domain.ID) (*series.Series, error) {
+	if s, ok := t.series[aggKey{siteID.String(), id.String()}]; ok {
 		if err := t.check(ctx); err != nil {
 			return nil, err
 		}
@@ -230,8 +231,8 @@ func (t *tx) Series(ctx context.Context, siteID, id string) (*series.Series, err
 }
 
 // SiteSettings implements application.ReadTx.
-func (t *tx) SiteSettings(ctx context.Context, siteID string) (*site.Settings, error) {
-	if s, ok := t.settings[aggKey{siteID, siteID}]; ok {
+func (t *tx) SiteSettings(ctx context.Context, siteID domain.SiteID) (*site.Settings, error) {
+	if s, ok := t.settings[aggKey{siteID.String(), siteID.String()}]; ok {
 		if err := t.check(ctx); err != nil {
 			return nil, err
 		}
@@ -242,6 +243,6 @@ func (t *tx) SiteSettings(ctx context.Context, siteID string) (*site.Settings, e
 
 // CourseEnrollmentsAfter implements application.Pages on the snapshot: a
 // page read after a save in the same transaction does not see the save.
-func (t *tx) CourseEnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*courseenrollment.Enrollment, error) {
+func (t *tx) CourseEnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*courseenrollment.Enrollment, error) {
 	return t.readTx.CourseEnrollmentsAfter(ctx, siteID, after, limit)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/overlay"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/course"
@@ -345,8 +346,8 @@ func callKeys(calls []outbox.Call) []string {
 // The staged reads: a staged aggregate is read as staged.
 
 // Appointment implements application.ReadTx.
-func (t *tx) Appointment(ctx context.Context, siteID, id string) (*appointment.Appointment, error) {
-	if s, ok := t.appointments[aggKey{siteID, id}]; ok {
+func (t *tx) Appointment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*appointment.Appointment, error) {
+	if s, ok := t.appointments[aggKey{siteID.String(), id.String()}]; ok {
 		if err := t.check(ctx); err != nil {
 			return nil, err
 		}
@@ -356,8 +357,8 @@ func (t *tx) Appointment(ctx context.Context, siteID, id string) (*appointment.A
 }
 
 // Class implements application.ReadTx.
-func (t *tx) Class(ctx context.Context, siteID, id string) (*class.Class, error) {
-	if s, ok := t.classes[aggKey{siteID, id}]; ok {
+func (t *tx) Class(ctx context.Context, siteID domain.SiteID, id domain.ID) (*class.Class, error) {
+	if s, ok := t.classes[aggKey{siteID.String(), id.String()}]; ok {
 		if err := t.check(ctx); err != nil {
 			return nil, err
 		}
@@ -367,8 +368,8 @@ func (t *tx) Class(ctx context.Context, siteID, id string) (*class.Class, error)
 }
 
 // Enrollment implements application.ReadTx.
-func (t *tx) Enrollment(ctx context.Context, siteID, id string) (*enrollment.Enrollment, error) {
-	if s, ok := t.enrollments[aggKey{siteID, id}]; ok {
+func (t *tx) Enrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*enrollment.Enrollment, error) {
+	if s, ok := t.enrollments[aggKey{siteID.String(), id.String()}]; ok {
 		if err := t.check(ctx); err != nil {
 			return nil, err
 		}
@@ -378,7 +379,7 @@ func (t *tx) Enrollment(ctx context.Context, siteID, id string) (*enrollment.Enr
 }
 
 // ActiveEnrollment implements application.ReadTx.
-func (t *tx) ActiveEnrollment(ctx context.Context, siteID, classID, participantID string) (*enrollment.Enrollment, error) {
+func (t *tx) ActiveEnrollment(ctx context.Context, siteID domain.SiteID, classID, participantID domain.ID) (*enrollment.Enrollment, error) {
 	if len(t.enrollments) == 0 {
 		return t.readTx.ActiveEnrollment(ctx, siteID, classID, participantID)
 	}
@@ -391,26 +392,26 @@ func (t *tx) ActiveEnrollment(ctx context.Context, siteID, classID, participantI
 			return e, nil
 		}
 	}
-	return nil, notFound(pgx.ErrNoRows, "active enrollment of participant "+participantID+" in class", classID)
+	return nil, notFound(pgx.ErrNoRows, "active enrollment of participant "+participantID.String()+" in class", classID.String())
 }
 
 // ActiveEnrollments implements application.ReadTx: the snapshot's active
 // enrollments of the class, replaced by their staged versions, plus the
 // staged ones the snapshot lacks, by position.
-func (t *tx) ActiveEnrollments(ctx context.Context, siteID, classID string) ([]*enrollment.Enrollment, error) {
+func (t *tx) ActiveEnrollments(ctx context.Context, siteID domain.SiteID, classID domain.ID) ([]*enrollment.Enrollment, error) {
 	stored, err := t.readTx.ActiveEnrollments(ctx, siteID, classID)
 	if err != nil || len(t.enrollments) == 0 {
 		return stored, err
 	}
-	return overlay.Merge(stored, t.enrollments, func(id string) aggKey { return aggKey{siteID, id} },
+	return overlay.Merge(stored, t.enrollments, func(id domain.ID) aggKey { return aggKey{siteID.String(), id.String()} },
 		func(k aggKey, s enrollment.Snapshot) bool {
-			return k.site == siteID && s.ClassID == classID && s.Active()
+			return k.site == siteID.String() && s.ClassID == classID.String() && s.Active()
 		},
 		enrollment.Restore, func(a, b *enrollment.Enrollment) bool { return a.Position() < b.Position() })
 }
 
 // OldestWaitlisted implements application.ReadTx.
-func (t *tx) OldestWaitlisted(ctx context.Context, siteID, classID string) (*enrollment.Enrollment, error) {
+func (t *tx) OldestWaitlisted(ctx context.Context, siteID domain.SiteID, classID domain.ID) (*enrollment.Enrollment, error) {
 	if len(t.enrollments) == 0 {
 		return t.readTx.OldestWaitlisted(ctx, siteID, classID)
 	}
@@ -423,7 +424,7 @@ func (t *tx) OldestWaitlisted(ctx context.Context, siteID, classID string) (*enr
 			return e, nil
 		}
 	}
-	return nil, notFound(pgx.ErrNoRows, "waitlisted enrollment of class", classID)
+	return nil, notFound(pgx.ErrNoRows, "waitlisted enrollment of class", classID.String())
 }
 
 // The statements of idempotency records. A save inserts the record,
@@ -440,16 +441,16 @@ const (
 
 // Idempotency implements application.Tx: the transaction's own saved
 // record, else the snapshot's.
-func (t *tx) Idempotency(ctx context.Context, siteID, key string) (application.IdempotencyRecord, error) {
+func (t *tx) Idempotency(ctx context.Context, siteID domain.SiteID, key string) (application.IdempotencyRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return application.IdempotencyRecord{}, err
 	}
-	if rec, ok := t.keys[aggKey{siteID, key}]; ok {
+	if rec, ok := t.keys[aggKey{siteID.String(), key}]; ok {
 		rec.Result = append([]byte(nil), rec.Result...)
 		return rec, nil
 	}
 	rec := application.IdempotencyRecord{SiteID: siteID, Key: key}
-	err := t.queryOne(ctx, qIdempotency, []any{siteID, key}, func(r pgx.Rows) error {
+	err := t.queryOne(ctx, qIdempotency, []any{siteID.String(), key}, func(r pgx.Rows) error {
 		var at time.Time
 		err := r.Scan(&rec.Fingerprint, &rec.Result, &at)
 		rec.CreatedAt = at.UTC()
@@ -468,7 +469,7 @@ func (t *tx) SaveIdempotency(ctx context.Context, rec application.IdempotencyRec
 	if err := t.check(ctx); err != nil {
 		return err
 	}
-	k := aggKey{rec.SiteID, rec.Key}
+	k := aggKey{rec.SiteID.String(), rec.Key}
 	if _, ok := t.keys[k]; ok {
 		return fmt.Errorf("save idempotency key %q: saved twice in one transaction: %w", rec.Key, application.ErrConflict)
 	}
@@ -479,19 +480,19 @@ func (t *tx) SaveIdempotency(ctx context.Context, rec application.IdempotencyRec
 	t.keys[k] = rec
 	msg := fmt.Sprintf("save idempotency key %q: the site has a live record of it", rec.Key)
 	t.ops = append(t.ops,
-		stagedOp{sql: qSaveIdempotency, args: []any{rec.SiteID, rec.Key, rec.Fingerprint, rec.Result, ts(rec.CreatedAt), ts(expiredBefore), msg}},
-		stagedOp{sql: qPruneIdempotency, args: []any{rec.SiteID, ts(expiredBefore)}})
+		stagedOp{sql: qSaveIdempotency, args: []any{rec.SiteID.String(), rec.Key, rec.Fingerprint, rec.Result, ts(rec.CreatedAt), ts(expiredBefore), msg}},
+		stagedOp{sql: qPruneIdempotency, args: []any{rec.SiteID.String(), ts(expiredBefore)}})
 	return nil
 }
 
 // AppointmentsAfter implements application.Pages on the snapshot: a page
 // read after a save in the same transaction does not see the save.
-func (t *tx) AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error) {
+func (t *tx) AppointmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*appointment.Appointment, error) {
 	return t.readTx.AppointmentsAfter(ctx, siteID, after, limit)
 }
 
 // EnrollmentsAfter implements application.Pages on the snapshot, as
 // AppointmentsAfter.
-func (t *tx) EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error) {
+func (t *tx) EnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*enrollment.Enrollment, error) {
 	return t.readTx.EnrollmentsAfter(ctx, siteID, after, limit)
 }

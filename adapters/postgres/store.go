@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/enrollment"
@@ -346,67 +347,67 @@ func scanEnrollment(row pgx.Rows) (*enrollment.Enrollment, error) {
 }
 
 // Appointment implements application.ReadTx.
-func (t *readTx) Appointment(ctx context.Context, siteID, id string) (*appointment.Appointment, error) {
+func (t *readTx) Appointment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*appointment.Appointment, error) {
 	var a *appointment.Appointment
-	err := t.queryAggregate(ctx, "appointments", siteID, id, qAppointment, func(r pgx.Rows) (err error) {
+	err := t.queryAggregate(ctx, "appointments", siteID.String(), id.String(), qAppointment, func(r pgx.Rows) (err error) {
 		a, err = scanAppointment(r)
 		return err
 	})
-	return a, notFound(err, "appointment", id)
+	return a, notFound(err, "appointment", id.String())
 }
 
 // Class implements application.ReadTx.
-func (t *readTx) Class(ctx context.Context, siteID, id string) (*class.Class, error) {
+func (t *readTx) Class(ctx context.Context, siteID domain.SiteID, id domain.ID) (*class.Class, error) {
 	var c *class.Class
-	err := t.queryAggregate(ctx, "classes", siteID, id, qClass, func(r pgx.Rows) (err error) {
+	err := t.queryAggregate(ctx, "classes", siteID.String(), id.String(), qClass, func(r pgx.Rows) (err error) {
 		c, err = scanClass(r)
 		return err
 	})
-	return c, notFound(err, "class", id)
+	return c, notFound(err, "class", id.String())
 }
 
 // Enrollment implements application.ReadTx.
-func (t *readTx) Enrollment(ctx context.Context, siteID, id string) (*enrollment.Enrollment, error) {
+func (t *readTx) Enrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*enrollment.Enrollment, error) {
 	var e *enrollment.Enrollment
-	err := t.queryAggregate(ctx, "enrollments", siteID, id, qEnrollment, func(r pgx.Rows) (err error) {
+	err := t.queryAggregate(ctx, "enrollments", siteID.String(), id.String(), qEnrollment, func(r pgx.Rows) (err error) {
 		e, err = scanEnrollment(r)
 		return err
 	})
-	return e, notFound(err, "enrollment", id)
+	return e, notFound(err, "enrollment", id.String())
 }
 
 // ActiveEnrollment implements application.ReadTx.
-func (t *readTx) ActiveEnrollment(ctx context.Context, siteID, classID, participantID string) (*enrollment.Enrollment, error) {
+func (t *readTx) ActiveEnrollment(ctx context.Context, siteID domain.SiteID, classID, participantID domain.ID) (*enrollment.Enrollment, error) {
 	var e *enrollment.Enrollment
-	err := t.queryOne(ctx, qActiveEnrollment, []any{siteID, classID, participantID}, func(r pgx.Rows) (err error) {
+	err := t.queryOne(ctx, qActiveEnrollment, []any{siteID.String(), classID.String(), participantID.String()}, func(r pgx.Rows) (err error) {
 		e, err = scanEnrollment(r)
 		return err
 	})
-	return e, notFound(err, "active enrollment of participant "+participantID+" in class", classID)
+	return e, notFound(err, "active enrollment of participant "+participantID.String()+" in class", classID.String())
 }
 
 // ActiveEnrollments implements application.ReadTx.
-func (t *readTx) ActiveEnrollments(ctx context.Context, siteID, classID string) ([]*enrollment.Enrollment, error) {
+func (t *readTx) ActiveEnrollments(ctx context.Context, siteID domain.SiteID, classID domain.ID) ([]*enrollment.Enrollment, error) {
 	out := []*enrollment.Enrollment{}
-	err := t.query(ctx, qActiveEnrollments, []any{siteID, classID}, func(r pgx.Rows) error {
+	err := t.query(ctx, qActiveEnrollments, []any{siteID.String(), classID.String()}, func(r pgx.Rows) error {
 		e, err := scanEnrollment(r)
 		out = append(out, e)
 		return err
 	})
 	if err != nil {
-		return nil, notFound(err, "active enrollments of class", classID)
+		return nil, notFound(err, "active enrollments of class", classID.String())
 	}
 	return out, nil
 }
 
 // OldestWaitlisted implements application.ReadTx.
-func (t *readTx) OldestWaitlisted(ctx context.Context, siteID, classID string) (*enrollment.Enrollment, error) {
+func (t *readTx) OldestWaitlisted(ctx context.Context, siteID domain.SiteID, classID domain.ID) (*enrollment.Enrollment, error) {
 	var e *enrollment.Enrollment
-	err := t.queryOne(ctx, qOldestWaitlisted, []any{siteID, classID}, func(r pgx.Rows) (err error) {
+	err := t.queryOne(ctx, qOldestWaitlisted, []any{siteID.String(), classID.String()}, func(r pgx.Rows) (err error) {
 		e, err = scanEnrollment(r)
 		return err
 	})
-	return e, notFound(err, "waitlisted enrollment of class", classID)
+	return e, notFound(err, "waitlisted enrollment of class", classID.String())
 }
 
 // The queries of application.Pages: by primary key, from after on.
@@ -419,9 +420,9 @@ var (
 )
 
 // AppointmentsAfter implements application.Pages.
-func (t *readTx) AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error) {
+func (t *readTx) AppointmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*appointment.Appointment, error) {
 	out := []*appointment.Appointment{}
-	err := t.query(ctx, qAppointmentsAfter, []any{siteID, after, limit}, func(r pgx.Rows) error {
+	err := t.query(ctx, qAppointmentsAfter, []any{siteID.String(), after.String(), limit}, func(r pgx.Rows) error {
 		a, err := scanAppointment(r)
 		out = append(out, a)
 		return err
@@ -433,9 +434,9 @@ func (t *readTx) AppointmentsAfter(ctx context.Context, siteID, after string, li
 }
 
 // EnrollmentsAfter implements application.Pages.
-func (t *readTx) EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error) {
+func (t *readTx) EnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*enrollment.Enrollment, error) {
 	out := []*enrollment.Enrollment{}
-	err := t.query(ctx, qEnrollmentsAfter, []any{siteID, after, limit}, func(r pgx.Rows) error {
+	err := t.query(ctx, qEnrollmentsAfter, []any{siteID.String(), after.String(), limit}, func(r pgx.Rows) error {
 		e, err := scanEnrollment(r)
 		out = append(out, e)
 		return err
@@ -448,14 +449,14 @@ func (t *readTx) EnrollmentsAfter(ctx context.Context, siteID, after string, lim
 
 // SiteAfter implements application.Pages: three index seeks (least ignores
 // a NULL, so a site found in one table is enough).
-func (t *readTx) SiteAfter(ctx context.Context, after string) (string, error) {
+func (t *readTx) SiteAfter(ctx context.Context, after domain.SiteID) (domain.SiteID, error) {
 	var site pgtype.Text
-	err := t.queryOne(ctx, qSiteAfter, []any{after}, func(r pgx.Rows) error { return r.Scan(&site) })
+	err := t.queryOne(ctx, qSiteAfter, []any{after.String()}, func(r pgx.Rows) error { return r.Scan(&site) })
 	if err != nil {
-		return "", fmt.Errorf("postgres: next site: %w", err)
+		return domain.SiteID{}, fmt.Errorf("postgres: next site: %w", err)
 	}
 	if !site.Valid {
-		return "", application.ErrNotFound
+		return domain.SiteID{}, application.ErrNotFound
 	}
-	return site.String, nil
+	return domain.ParseSiteID(site.String)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
 	"github.com/bookable/lifecycle/application/storetest"
+	"github.com/bookable/lifecycle/domain"
 )
 
 var errRefused = errors.New("refused by the command")
@@ -171,7 +172,7 @@ func TestGroupCommitAppliesWriteSetsTogether(t *testing.T) {
 			db := open(t)
 			ctx := context.Background()
 			shared := storetest.ID("e0000000", 999)
-			first := newCall(storetest.SiteA, 1, shared, application.KindReport, "t")
+			first := newCall(storetest.SiteA.String(), 1, shared.String(), application.KindReport, "t")
 			taken := storetest.NewAppointment(t, storetest.SiteA, 1000)
 			require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
 				if err := tx.SaveAppointment(ctx, taken); err != nil {
@@ -193,8 +194,8 @@ func TestGroupCommitAppliesWriteSetsTogether(t *testing.T) {
 						// The calls go first: a refused write set must
 						// drop the calls it staged before its refused save.
 						calls := []application.Call{
-							newCall(storetest.SiteA, 100+2*i, shared, application.KindReport, fmt.Sprintf("t%d", i)),
-							newCall(storetest.SiteA, 101+2*i, storetest.ID("e0000000", i), application.KindReport, "t"),
+							newCall(storetest.SiteA.String(), 100+2*i, shared.String(), application.KindReport, fmt.Sprintf("t%d", i)),
+							newCall(storetest.SiteA.String(), 101+2*i, storetest.ID("e0000000", i).String(), application.KindReport, "t"),
 						}
 						if i == tc.duplicate {
 							calls = append(calls, first)
@@ -221,12 +222,12 @@ func TestGroupCommitAppliesWriteSetsTogether(t *testing.T) {
 					continue
 				}
 				require.NoError(t, results[i], "command %d", i)
-				wantCalls = append(wantCalls, storetest.ID("d0000000", 100+2*i), storetest.ID("d0000000", 101+2*i))
-				wantHeads = append(wantHeads, storetest.ID("d0000000", 101+2*i))
+				wantCalls = append(wantCalls, storetest.ID("d0000000", 100+2*i).String(), storetest.ID("d0000000", 101+2*i).String())
+				wantHeads = append(wantHeads, storetest.ID("d0000000", 101+2*i).String())
 			}
 			for i := range n {
 				if refused(i) || i == tc.duplicate {
-					assertNoAppointment(t, db, storetest.ID("a1000000", i))
+					assertNoAppointment(t, db, storetest.ID("a1000000", i).String())
 				}
 			}
 			all, err := db.List(ctx, application.Filter{Limit: 1000})
@@ -256,7 +257,7 @@ func TestCanceledWhileQueuedWritesNothing(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	release()
-	assertNoAppointment(t, db, storetest.ID("a1000000", 1))
+	assertNoAppointment(t, db, storetest.ID("a1000000", 1).String())
 }
 
 func TestCanceledWhileRunningWritesNothing(t *testing.T) {
@@ -270,7 +271,7 @@ func TestCanceledWhileRunningWritesNothing(t *testing.T) {
 		return nil
 	})
 	require.ErrorIs(t, err, context.Canceled)
-	assertNoAppointment(t, db, storetest.ID("a1000000", 1))
+	assertNoAppointment(t, db, storetest.ID("a1000000", 1).String())
 }
 
 func TestPanicDoesNotStopTheWriter(t *testing.T) {
@@ -294,7 +295,7 @@ func TestTxUnusableAfterItsFunction(t *testing.T) {
 	require.NoError(t, db.Update(ctx, func(_ context.Context, tx application.Tx) error { leaked = tx; return nil }))
 	err := leaked.SaveAppointment(ctx, storetest.NewAppointment(t, storetest.SiteA, 1))
 	require.Error(t, err)
-	assertNoAppointment(t, db, storetest.ID("a1000000", 1))
+	assertNoAppointment(t, db, storetest.ID("a1000000", 1).String())
 }
 
 func TestMigrationsRecordedAndReopenKeepsData(t *testing.T) {
@@ -303,7 +304,7 @@ func TestMigrationsRecordedAndReopenKeepsData(t *testing.T) {
 	db, err := sqlite.Open(ctx, path)
 	require.NoError(t, err)
 	a := storetest.NewAppointment(t, storetest.SiteA, 1)
-	call := newCall(storetest.SiteA, 1, a.ID(), application.KindReport, "appointment_scheduled")
+	call := newCall(storetest.SiteA.String(), 1, a.ID().String(), application.KindReport, "appointment_scheduled")
 	require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
 		if err := tx.SaveAppointment(ctx, a); err != nil {
 			return err
@@ -342,7 +343,7 @@ func TestMigrationsRecordedAndReopenKeepsData(t *testing.T) {
 		assert.Equal(t, a.Snapshot(), got.Snapshot())
 		return nil
 	}))
-	calls, err := db.List(ctx, application.Filter{SiteID: storetest.SiteA})
+	calls, err := db.List(ctx, application.Filter{SiteID: storetest.SiteA.String()})
 	require.NoError(t, err)
 	require.Len(t, calls, 1)
 	assert.Equal(t, call.ID, calls[0].ID)
@@ -354,13 +355,13 @@ func TestTimesAreStoredAsUTCMilliseconds(t *testing.T) {
 	ctx := context.Background()
 	zone := time.FixedZone("UTC+5", 5*3600)
 	created := time.Date(2030, 1, 7, 14, 0, 0, 123_456_789, zone)
-	call := newCall(storetest.SiteA, 1, storetest.ID("e0000000", 1), application.KindReport, "class_starting")
+	call := newCall(storetest.SiteA.String(), 1, storetest.ID("e0000000", 1).String(), application.KindReport, "class_starting")
 	call.CreatedAt = created
 	call.ScheduledAt = created.Add(time.Hour)
 	require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
 		return tx.Enqueue(ctx, []application.Call{call})
 	}))
-	d, err := db.Get(ctx, storetest.SiteA, call.ID)
+	d, err := db.Get(ctx, storetest.SiteA.String(), call.ID)
 	require.NoError(t, err)
 	want := time.Date(2030, 1, 7, 9, 0, 0, 123_000_000, time.UTC)
 	assert.Equal(t, want, d.CreatedAt)
@@ -384,12 +385,12 @@ func TestClockFillsMissingTimes(t *testing.T) {
 	db := open(t, sqlite.WithClock(fixedClock(now)), sqlite.WithSynchronous(true), sqlite.WithBusyTimeout(time.Second),
 		sqlite.WithMaxBatch(4), sqlite.WithReadConns(2))
 	ctx := context.Background()
-	call := newCall(storetest.SiteA, 1, storetest.ID("e0000000", 1), application.KindCancel, "class_starting")
+	call := newCall(storetest.SiteA.String(), 1, storetest.ID("e0000000", 1).String(), application.KindCancel, "class_starting")
 	call.CreatedAt = time.Time{}
 	require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
 		return tx.Enqueue(ctx, []application.Call{call})
 	}))
-	d, err := db.Get(ctx, storetest.SiteA, call.ID)
+	d, err := db.Get(ctx, storetest.SiteA.String(), call.ID)
 	require.NoError(t, err)
 	assert.Equal(t, now, d.CreatedAt)
 	assert.Equal(t, now, d.NextAttemptAt)
@@ -400,8 +401,8 @@ func TestHeadOfKeyOrderAndLeaseExpiry(t *testing.T) {
 	ctx := context.Background()
 	e1, e2 := storetest.ID("e0000000", 1), storetest.ID("e0000000", 2)
 	var calls []application.Call
-	for i, e := range []string{e1, e2, e1, e2, e1} {
-		c := newCall(storetest.SiteA, i+1, e, application.KindReport, fmt.Sprintf("t%d", i))
+	for i, e := range []string{e1.String(), e2.String(), e1.String(), e2.String(), e1.String()} {
+		c := newCall(storetest.SiteA.String(), i+1, e, application.KindReport, fmt.Sprintf("t%d", i))
 		c.CreatedAt = storetest.T0
 		calls = append(calls, c)
 	}
@@ -437,7 +438,7 @@ func TestHeadOfKeyOrderAndLeaseExpiry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{calls[2].ID}, ids(got), "key 1 moved on; key 2 waits for its retry")
 
-	d, err := db.Get(ctx, storetest.SiteA, calls[1].ID)
+	d, err := db.Get(ctx, storetest.SiteA.String(), calls[1].ID)
 	require.NoError(t, err)
 	assert.Equal(t, 1, d.Attempts)
 	assert.Equal(t, &application.CallError{Status: 503, Message: "unavailable"}, d.LastError)
@@ -451,7 +452,7 @@ func TestPruneRemovesHistoryInChunks(t *testing.T) {
 	const n = 1100 // more than one prune chunk
 	calls := make([]application.Call, n)
 	for i := range calls {
-		calls[i] = newCall(storetest.SiteA, i+1, storetest.ID("e0000000", i+1), application.KindReport, "t")
+		calls[i] = newCall(storetest.SiteA.String(), i+1, storetest.ID("e0000000", i+1).String(), application.KindReport, "t")
 		calls[i].CreatedAt = storetest.T0
 	}
 	require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error { return tx.Enqueue(ctx, calls) }))
@@ -487,7 +488,7 @@ func TestOpenRefusesInMemory(t *testing.T) {
 func assertNoAppointment(t *testing.T, db *sqlite.DB, id string) {
 	t.Helper()
 	require.NoError(t, db.View(context.Background(), func(ctx context.Context, tx application.ReadTx) error {
-		_, err := tx.Appointment(ctx, storetest.SiteA, id)
+		_, err := tx.Appointment(ctx, storetest.SiteA, domain.MustID(id))
 		assert.ErrorIs(t, err, application.ErrNotFound)
 		return nil
 	}))
@@ -504,7 +505,7 @@ func ids(calls []application.Call) []string {
 // newCall returns call n of an entity on site, created at storetest.T0.
 func newCall(site string, n int, entity string, kind application.CallKind, trigger string) application.Call {
 	c := application.Call{
-		ID: storetest.ID("d0000000", n), SiteID: site, OrderingKey: application.OrderingKey(site, entity),
+		ID: storetest.ID("d0000000", n).String(), SiteID: site, OrderingKey: application.OrderingKey(site, entity),
 		Kind: kind, TriggerKey: trigger, ExternalEntityID: entity, Cause: "test", CreatedAt: storetest.T0,
 	}
 	if kind == application.KindReport {

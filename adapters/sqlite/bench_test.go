@@ -31,6 +31,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/relay"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/enrollment"
 )
@@ -263,7 +264,7 @@ func newApp(b *testing.B, db *sqlite.DB) *application.App {
 
 func scheduleCmd() application.ScheduleAppointment {
 	start := time.Now().Add(48 * time.Hour).Truncate(time.Minute)
-	return application.ScheduleAppointment{SiteID: benchSite, ContactID: "c0b1c2d3-0000-4000-8000-000000000001",
+	return application.ScheduleAppointment{SiteID: domain.MustSiteID(benchSite), ContactID: domain.MustID("c0b1c2d3-0000-4000-8000-000000000001"),
 		Title: "Haircut", StartsAt: start, EndsAt: start.Add(time.Hour)}
 }
 
@@ -323,16 +324,16 @@ func BenchmarkEnroll(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		if i%1000 == 0 {
 			b.StopTimer()
-			c, err := app.ScheduleClass.Handle(ctx, application.ScheduleClass{SiteID: benchSite, Title: "Yoga",
+			c, err := app.ScheduleClass.Handle(ctx, application.ScheduleClass{SiteID: domain.MustSiteID(benchSite), Title: "Yoga",
 				StartsAt: start, EndsAt: start.Add(time.Hour), Capacity: 1000})
 			if err != nil {
 				b.Fatal(err)
 			}
-			classID = c.ID
+			classID = c.ID.String()
 			b.StartTimer()
 		}
-		if _, err := app.Enroll.Handle(ctx, application.Enroll{SiteID: benchSite, ClassID: classID,
-			ParticipantID: uuid.NewString()}); err != nil {
+		if _, err := app.Enroll.Handle(ctx, application.Enroll{SiteID: domain.MustSiteID(benchSite), ClassID: domain.MustID(classID),
+			ParticipantID: domain.MustID(uuid.NewString())}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -350,7 +351,7 @@ func BenchmarkCancelClass1000(b *testing.B) {
 		b.StopTimer()
 		id := seedClass(b, db, 1000)
 		b.StartTimer()
-		if _, err := app.CancelClass.Handle(ctx, application.CancelClass{SiteID: benchSite, ID: id, Reason: "snow"}); err != nil {
+		if _, err := app.CancelClass.Handle(ctx, application.CancelClass{SiteID: domain.MustSiteID(benchSite), ID: domain.MustID(id), Reason: "snow"}); err != nil {
 			b.Fatal(err)
 		}
 		calls += 3000
@@ -367,14 +368,14 @@ func seedClass(b *testing.B, db *sqlite.DB, n int) string {
 	start := now.Add(72 * time.Hour).Truncate(time.Minute)
 	id := uuid.NewString()
 	err := db.Update(context.Background(), func(ctx context.Context, tx application.Tx) error {
-		c, err := class.Schedule(class.New{ID: id, SiteID: benchSite, Title: "Yoga", Start: start,
+		c, err := class.Schedule(class.New{ID: domain.MustID(id), SiteID: domain.MustSiteID(benchSite), Title: "Yoga", Start: start,
 			End: start.Add(time.Hour), Capacity: n}, now)
 		if err != nil {
 			return err
 		}
 		for range n {
-			e, err := enrollment.Enroll(c, enrollment.New{ID: uuid.NewString(), SiteID: benchSite,
-				ParticipantID: uuid.NewString()}, nil, now)
+			e, err := enrollment.Enroll(c, enrollment.New{ID: domain.MustID(uuid.NewString()), SiteID: domain.MustSiteID(benchSite),
+				ParticipantID: domain.MustID(uuid.NewString())}, nil, now)
 			if err != nil {
 				return err
 			}

@@ -22,14 +22,14 @@ func TestClaimReleasesTheKeyOfACallSupersededBeforeItWasRead(t *testing.T) {
 	db := open(t)
 	ctx := context.Background()
 	entity := storetest.ID("e0000000", 1)
-	report := newCall(storetest.SiteA, 1, entity, application.KindReport, "appointment_starting")
+	report := newCall(storetest.SiteA.String(), 1, entity.String(), application.KindReport, "appointment_starting")
 	enqueue := func(c application.Call) {
 		require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
 			return tx.Enqueue(ctx, []application.Call{c})
 		}))
 	}
 	enqueue(report)
-	cancel := newCall(storetest.SiteA, 2, entity, application.KindCancel, "appointment_starting")
+	cancel := newCall(storetest.SiteA.String(), 2, entity.String(), application.KindCancel, "appointment_starting")
 	once := false
 	sqlite.AfterLease(db, func() {
 		if !once {
@@ -47,7 +47,7 @@ func TestClaimReleasesTheKeyOfACallSupersededBeforeItWasRead(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 1, "the key is free for the newer call")
 	assert.Equal(t, cancel.ID, got[0].ID)
-	d, err := db.Get(ctx, storetest.SiteA, report.ID)
+	d, err := db.Get(ctx, storetest.SiteA.String(), report.ID)
 	require.NoError(t, err)
 	assert.Equal(t, outbox.StateSuperseded, d.State)
 }

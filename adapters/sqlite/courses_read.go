@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/course"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/series"
@@ -127,48 +128,48 @@ func scanSeries(row interface{ Scan(...any) error }) (*series.Series, error) {
 }
 
 // Course implements application.ReadTx.
-func (t *readTx) Course(ctx context.Context, siteID, id string) (*course.Course, error) {
+func (t *readTx) Course(ctx context.Context, siteID domain.SiteID, id domain.ID) (*course.Course, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	c, err := scanCourse(t.q.QueryRowContext(ctx, qCourse, siteID, id))
-	return c, notFound(err, "course", id)
+	c, err := scanCourse(t.q.QueryRowContext(ctx, qCourse, siteID.String(), id.String()))
+	return c, notFound(err, "course", id.String())
 }
 
 // CourseEnrollment implements application.ReadTx.
-func (t *readTx) CourseEnrollment(ctx context.Context, siteID, id string) (*courseenrollment.Enrollment, error) {
+func (t *readTx) CourseEnrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*courseenrollment.Enrollment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	e, err := scanCourseEnrollment(t.q.QueryRowContext(ctx, qCourseEnrollment, siteID, id))
-	return e, notFound(err, "course enrollment", id)
+	e, err := scanCourseEnrollment(t.q.QueryRowContext(ctx, qCourseEnrollment, siteID.String(), id.String()))
+	return e, notFound(err, "course enrollment", id.String())
 }
 
 // CourseEnrollmentByKey implements application.ReadTx.
-func (t *readTx) CourseEnrollmentByKey(ctx context.Context, siteID, key string) (*courseenrollment.Enrollment, error) {
+func (t *readTx) CourseEnrollmentByKey(ctx context.Context, siteID domain.SiteID, key string) (*courseenrollment.Enrollment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	e, err := scanCourseEnrollment(t.q.QueryRowContext(ctx, qCourseEnrollmentByKey, siteID, key))
+	e, err := scanCourseEnrollment(t.q.QueryRowContext(ctx, qCourseEnrollmentByKey, siteID.String(), key))
 	return e, notFound(err, "course enrollment with key", key)
 }
 
 // ActiveCourseEnrollment implements application.ReadTx.
-func (t *readTx) ActiveCourseEnrollment(ctx context.Context, siteID, courseID, participantID string) (*courseenrollment.Enrollment, error) {
+func (t *readTx) ActiveCourseEnrollment(ctx context.Context, siteID domain.SiteID, courseID, participantID domain.ID) (*courseenrollment.Enrollment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	e, err := scanCourseEnrollment(t.q.QueryRowContext(ctx, qActiveCourseEnrollment, siteID, courseID, participantID))
-	return e, notFound(err, "active enrollment of participant "+participantID+" in course", courseID)
+	e, err := scanCourseEnrollment(t.q.QueryRowContext(ctx, qActiveCourseEnrollment, siteID.String(), courseID.String(), participantID.String()))
+	return e, notFound(err, "active enrollment of participant "+participantID.String()+" in course", courseID.String())
 }
 
 // ActiveCourseEnrollments implements application.ReadTx.
-func (t *readTx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID string) ([]*courseenrollment.Enrollment, error) {
+func (t *readTx) ActiveCourseEnrollments(ctx context.Context, siteID domain.SiteID, courseID domain.ID) ([]*courseenrollment.Enrollment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
 	out := []*courseenrollment.Enrollment{}
-	err := rowsOf(t.q.QueryContext(ctx, qActiveCourseEnrollments, siteID, courseID))(func(r *sql.Rows) error {
+	err := rowsOf(t.q.QueryContext(ctx, qActiveCourseEnrollments, siteID.String(), courseID.String()))(func(r *sql.Rows) error {
 		e, err := scanCourseEnrollment(r)
 		out = append(out, e)
 		return err
@@ -180,33 +181,33 @@ func (t *readTx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID s
 }
 
 // Series implements application.ReadTx.
-func (t *readTx) Series(ctx context.Context, siteID, id string) (*series.Series, error) {
+func (t *readTx) Series(ctx context.Context, siteID domain.SiteID, id domain.ID) (*series.Series, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	s, err := scanSeries(t.q.QueryRowContext(ctx, qSeries, siteID, id))
-	return s, notFound(err, "series", id)
+	s, err := scanSeries(t.q.QueryRowContext(ctx, qSeries, siteID.String(), id.String()))
+	return s, notFound(err, "series", id.String())
 }
 
 // SiteSettings implements application.ReadTx.
-func (t *readTx) SiteSettings(ctx context.Context, siteID string) (*site.Settings, error) {
+func (t *readTx) SiteSettings(ctx context.Context, siteID domain.SiteID) (*site.Settings, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
 	var s site.Snapshot
 	var changed int64
-	err := t.q.QueryRowContext(ctx, qSiteSettings, siteID).Scan(&s.SiteID, &s.TimeZone, &changed, &s.Version)
+	err := t.q.QueryRowContext(ctx, qSiteSettings, siteID.String()).Scan(&s.SiteID, &s.TimeZone, &changed, &s.Version)
 	if err != nil {
-		return nil, notFound(err, "settings of site", siteID)
+		return nil, notFound(err, "settings of site", siteID.String())
 	}
 	s.ChangedAt = fromMS(changed)
 	return site.Restore(s)
 }
 
 // CourseEnrollmentsAfter implements application.Pages.
-func (t *readTx) CourseEnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*courseenrollment.Enrollment, error) {
+func (t *readTx) CourseEnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*courseenrollment.Enrollment, error) {
 	out := []*courseenrollment.Enrollment{}
-	err := t.each(ctx, qCourseEnrollmentsAfter, []any{siteID, after, limit}, func(r *sql.Rows) error {
+	err := t.each(ctx, qCourseEnrollmentsAfter, []any{siteID.String(), after.String(), limit}, func(r *sql.Rows) error {
 		e, err := scanCourseEnrollment(r)
 		out = append(out, e)
 		return err

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 
 	"github.com/bookable/lifecycle/adapters/overlay"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/course"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/series"
@@ -13,11 +14,11 @@ import (
 
 // Course implements application.ReadTx: the transaction's staged course, or
 // the snapshot's.
-func (t *stageTx) Course(ctx context.Context, siteID, id string) (*course.Course, error) {
+func (t *stageTx) Course(ctx context.Context, siteID domain.SiteID, id domain.ID) (*course.Course, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	if s, ok := t.courses[aggKey{siteID, id}]; ok {
+	if s, ok := t.courses[aggKey{siteID.String(), id.String()}]; ok {
 		return course.Restore(s)
 	}
 	if err := t.reader(ctx); err != nil {
@@ -27,11 +28,11 @@ func (t *stageTx) Course(ctx context.Context, siteID, id string) (*course.Course
 }
 
 // CourseEnrollment implements application.ReadTx, as Course.
-func (t *stageTx) CourseEnrollment(ctx context.Context, siteID, id string) (*courseenrollment.Enrollment, error) {
+func (t *stageTx) CourseEnrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*courseenrollment.Enrollment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	if s, ok := t.courseEnrollments[aggKey{siteID, id}]; ok {
+	if s, ok := t.courseEnrollments[aggKey{siteID.String(), id.String()}]; ok {
 		return courseenrollment.Restore(s)
 	}
 	if err := t.reader(ctx); err != nil {
@@ -43,12 +44,12 @@ func (t *stageTx) CourseEnrollment(ctx context.Context, siteID, id string) (*cou
 // CourseEnrollmentByKey implements application.ReadTx: a staged enrollment
 // with the key, else the snapshot's (in its staged version, when the
 // transaction saved it).
-func (t *stageTx) CourseEnrollmentByKey(ctx context.Context, siteID, key string) (*courseenrollment.Enrollment, error) {
+func (t *stageTx) CourseEnrollmentByKey(ctx context.Context, siteID domain.SiteID, key string) (*courseenrollment.Enrollment, error) {
 	if err := t.reader(ctx); err != nil {
 		return nil, err
 	}
 	for k, s := range t.courseEnrollments {
-		if k.site == siteID && s.LookupKey == key {
+		if k.site == siteID.String() && s.LookupKey == key {
 			return courseenrollment.Restore(s)
 		}
 	}
@@ -56,7 +57,7 @@ func (t *stageTx) CourseEnrollmentByKey(ctx context.Context, siteID, key string)
 }
 
 // ActiveCourseEnrollment implements application.ReadTx.
-func (t *stageTx) ActiveCourseEnrollment(ctx context.Context, siteID, courseID, participantID string) (*courseenrollment.Enrollment, error) {
+func (t *stageTx) ActiveCourseEnrollment(ctx context.Context, siteID domain.SiteID, courseID, participantID domain.ID) (*courseenrollment.Enrollment, error) {
 	if err := t.reader(ctx); err != nil {
 		return nil, err
 	}
@@ -72,13 +73,13 @@ func (t *stageTx) ActiveCourseEnrollment(ctx context.Context, siteID, courseID, 
 			return e, nil
 		}
 	}
-	return nil, notFound(sql.ErrNoRows, "active enrollment of participant "+participantID+" in course", courseID)
+	return nil, notFound(sql.ErrNoRows, "active enrollment of participant "+participantID.String()+" in course", courseID.String())
 }
 
 // ActiveCourseEnrollments implements application.ReadTx: the snapshot's
 // active enrollments of the course, replaced by their staged versions, plus
 // the staged ones the snapshot lacks, by position.
-func (t *stageTx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID string) ([]*courseenrollment.Enrollment, error) {
+func (t *stageTx) ActiveCourseEnrollments(ctx context.Context, siteID domain.SiteID, courseID domain.ID) ([]*courseenrollment.Enrollment, error) {
 	if err := t.reader(ctx); err != nil {
 		return nil, err
 	}
@@ -86,19 +87,19 @@ func (t *stageTx) ActiveCourseEnrollments(ctx context.Context, siteID, courseID 
 	if err != nil || len(t.courseEnrollments) == 0 {
 		return stored, err
 	}
-	return overlay.Merge(stored, t.courseEnrollments, func(id string) aggKey { return aggKey{siteID, id} },
+	return overlay.Merge(stored, t.courseEnrollments, func(id domain.ID) aggKey { return aggKey{siteID.String(), id.String()} },
 		func(k aggKey, s courseenrollment.Snapshot) bool {
-			return k.site == siteID && s.CourseID == courseID && s.Active()
+			return k.site == siteID.String() && s.CourseID == courseID.String() && s.Active()
 		},
 		courseenrollment.Restore, func(a, b *courseenrollment.Enrollment) bool { return a.Position() < b.Position() })
 }
 
 // Series implements application.ReadTx, as Course.
-func (t *stageTx) Series(ctx context.Context, siteID, id string) (*series.Series, error) {
+func (t *stageTx) Series(ctx context.Context, siteID domain.SiteID, id domain.ID) (*series.Series, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	if s, ok := t.series[aggKey{siteID, id}]; ok {
+	if s, ok := t.series[aggKey{siteID.String(), id.String()}]; ok {
 		return series.Restore(s)
 	}
 	if err := t.reader(ctx); err != nil {
@@ -108,11 +109,11 @@ func (t *stageTx) Series(ctx context.Context, siteID, id string) (*series.Series
 }
 
 // SiteSettings implements application.ReadTx, as Course.
-func (t *stageTx) SiteSettings(ctx context.Context, siteID string) (*site.Settings, error) {
+func (t *stageTx) SiteSettings(ctx context.Context, siteID domain.SiteID) (*site.Settings, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	if s, ok := t.settings[aggKey{siteID, siteID}]; ok {
+	if s, ok := t.settings[aggKey{siteID.String(), siteID.String()}]; ok {
 		return site.Restore(s)
 	}
 	if err := t.reader(ctx); err != nil {
@@ -123,7 +124,7 @@ func (t *stageTx) SiteSettings(ctx context.Context, siteID string) (*site.Settin
 
 // CourseEnrollmentsAfter implements application.Pages on the snapshot, as
 // AppointmentsAfter.
-func (t *stageTx) CourseEnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*courseenrollment.Enrollment, error) {
+func (t *stageTx) CourseEnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*courseenrollment.Enrollment, error) {
 	if err := t.reader(ctx); err != nil {
 		return nil, err
 	}

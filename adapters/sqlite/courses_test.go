@@ -99,7 +99,7 @@ func TestUpgradeToCourses(t *testing.T) {
 	}
 	_, err = conn.ExecContext(ctx, `INSERT INTO appointments (site_id, id, contact_id, title, start_at, end_at, state,
 		cancel_reason, version) VALUES (?, ?, ?, 'Haircut', ?, ?, 'scheduled', '', 1)`,
-		site, apptID, storetest.ID("c0000000", 1), t0.Add(48*time.Hour).UnixMilli(), t0.Add(49*time.Hour).UnixMilli())
+		site.String(), apptID.String(), storetest.ID("c0000000", 1).String(), t0.Add(48*time.Hour).UnixMilli(), t0.Add(49*time.Hour).UnixMilli())
 	require.NoError(t, err)
 	require.NoError(t, conn.Close())
 	require.NoError(t, raw.Close())

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // The statements of idempotency records (migration 0007).
@@ -22,11 +23,11 @@ const (
 
 // Idempotency implements application.Tx: the transaction's own saved
 // record, else the snapshot's.
-func (t *stageTx) Idempotency(ctx context.Context, siteID, key string) (application.IdempotencyRecord, error) {
+func (t *stageTx) Idempotency(ctx context.Context, siteID domain.SiteID, key string) (application.IdempotencyRecord, error) {
 	if err := t.check(ctx); err != nil {
 		return application.IdempotencyRecord{}, err
 	}
-	if rec, ok := t.keys[aggKey{siteID, key}]; ok {
+	if rec, ok := t.keys[aggKey{siteID.String(), key}]; ok {
 		return rec, nil
 	}
 	if err := t.reader(ctx); err != nil {
@@ -34,7 +35,7 @@ func (t *stageTx) Idempotency(ctx context.Context, siteID, key string) (applicat
 	}
 	rec := application.IdempotencyRecord{SiteID: siteID, Key: key}
 	var at int64
-	err := t.q.QueryRowContext(ctx, qIdempotency, siteID, key).Scan(&rec.Fingerprint, &rec.Result, &at)
+	err := t.q.QueryRowContext(ctx, qIdempotency, siteID.String(), key).Scan(&rec.Fingerprint, &rec.Result, &at)
 	if err != nil {
 		return application.IdempotencyRecord{}, notFound(err, "idempotency key", fmt.Sprintf("%q", key))
 	}
@@ -49,7 +50,7 @@ func (t *stageTx) SaveIdempotency(ctx context.Context, rec application.Idempoten
 	if err := t.check(ctx); err != nil {
 		return err
 	}
-	k := aggKey{rec.SiteID, rec.Key}
+	k := aggKey{rec.SiteID.String(), rec.Key}
 	if _, ok := t.keys[k]; ok {
 		return fmt.Errorf("save idempotency key %q: saved twice in one transaction: %w", rec.Key, application.ErrConflict)
 	}
@@ -73,14 +74,14 @@ type idempotencyWrite struct {
 func (w idempotencyWrite) apply(c *writeConn) error {
 	r, before := w.rec, toMS(w.expiredBefore)
 	err := updated(c.ExecContext(context.Background(), qSaveIdempotency,
-		r.SiteID, r.Key, r.Fingerprint, r.Result, toMS(r.CreatedAt), before))
+		r.SiteID.String(), r.Key, r.Fingerprint, r.Result, toMS(r.CreatedAt), before))
 	if errors.Is(err, errStale) {
 		return fmt.Errorf("save idempotency key %q: the site has a live record of it: %w", r.Key, application.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: save idempotency key %q: %w", r.Key, err)
 	}
-	if _, err := c.ExecContext(context.Background(), qPruneIdempotency, r.SiteID, before); err != nil {
+	if _, err := c.ExecContext(context.Background(), qPruneIdempotency, r.SiteID.String(), before); err != nil {
 		return fmt.Errorf("sqlite: prune idempotency keys of site %s: %w", r.SiteID, err)
 	}
 	return nil

@@ -82,8 +82,8 @@ type model struct {
 const modelLease = 24 * time.Hour
 
 var (
-	modelSites    = []string{storetest.SiteA, storetest.SiteB}
-	modelEntities = []string{storetest.ID("e0000000", 1), storetest.ID("e0000000", 2), storetest.ID("e0000000", 3)}
+	modelSites    = []string{storetest.SiteA.String(), storetest.SiteB.String()}
+	modelEntities = []string{storetest.ID("e0000000", 1).String(), storetest.ID("e0000000", 2).String(), storetest.ID("e0000000", 3).String()}
 )
 
 func (m *model) enqueue(rt *rapid.T) {
@@ -95,9 +95,9 @@ func (m *model) enqueue(rt *rapid.T) {
 		kind := rapid.SampledFrom([]application.CallKind{application.KindReport, application.KindCancel}).Draw(rt, "kind")
 		trigger := rapid.SampledFrom([]string{"t1", "t2"}).Draw(rt, "trigger")
 		id := storetest.ID("d0000000", len(m.ids)+1)
-		m.ids = append(m.ids, id)
+		m.ids = append(m.ids, id.String())
 		calls[i] = application.Call{
-			ID: id, SiteID: site, OrderingKey: application.OrderingKey(site, entity), Kind: kind,
+			ID: id.String(), SiteID: site, OrderingKey: application.OrderingKey(site, entity), Kind: kind,
 			TriggerKey: trigger, ExternalEntityID: entity, Cause: "model", CreatedAt: m.now,
 		}
 		if kind == application.KindReport {
@@ -167,7 +167,7 @@ func (m *model) settle(rt *rapid.T) {
 		stale[i] = rapid.IntRange(0, 5).Draw(rt, "stale token") == 0
 	}
 	if rapid.IntRange(0, 9).Draw(rt, "unknown") == 0 {
-		outcomes = append(outcomes, application.Outcome{ID: storetest.ID("f0000000", 1), State: application.StateDelivered, At: m.now})
+		outcomes = append(outcomes, application.Outcome{ID: storetest.ID("f0000000", 1).String(), State: application.StateDelivered, At: m.now})
 		stale = append(stale, false)
 	}
 	with := func(tokens map[string]int64) []application.Outcome {
@@ -186,7 +186,7 @@ func (m *model) settle(rt *rapid.T) {
 // pick draws a site and a call ID (sometimes one that does not exist).
 func (m *model) pick(rt *rapid.T) (site, id string) {
 	site = rapid.SampledFrom(modelSites).Draw(rt, "site")
-	id = storetest.ID("f0000000", 1)
+	id = storetest.ID("f0000000", 1).String()
 	if len(m.ids) > 0 && rapid.IntRange(0, 9).Draw(rt, "unknown") > 0 {
 		id = rapid.SampledFrom(m.ids).Draw(rt, "id")
 	}

@@ -125,9 +125,9 @@ func TestReadOnly(t *testing.T) {
 		if err := tx.SaveAppointment(ctx, a); err != nil {
 			return err
 		}
-		return tx.Enqueue(ctx, []application.Call{{ID: storetest.ID("ca000000", 1), SiteID: storetest.SiteA,
-			OrderingKey: storetest.SiteA + "/" + a.ID(), Kind: application.KindReport, TriggerKey: "t",
-			ExternalEntityID: a.ID(), CreatedAt: storetest.T0}})
+		return tx.Enqueue(ctx, []application.Call{{ID: storetest.ID("ca000000", 1).String(), SiteID: storetest.SiteA.String(),
+			OrderingKey: application.OrderingKey(storetest.SiteA.String(), a.ID().String()), Kind: application.KindReport, TriggerKey: "t",
+			ExternalEntityID: a.ID().String(), CreatedAt: storetest.T0}})
 	}))
 	require.NoError(t, db.Close())
 	before := fileSum(t, path)
@@ -153,7 +153,7 @@ func TestReadOnly(t *testing.T) {
 
 	err = ro.Update(ctx, func(ctx context.Context, tx application.Tx) error { return tx.SaveAppointment(ctx, a) })
 	assert.ErrorIs(t, err, sqlite.ErrReadOnly)
-	assert.ErrorIs(t, ro.Retry(ctx, storetest.SiteA, storetest.ID("ca000000", 1), time.Now()), sqlite.ErrReadOnly)
+	assert.ErrorIs(t, ro.Retry(ctx, storetest.SiteA.String(), storetest.ID("ca000000", 1).String(), time.Now()), sqlite.ErrReadOnly)
 	_, err = ro.Prune(ctx, time.Now())
 	assert.ErrorIs(t, err, sqlite.ErrReadOnly)
 	_, err = ro.Claim(ctx, outbox.ClaimRequest{Relay: "r", Now: time.Now(), Limit: 10, Lease: time.Minute})

@@ -9,6 +9,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/overlay"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/course"
@@ -89,11 +90,11 @@ func (t *stageTx) rollbackVersions() {
 }
 
 // Appointment implements application.ReadTx.
-func (t *stageTx) Appointment(ctx context.Context, siteID, id string) (*appointment.Appointment, error) {
+func (t *stageTx) Appointment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*appointment.Appointment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	if s, ok := t.appointments[aggKey{siteID, id}]; ok {
+	if s, ok := t.appointments[aggKey{siteID.String(), id.String()}]; ok {
 		return appointment.Restore(s)
 	}
 	if err := t.reader(ctx); err != nil {
@@ -103,11 +104,11 @@ func (t *stageTx) Appointment(ctx context.Context, siteID, id string) (*appointm
 }
 
 // Class implements application.ReadTx.
-func (t *stageTx) Class(ctx context.Context, siteID, id string) (*class.Class, error) {
+func (t *stageTx) Class(ctx context.Context, siteID domain.SiteID, id domain.ID) (*class.Class, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	if s, ok := t.classes[aggKey{siteID, id}]; ok {
+	if s, ok := t.classes[aggKey{siteID.String(), id.String()}]; ok {
 		return class.Restore(s)
 	}
 	if err := t.reader(ctx); err != nil {
@@ -117,11 +118,11 @@ func (t *stageTx) Class(ctx context.Context, siteID, id string) (*class.Class, e
 }
 
 // Enrollment implements application.ReadTx.
-func (t *stageTx) Enrollment(ctx context.Context, siteID, id string) (*enrollment.Enrollment, error) {
+func (t *stageTx) Enrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*enrollment.Enrollment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	if s, ok := t.enrollments[aggKey{siteID, id}]; ok {
+	if s, ok := t.enrollments[aggKey{siteID.String(), id.String()}]; ok {
 		return enrollment.Restore(s)
 	}
 	if err := t.reader(ctx); err != nil {
@@ -131,7 +132,7 @@ func (t *stageTx) Enrollment(ctx context.Context, siteID, id string) (*enrollmen
 }
 
 // ActiveEnrollment implements application.ReadTx.
-func (t *stageTx) ActiveEnrollment(ctx context.Context, siteID, classID, participantID string) (*enrollment.Enrollment, error) {
+func (t *stageTx) ActiveEnrollment(ctx context.Context, siteID domain.SiteID, classID, participantID domain.ID) (*enrollment.Enrollment, error) {
 	if err := t.reader(ctx); err != nil {
 		return nil, err
 	}
@@ -147,13 +148,13 @@ func (t *stageTx) ActiveEnrollment(ctx context.Context, siteID, classID, partici
 			return e, nil
 		}
 	}
-	return nil, notFound(sql.ErrNoRows, "active enrollment of participant "+participantID+" in class", classID)
+	return nil, notFound(sql.ErrNoRows, "active enrollment of participant "+participantID.String()+" in class", classID.String())
 }
 
 // ActiveEnrollments implements application.ReadTx: the snapshot's active
 // enrollments of the class, replaced by their staged versions (which may
 // have left or moved), plus the staged ones the snapshot lacks, by position.
-func (t *stageTx) ActiveEnrollments(ctx context.Context, siteID, classID string) ([]*enrollment.Enrollment, error) {
+func (t *stageTx) ActiveEnrollments(ctx context.Context, siteID domain.SiteID, classID domain.ID) ([]*enrollment.Enrollment, error) {
 	if err := t.reader(ctx); err != nil {
 		return nil, err
 	}
@@ -161,15 +162,15 @@ func (t *stageTx) ActiveEnrollments(ctx context.Context, siteID, classID string)
 	if err != nil || len(t.enrollments) == 0 {
 		return stored, err
 	}
-	return overlay.Merge(stored, t.enrollments, func(id string) aggKey { return aggKey{siteID, id} },
+	return overlay.Merge(stored, t.enrollments, func(id domain.ID) aggKey { return aggKey{siteID.String(), id.String()} },
 		func(k aggKey, s enrollment.Snapshot) bool {
-			return k.site == siteID && s.ClassID == classID && s.Active()
+			return k.site == siteID.String() && s.ClassID == classID.String() && s.Active()
 		},
 		enrollment.Restore, func(a, b *enrollment.Enrollment) bool { return a.Position() < b.Position() })
 }
 
 // OldestWaitlisted implements application.ReadTx.
-func (t *stageTx) OldestWaitlisted(ctx context.Context, siteID, classID string) (*enrollment.Enrollment, error) {
+func (t *stageTx) OldestWaitlisted(ctx context.Context, siteID domain.SiteID, classID domain.ID) (*enrollment.Enrollment, error) {
 	if err := t.reader(ctx); err != nil {
 		return nil, err
 	}
@@ -185,7 +186,7 @@ func (t *stageTx) OldestWaitlisted(ctx context.Context, siteID, classID string) 
 			return e, nil
 		}
 	}
-	return nil, notFound(sql.ErrNoRows, "waitlisted enrollment of class", classID)
+	return nil, notFound(sql.ErrNoRows, "waitlisted enrollment of class", classID.String())
 }
 
 // record stages a write of agg, saved at version (0: a new one): on
@@ -489,7 +490,7 @@ func (t *stageTx) Beliefs(ctx context.Context, siteID string, entityIDs []string
 
 // AppointmentsAfter implements application.Pages on the snapshot: a page
 // read after a save in the same transaction does not see the save.
-func (t *stageTx) AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error) {
+func (t *stageTx) AppointmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*appointment.Appointment, error) {
 	if err := t.reader(ctx); err != nil {
 		return nil, err
 	}
@@ -498,7 +499,7 @@ func (t *stageTx) AppointmentsAfter(ctx context.Context, siteID, after string, l
 
 // EnrollmentsAfter implements application.Pages on the snapshot, as
 // AppointmentsAfter.
-func (t *stageTx) EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error) {
+func (t *stageTx) EnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*enrollment.Enrollment, error) {
 	if err := t.reader(ctx); err != nil {
 		return nil, err
 	}
@@ -506,9 +507,9 @@ func (t *stageTx) EnrollmentsAfter(ctx context.Context, siteID, after string, li
 }
 
 // SiteAfter implements application.Pages on the snapshot.
-func (t *stageTx) SiteAfter(ctx context.Context, after string) (string, error) {
+func (t *stageTx) SiteAfter(ctx context.Context, after domain.SiteID) (domain.SiteID, error) {
 	if err := t.reader(ctx); err != nil {
-		return "", err
+		return domain.SiteID{}, err
 	}
 	return t.readTx.SiteAfter(ctx, after)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/appointment"
 	"github.com/bookable/lifecycle/domain/class"
 	"github.com/bookable/lifecycle/domain/enrollment"
@@ -220,12 +221,12 @@ func scanAppointment(row interface{ Scan(...any) error }) (*appointment.Appointm
 }
 
 // Appointment implements application.ReadTx.
-func (t *readTx) Appointment(ctx context.Context, siteID, id string) (*appointment.Appointment, error) {
+func (t *readTx) Appointment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*appointment.Appointment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	a, err := scanAppointment(t.q.QueryRowContext(ctx, qAppointment, siteID, id))
-	return a, notFound(err, "appointment", id)
+	a, err := scanAppointment(t.q.QueryRowContext(ctx, qAppointment, siteID.String(), id.String()))
+	return a, notFound(err, "appointment", id.String())
 }
 
 const classCols = `site_id, id, title, start_at, end_at, capacity, waitlist, enrolled, waitlisted, admissions, state,
@@ -245,12 +246,12 @@ func scanClass(row interface{ Scan(...any) error }) (*class.Class, error) {
 }
 
 // Class implements application.ReadTx.
-func (t *readTx) Class(ctx context.Context, siteID, id string) (*class.Class, error) {
+func (t *readTx) Class(ctx context.Context, siteID domain.SiteID, id domain.ID) (*class.Class, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	c, err := scanClass(t.q.QueryRowContext(ctx, qClass, siteID, id))
-	return c, notFound(err, "class", id)
+	c, err := scanClass(t.q.QueryRowContext(ctx, qClass, siteID.String(), id.String()))
+	return c, notFound(err, "class", id.String())
 }
 
 const enrollmentCols = `site_id, id, class_id, participant_id, position, enrolled_at, seated_at, ended_at, class_moved_at,
@@ -268,29 +269,29 @@ func scanEnrollment(row interface{ Scan(...any) error }) (*enrollment.Enrollment
 }
 
 // Enrollment implements application.ReadTx.
-func (t *readTx) Enrollment(ctx context.Context, siteID, id string) (*enrollment.Enrollment, error) {
+func (t *readTx) Enrollment(ctx context.Context, siteID domain.SiteID, id domain.ID) (*enrollment.Enrollment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	e, err := scanEnrollment(t.q.QueryRowContext(ctx, qEnrollment, siteID, id))
-	return e, notFound(err, "enrollment", id)
+	e, err := scanEnrollment(t.q.QueryRowContext(ctx, qEnrollment, siteID.String(), id.String()))
+	return e, notFound(err, "enrollment", id.String())
 }
 
 // ActiveEnrollment implements application.ReadTx.
-func (t *readTx) ActiveEnrollment(ctx context.Context, siteID, classID, participantID string) (*enrollment.Enrollment, error) {
+func (t *readTx) ActiveEnrollment(ctx context.Context, siteID domain.SiteID, classID, participantID domain.ID) (*enrollment.Enrollment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	e, err := scanEnrollment(t.q.QueryRowContext(ctx, qActiveEnrollment, siteID, classID, participantID))
-	return e, notFound(err, "active enrollment of participant "+participantID+" in class", classID)
+	e, err := scanEnrollment(t.q.QueryRowContext(ctx, qActiveEnrollment, siteID.String(), classID.String(), participantID.String()))
+	return e, notFound(err, "active enrollment of participant "+participantID.String()+" in class", classID.String())
 }
 
 // ActiveEnrollments implements application.ReadTx.
-func (t *readTx) ActiveEnrollments(ctx context.Context, siteID, classID string) ([]*enrollment.Enrollment, error) {
+func (t *readTx) ActiveEnrollments(ctx context.Context, siteID domain.SiteID, classID domain.ID) ([]*enrollment.Enrollment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := t.q.QueryContext(ctx, qActiveEnrollments, siteID, classID)
+	rows, err := t.q.QueryContext(ctx, qActiveEnrollments, siteID.String(), classID.String())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: active enrollments of class %s: %w", classID, err)
 	}
@@ -310,12 +311,12 @@ func (t *readTx) ActiveEnrollments(ctx context.Context, siteID, classID string) 
 }
 
 // OldestWaitlisted implements application.ReadTx.
-func (t *readTx) OldestWaitlisted(ctx context.Context, siteID, classID string) (*enrollment.Enrollment, error) {
+func (t *readTx) OldestWaitlisted(ctx context.Context, siteID domain.SiteID, classID domain.ID) (*enrollment.Enrollment, error) {
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	e, err := scanEnrollment(t.q.QueryRowContext(ctx, qOldestWaitlisted, siteID, classID))
-	return e, notFound(err, "waitlisted enrollment of class", classID)
+	e, err := scanEnrollment(t.q.QueryRowContext(ctx, qOldestWaitlisted, siteID.String(), classID.String()))
+	return e, notFound(err, "waitlisted enrollment of class", classID.String())
 }
 
 // notFound maps sql.ErrNoRows to application.ErrNotFound and wraps other
@@ -340,9 +341,9 @@ const (
 )
 
 // AppointmentsAfter implements application.Pages.
-func (t *readTx) AppointmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*appointment.Appointment, error) {
+func (t *readTx) AppointmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*appointment.Appointment, error) {
 	out := []*appointment.Appointment{}
-	err := t.each(ctx, qAppointmentsAfter, []any{siteID, after, limit}, func(r *sql.Rows) error {
+	err := t.each(ctx, qAppointmentsAfter, []any{siteID.String(), after.String(), limit}, func(r *sql.Rows) error {
 		a, err := scanAppointment(r)
 		out = append(out, a)
 		return err
@@ -351,9 +352,9 @@ func (t *readTx) AppointmentsAfter(ctx context.Context, siteID, after string, li
 }
 
 // EnrollmentsAfter implements application.Pages.
-func (t *readTx) EnrollmentsAfter(ctx context.Context, siteID, after string, limit int) ([]*enrollment.Enrollment, error) {
+func (t *readTx) EnrollmentsAfter(ctx context.Context, siteID domain.SiteID, after domain.ID, limit int) ([]*enrollment.Enrollment, error) {
 	out := []*enrollment.Enrollment{}
-	err := t.each(ctx, qEnrollmentsAfter, []any{siteID, after, limit}, func(r *sql.Rows) error {
+	err := t.each(ctx, qEnrollmentsAfter, []any{siteID.String(), after.String(), limit}, func(r *sql.Rows) error {
 		e, err := scanEnrollment(r)
 		out = append(out, e)
 		return err
@@ -362,18 +363,18 @@ func (t *readTx) EnrollmentsAfter(ctx context.Context, siteID, after string, lim
 }
 
 // SiteAfter implements application.Pages: three index seeks.
-func (t *readTx) SiteAfter(ctx context.Context, after string) (string, error) {
+func (t *readTx) SiteAfter(ctx context.Context, after domain.SiteID) (domain.SiteID, error) {
 	if err := t.check(ctx); err != nil {
-		return "", err
+		return domain.SiteID{}, err
 	}
 	var site sql.NullString
-	if err := t.q.QueryRowContext(ctx, qSiteAfter, after).Scan(&site); err != nil {
-		return "", fmt.Errorf("sqlite: next site: %w", err)
+	if err := t.q.QueryRowContext(ctx, qSiteAfter, after.String()).Scan(&site); err != nil {
+		return domain.SiteID{}, fmt.Errorf("sqlite: next site: %w", err)
 	}
 	if !site.Valid {
-		return "", application.ErrNotFound
+		return domain.SiteID{}, application.ErrNotFound
 	}
-	return site.String, nil
+	return domain.ParseSiteID(site.String)
 }
 
 // each runs a read and calls fn for each row.

@@ -51,7 +51,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 			(2, 'c2', ?1, 'k2', 'report', 't', 'e2', 'dead', 1, ?2, 0, ?2, ?3),
 			(3, 'c3', ?1, 'k3', 'report', 't', 'e3', 'pending', 0, ?2, ?4, ?2, 0),
 			(4, 'c4', ?1, 'k3', 'cancel', 't2', 'e3', 'pending', 0, ?2, 0, ?2, 0)`,
-			[]any{site, ms(0), ms(time.Second), ms(2 * time.Minute)}},
+			[]any{site.String(), ms(0), ms(time.Second), ms(2 * time.Minute)}},
 		{`INSERT INTO outbox_attempts (call_id, at, state, error_status) VALUES ('c1', ?1, 'delivered', NULL),
 			('c2', ?1, 'dead', 400)`, []any{ms(time.Second)}},
 		{`INSERT INTO outbox_heads (seq, ordering_key, ready_at) VALUES (3, 'k3', ?)`, []any{ms(2 * time.Minute)}},
@@ -66,11 +66,11 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
 
-	d, err := db.Get(ctx, site, "c1")
+	d, err := db.Get(ctx, site.String(), "c1")
 	require.NoError(t, err)
 	assert.Equal(t, []application.Attempt{{At: t0.Add(time.Second), State: application.StateDelivered}}, d.History,
 		"a delivery logged by version 1 is shown once")
-	stats, err := db.Stats(ctx, site)
+	stats, err := db.Stats(ctx, site.String())
 	require.NoError(t, err)
 	assert.Equal(t, map[application.CallState]int{application.StateDelivered: 1, application.StateDead: 1,
 		application.StatePending: 2, application.StateExpired: 0, application.StateDiscarded: 0,
@@ -97,12 +97,12 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	assert.Equal(t, "c4", got[0].ID, "the key goes on after the upgrade")
-	d, err = db.Get(ctx, site, "c3")
+	d, err = db.Get(ctx, site.String(), "c3")
 	require.NoError(t, err)
 	assert.Equal(t, []application.Attempt{{At: t0.Add(3 * time.Minute), State: application.StateDelivered}}, d.History)
 
-	require.NoError(t, db.Retry(ctx, site, "c2", t0.Add(4*time.Minute)))
-	d, err = db.Get(ctx, site, "c2")
+	require.NoError(t, db.Retry(ctx, site.String(), "c2", t0.Add(4*time.Minute)))
+	d, err = db.Get(ctx, site.String(), "c2")
 	require.NoError(t, err)
 	require.Len(t, d.History, 2)
 	assert.Equal(t, application.StateDead, d.History[0].State)
@@ -119,7 +119,7 @@ func TestLateOutcomeAfterDeliveryKeepsHistoryOrder(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
 	t0 := storetest.T0
-	c := application.Call{ID: storetest.ID("d0000000", 1), SiteID: storetest.SiteA, OrderingKey: "k",
+	c := application.Call{ID: storetest.ID("d0000000", 1).String(), SiteID: storetest.SiteA.String(), OrderingKey: "k",
 		Kind: application.KindReport, TriggerKey: "t", ExternalEntityID: "e", CreatedAt: t0}
 	require.NoError(t, db.Update(ctx, func(ctx context.Context, tx application.Tx) error {
 		return tx.Enqueue(ctx, []application.Call{c})
@@ -134,7 +134,7 @@ func TestLateOutcomeAfterDeliveryKeepsHistoryOrder(t *testing.T) {
 	require.NoError(t, db.Settle(ctx, []application.Outcome{{ID: c.ID, Token: tok, State: application.StatePending,
 		Attempted: true, NextAttemptAt: t0.Add(time.Hour), Err: late, At: t0.Add(2 * time.Second)}}))
 
-	d, err := db.Get(ctx, storetest.SiteA, c.ID)
+	d, err := db.Get(ctx, storetest.SiteA.String(), c.ID)
 	require.NoError(t, err)
 	assert.Equal(t, application.StateDelivered, d.State, "a late outcome does not change a delivered call")
 	assert.Equal(t, 2, d.Attempts)
@@ -177,13 +177,13 @@ func TestUpgradeToAggregateTimes(t *testing.T) {
 	}{
 		{`INSERT INTO appointments (site_id, id, contact_id, title, start_at, end_at, state, cancel_reason, version)
 			VALUES (?, ?, ?, 'Haircut', ?, ?, 'scheduled', '', 1)`,
-			[]any{site, apptID, storetest.ID("c0000000", 1), ms(48 * time.Hour), ms(49 * time.Hour)}},
+			[]any{site.String(), apptID.String(), storetest.ID("c0000000", 1).String(), ms(48 * time.Hour), ms(49 * time.Hour)}},
 		{`INSERT INTO classes (site_id, id, title, start_at, end_at, capacity, waitlist, enrolled, waitlisted,
 			admissions, state, cancel_reason, version) VALUES (?, ?, 'Yoga', ?, ?, 2, 1, 1, 0, 1, 'scheduled', '', 1)`,
-			[]any{site, classID, ms(72 * time.Hour), ms(73 * time.Hour)}},
+			[]any{site.String(), classID.String(), ms(72 * time.Hour), ms(73 * time.Hour)}},
 		{`INSERT INTO enrollments (site_id, id, class_id, participant_id, position, enrolled_at, state, version)
 			VALUES (?, ?, ?, ?, 1, ?, 'enrolled', 1)`,
-			[]any{site, enrID, classID, storetest.ID("f0000000", 1), ms(0)}},
+			[]any{site.String(), enrID.String(), classID.String(), storetest.ID("f0000000", 1).String(), ms(0)}},
 	} {
 		_, err := conn.ExecContext(ctx, q.sql, q.args...)
 		require.NoError(t, err)

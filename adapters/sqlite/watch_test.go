@@ -42,7 +42,7 @@ func TestChangesSeesCommitsOfAnotherHandle(t *testing.T) {
 		t.Fatal("a change before anything committed")
 	default:
 	}
-	call := newCall(storetest.SiteA, 1, storetest.ID("e0000000", 1), application.KindReport, "appointment_scheduled")
+	call := newCall(storetest.SiteA.String(), 1, storetest.ID("e0000000", 1).String(), application.KindReport, "appointment_scheduled")
 	require.NoError(t, b.Update(ctx, func(ctx context.Context, tx application.Tx) error {
 		return tx.Enqueue(ctx, []application.Call{call})
 	}))
@@ -76,7 +76,7 @@ func TestRelayWakesForCallsOfAnotherProcess(t *testing.T) {
 	const n = 10
 	var lat []time.Duration
 	for i := range n {
-		call := newCall(storetest.SiteA, i+1, storetest.ID("e0000000", i+1), application.KindReport, "appointment_scheduled")
+		call := newCall(storetest.SiteA.String(), i+1, storetest.ID("e0000000", i+1).String(), application.KindReport, "appointment_scheduled")
 		start := time.Now()
 		call.CreatedAt, call.NextAttemptAt = start, start // due now on the relay's wall clock
 		require.NoError(t, writer.Update(ctx, func(ctx context.Context, tx application.Tx) error {

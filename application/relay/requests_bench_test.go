@@ -12,6 +12,7 @@ import (
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/fake"
 	"github.com/bookable/lifecycle/application/relay"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // How few requests a backlog needs. Wix allows 200 requests a minute per
@@ -147,12 +148,15 @@ func requestsBenchOn(b *testing.B, storeName string, setup, backlog func(ctx con
 	b.ReportMetric(timeRatio, "drain-time/needed")
 }
 
+// requestsSite is the one site of the request benchmarks.
+var requestsSite = domain.MustSiteID("5e000000-0000-4000-8000-000000000001")
+
 // scheduleN books n appointments of one site and returns their IDs.
-func scheduleN(ctx context.Context, b *testing.B, app *application.App, now time.Time, n int) []string {
-	ids := make([]string, n)
+func scheduleN(ctx context.Context, b *testing.B, app *application.App, now time.Time, n int) []domain.ID {
+	ids := make([]domain.ID, n)
 	for i := range ids {
 		a, err := app.ScheduleAppointment.Handle(ctx, application.ScheduleAppointment{
-			SiteID: "5e000000-0000-4000-8000-000000000001", ContactID: "9a000000-0000-4000-8000-000000000001",
+			SiteID: requestsSite, ContactID: domain.MustID("9a000000-0000-4000-8000-000000000001"),
 			Title: "visit", StartsAt: now.Add(48 * time.Hour), EndsAt: now.Add(49 * time.Hour)})
 		if err != nil {
 			b.Fatal(err)
@@ -166,10 +170,10 @@ func scheduleN(ctx context.Context, b *testing.B, app *application.App, now time
 // at once (N cancels, then N reports, each pair in order); the bound is
 // 2 x ceil(N/100).
 func BenchmarkRequestsMassReschedule(b *testing.B) {
-	const site = "5e000000-0000-4000-8000-000000000001"
+	site := requestsSite
 	for _, n := range []int{100, 1000, 10_000} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			var ids []string
+			var ids []domain.ID
 			requestsBench(b, func(ctx context.Context, app *application.App, now time.Time) {
 				ids = scheduleN(ctx, b, app, now, n)
 			}, func(ctx context.Context, app *application.App, now time.Time) {
@@ -188,18 +192,18 @@ func BenchmarkRequestsMassReschedule(b *testing.B) {
 // one site: a third rescheduled, a third canceled, a sixth rescheduled and
 // then canceled, and 100 new ones booked.
 func BenchmarkRequestsMixed(b *testing.B) {
-	const site = "5e000000-0000-4000-8000-000000000001"
-	var ids []string
+	site := requestsSite
+	var ids []domain.ID
 	requestsBench(b, func(ctx context.Context, app *application.App, now time.Time) {
 		ids = scheduleN(ctx, b, app, now, 1000)
 	}, func(ctx context.Context, app *application.App, now time.Time) {
-		move := func(id string) {
+		move := func(id domain.ID) {
 			if _, err := app.RescheduleAppointment.Handle(ctx, application.RescheduleAppointment{
 				SiteID: site, ID: id, StartsAt: now.Add(72 * time.Hour), EndsAt: now.Add(73 * time.Hour)}); err != nil {
 				b.Fatal(err)
 			}
 		}
-		cancel := func(id string) {
+		cancel := func(id domain.ID) {
 			if _, err := app.CancelAppointment.Handle(ctx, application.CancelAppointment{SiteID: site, ID: id}); err != nil {
 				b.Fatal(err)
 			}

@@ -34,7 +34,7 @@ func runCourses(t *testing.T, newHarness func(t *testing.T) Harness) {
 
 // NewCourse returns a new scheduled course n on site with sessions sessions,
 // a day apart from three days after T0, an hour each.
-func NewCourse(t testing.TB, site string, n, capacity, sessions int) *course.Course {
+func NewCourse(t testing.TB, site domain.SiteID, n, capacity, sessions int) *course.Course {
 	var ss []course.NewSession
 	for i := 1; i <= sessions; i++ {
 		start := T0.Add(time.Duration(48+24*i) * time.Hour)
@@ -114,7 +114,7 @@ func testCourseEnrollmentByKey(t *testing.T, h Harness) {
 		return tx.SaveCourse(ctx, c)
 	})
 	find := func(tx application.ReadTx, e *courseenrollment.Enrollment, session int) {
-		key, n, ok := courseenrollment.ParseSessionEntityID(courseenrollment.SessionEntityID(e.ID(), session))
+		key, n, ok := courseenrollment.ParseSessionEntityID(courseenrollment.SessionEntityID(e.ID(), session).String())
 		require.True(t, ok)
 		assert.Equal(t, session, n)
 		got, err := tx.CourseEnrollmentByKey(ctx, SiteA, key)
@@ -171,14 +171,14 @@ func testCourseEnrollmentQueries(t *testing.T, h Harness) {
 	ids := func(es []*courseenrollment.Enrollment) []string {
 		var out []string
 		for _, e := range es {
-			out = append(out, e.ID())
+			out = append(out, e.ID().String())
 		}
 		return out
 	}
 	require.NoError(t, h.Store.View(ctx, func(ctx context.Context, tx application.ReadTx) error {
 		active, err := tx.ActiveCourseEnrollments(ctx, SiteA, c.ID())
 		require.NoError(t, err)
-		assert.Equal(t, []string{a.ID(), b.ID()}, ids(active), "active ones, by position")
+		assert.Equal(t, []string{a.ID().String(), b.ID().String()}, ids(active), "active ones, by position")
 		got, err := tx.ActiveCourseEnrollment(ctx, SiteA, c.ID(), ID("f0000000", 2))
 		require.NoError(t, err)
 		assert.Equal(t, b.ID(), got.ID())
@@ -204,7 +204,7 @@ func testCourseEnrollmentQueries(t *testing.T, h Harness) {
 		}
 		active, err := tx.ActiveCourseEnrollments(ctx, SiteA, c.ID())
 		require.NoError(t, err)
-		assert.Equal(t, []string{b.ID(), fresh.ID()}, ids(active), "the transaction's leave and enrollment are seen")
+		assert.Equal(t, []string{b.ID().String(), fresh.ID().String()}, ids(active), "the transaction's leave and enrollment are seen")
 		got, err := tx.ActiveCourseEnrollment(ctx, SiteA, c.ID(), ID("f0000000", 4))
 		require.NoError(t, err)
 		assert.Equal(t, fresh.ID(), got.ID())
@@ -290,7 +290,7 @@ func testSiteSettings(t *testing.T, h Harness) {
 	require.NoError(t, h.Store.View(ctx, func(ctx context.Context, tx application.ReadTx) error {
 		got, err := tx.SiteSettings(ctx, SiteA)
 		require.NoError(t, err)
-		assert.Equal(t, site.Snapshot{SiteID: SiteA, TimeZone: "Europe/Berlin", ChangedAt: T0.Add(time.Millisecond), Version: 1}, got.Snapshot())
+		assert.Equal(t, site.Snapshot{SiteID: SiteA.String(), TimeZone: "Europe/Berlin", ChangedAt: T0.Add(time.Millisecond), Version: 1}, got.Snapshot())
 		return nil
 	}))
 
@@ -303,7 +303,7 @@ func testSiteSettings(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	s.SetTimeZone(ny, T0.Add(time.Hour))
 	save(t, h.Store, func(ctx context.Context, tx application.Tx) error { return tx.SaveSiteSettings(ctx, s) })
-	stale, err := site.Restore(site.Snapshot{SiteID: SiteA, TimeZone: "UTC", Version: 1})
+	stale, err := site.Restore(site.Snapshot{SiteID: SiteA.String(), TimeZone: "UTC", Version: 1})
 	require.NoError(t, err)
 	err = h.Store.Update(ctx, func(ctx context.Context, tx application.Tx) error { return tx.SaveSiteSettings(ctx, stale) })
 	assert.ErrorIs(t, err, application.ErrConflict)
@@ -329,22 +329,22 @@ func testCoursePages(t *testing.T, h Harness) {
 	})
 	walk := func(tx application.ReadTx) {
 		var ids []string
-		for after := ""; ; {
+		for after := (domain.ID{}); ; {
 			page, err := tx.CourseEnrollmentsAfter(ctx, SiteB, after, 2)
 			require.NoError(t, err)
 			if len(page) == 0 {
 				break
 			}
 			for _, e := range page {
-				ids = append(ids, e.ID())
+				ids = append(ids, e.ID().String())
 			}
 			after = page[len(page)-1].ID()
 		}
-		assert.Equal(t, []string{ID("ce000000", 1), ID("ce000000", 2), ID("ce000000", 3)}, ids)
-		none, err := tx.CourseEnrollmentsAfter(ctx, SiteA, "", 10)
+		assert.Equal(t, []string{ID("ce000000", 1).String(), ID("ce000000", 2).String(), ID("ce000000", 3).String()}, ids)
+		none, err := tx.CourseEnrollmentsAfter(ctx, SiteA, domain.ID{}, 10)
 		require.NoError(t, err)
 		assert.Empty(t, none)
-		first, err := tx.SiteAfter(ctx, "")
+		first, err := tx.SiteAfter(ctx, domain.SiteID{})
 		require.NoError(t, err)
 		assert.Equal(t, SiteB, first, "a site with course enrollments only is walked too")
 	}

@@ -10,16 +10,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // record returns an idempotency record of site and key created at.
-func record(site, key string, at time.Time) application.IdempotencyRecord {
+func record(site domain.SiteID, key string, at time.Time) application.IdempotencyRecord {
 	return application.IdempotencyRecord{SiteID: site, Key: key, Fingerprint: "fp-" + key,
 		Result: []byte(`{"key":"` + key + `"}`), CreatedAt: at}
 }
 
 // readRecord reads a record in its own transaction.
-func readRecord(t *testing.T, s application.Store, site, key string) (application.IdempotencyRecord, error) {
+func readRecord(t *testing.T, s application.Store, site domain.SiteID, key string) (application.IdempotencyRecord, error) {
 	t.Helper()
 	var rec application.IdempotencyRecord
 	var readErr error

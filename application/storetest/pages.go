@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/enrollment"
 )
 
@@ -39,7 +40,7 @@ func testPages(t *testing.T, h Harness) {
 	})
 	walk := func(tx application.ReadTx) {
 		var ids []string
-		for after := ""; ; {
+		for after := (domain.ID{}); ; {
 			page, err := tx.AppointmentsAfter(ctx, SiteA, after, 2)
 			require.NoError(t, err)
 			if len(page) == 0 {
@@ -48,24 +49,24 @@ func testPages(t *testing.T, h Harness) {
 			require.LessOrEqual(t, len(page), 2)
 			for _, a := range page {
 				assert.Equal(t, SiteA, a.SiteID())
-				ids = append(ids, a.ID())
+				ids = append(ids, a.ID().String())
 			}
 			after = page[len(page)-1].ID()
 		}
-		assert.Equal(t, []string{ID("a1000000", 1), ID("a1000000", 2), ID("a1000000", 3), ID("a1000000", 4), ID("a1000000", 5)}, ids)
-		es, err := tx.EnrollmentsAfter(ctx, SiteA, "", 10)
+		assert.Equal(t, []string{ID("a1000000", 1).String(), ID("a1000000", 2).String(), ID("a1000000", 3).String(), ID("a1000000", 4).String(), ID("a1000000", 5).String()}, ids)
+		es, err := tx.EnrollmentsAfter(ctx, SiteA, domain.ID{}, 10)
 		require.NoError(t, err)
 		require.Len(t, es, 2)
 		assert.Equal(t, ID("e1000000", 1), es[0].ID())
-		none, err := tx.EnrollmentsAfter(ctx, SiteB, "", 10)
+		none, err := tx.EnrollmentsAfter(ctx, SiteB, domain.ID{}, 10)
 		require.NoError(t, err)
 		assert.Empty(t, none, "another site's enrollments are not listed")
-		first, err := tx.SiteAfter(ctx, "")
+		first, err := tx.SiteAfter(ctx, domain.SiteID{})
 		require.NoError(t, err)
 		second, err := tx.SiteAfter(ctx, first)
 		require.NoError(t, err)
-		assert.ElementsMatch(t, []string{SiteA, SiteB}, []string{first, second})
-		assert.Less(t, first, second)
+		assert.ElementsMatch(t, []string{SiteA.String(), SiteB.String()}, []string{first.String(), second.String()})
+		assert.Less(t, first.String(), second.String())
 		_, err = tx.SiteAfter(ctx, second)
 		assert.ErrorIs(t, err, application.ErrNotFound)
 	}

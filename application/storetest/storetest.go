@@ -39,16 +39,18 @@ type Harness struct {
 }
 
 // Fixed identities and times of the suite.
-const (
-	SiteA = "a0000000-0000-4000-8000-000000000001"
-	SiteB = "b0000000-0000-4000-8000-000000000002"
+var (
+	SiteA = domain.MustSiteID("a0000000-0000-4000-8000-000000000001")
+	SiteB = domain.MustSiteID("b0000000-0000-4000-8000-000000000002")
 )
 
 // T0 is the suite's "now".
 var T0 = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
 
 // ID returns the n-th UUID of a family of suite IDs (prefix: 8 hex digits).
-func ID(prefix string, n int) string { return fmt.Sprintf("%s-0000-4000-8000-%012d", prefix, n) }
+func ID(prefix string, n int) domain.ID {
+	return domain.MustID(fmt.Sprintf("%s-0000-4000-8000-%012d", prefix, n))
+}
 
 // Run runs the suite; newHarness must return a fresh, empty adapter.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
@@ -70,7 +72,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 }
 
 // NewAppointment returns a new scheduled appointment n on site.
-func NewAppointment(t testing.TB, site string, n int) *appointment.Appointment {
+func NewAppointment(t testing.TB, site domain.SiteID, n int) *appointment.Appointment {
 	a, err := appointment.Schedule(appointment.New{
 		ID: ID("a1000000", n), SiteID: site, ContactID: ID("c0000000", n), Title: fmt.Sprintf("appointment %d", n),
 		Start: T0.Add(48 * time.Hour), End: T0.Add(49 * time.Hour),
@@ -80,7 +82,7 @@ func NewAppointment(t testing.TB, site string, n int) *appointment.Appointment {
 }
 
 // NewClass returns a new scheduled class n on site.
-func NewClass(t testing.TB, site string, n, capacity int, waitlist bool) *class.Class {
+func NewClass(t testing.TB, site domain.SiteID, n, capacity int, waitlist bool) *class.Class {
 	c, err := class.Schedule(class.New{
 		ID: ID("c1000000", n), SiteID: site, Title: fmt.Sprintf("class %d", n),
 		Start: T0.Add(72 * time.Hour), End: T0.Add(73 * time.Hour), Capacity: capacity, Waitlist: waitlist,
@@ -192,7 +194,7 @@ func testRollback(t *testing.T, h Harness) {
 	a := NewAppointment(t, SiteA, 1)
 	err := h.Store.Update(ctx, func(ctx context.Context, tx application.Tx) error {
 		require.NoError(t, tx.SaveAppointment(ctx, a))
-		require.NoError(t, tx.Enqueue(ctx, []application.Call{testCall(SiteA, a.ID(), 1)}))
+		require.NoError(t, tx.Enqueue(ctx, []application.Call{testCall(SiteA.String(), a.ID().String(), 1)}))
 		// The transaction sees its own write.
 		_, err := tx.Appointment(ctx, SiteA, a.ID())
 		require.NoError(t, err)
@@ -309,9 +311,9 @@ func testEnrollmentQueries(t *testing.T, h Harness) {
 		require.NoError(t, err)
 		var ids []string
 		for _, e := range act {
-			ids = append(ids, e.ID())
+			ids = append(ids, e.ID().String())
 		}
-		assert.Equal(t, []string{es[1].ID(), es[2].ID(), es[3].ID()}, ids, "active enrollments by position, without the one who left nor other classes")
+		assert.Equal(t, []string{es[1].ID().String(), es[2].ID().String(), es[3].ID().String()}, ids, "active enrollments by position, without the one who left nor other classes")
 
 		got, err := tx.ActiveEnrollment(ctx, SiteA, c.ID(), ID("f0000000", 2))
 		require.NoError(t, err)
@@ -334,7 +336,7 @@ func testEnrollmentQueries(t *testing.T, h Harness) {
 
 func testCall(site, entity string, n int) application.Call {
 	return application.Call{
-		ID: ID("d0000000", n), SiteID: site, OrderingKey: application.OrderingKey(site, entity),
+		ID: ID("d0000000", n).String(), SiteID: site, OrderingKey: application.OrderingKey(site, entity),
 		Kind: application.KindReport, TriggerKey: fmt.Sprintf("trigger_%d", n), ExternalEntityID: entity,
 		Payload: []byte(`{"n":1}`), Cause: "test", State: application.StatePending,
 		CreatedAt: T0, NextAttemptAt: T0,
@@ -345,16 +347,16 @@ func testEnqueueOrder(t *testing.T, h Harness) {
 	ctx := context.Background()
 	entity := ID("a1000000", 1)
 	save(t, h.Store, func(ctx context.Context, tx application.Tx) error {
-		return tx.Enqueue(ctx, []application.Call{testCall(SiteA, entity, 1), testCall(SiteA, entity, 2)})
+		return tx.Enqueue(ctx, []application.Call{testCall(SiteA.String(), entity.String(), 1), testCall(SiteA.String(), entity.String(), 2)})
 	})
 	save(t, h.Store, func(ctx context.Context, tx application.Tx) error {
-		return tx.Enqueue(ctx, []application.Call{testCall(SiteA, entity, 3)})
+		return tx.Enqueue(ctx, []application.Call{testCall(SiteA.String(), entity.String(), 3)})
 	})
-	calls, err := h.Outbox.List(ctx, application.Filter{SiteID: SiteA})
+	calls, err := h.Outbox.List(ctx, application.Filter{SiteID: SiteA.String()})
 	require.NoError(t, err)
 	require.Len(t, calls, 3)
 	for i, c := range calls {
-		assert.Equal(t, ID("d0000000", i+1), c.ID, "calls listed in commit order")
+		assert.Equal(t, ID("d0000000", i+1).String(), c.ID, "calls listed in commit order")
 		assert.Equal(t, application.StatePending, c.State)
 		assert.JSONEq(t, `{"n":1}`, string(c.Payload))
 		if i > 0 {
@@ -413,7 +415,7 @@ func testLastSeatRace(t *testing.T, h Harness) {
 
 // enrollWithRetry enrolls participant n as a handler does: load, change,
 // save, retried on version conflicts.
-func enrollWithRetry(ctx context.Context, s application.Store, classID string, n int) error {
+func enrollWithRetry(ctx context.Context, s application.Store, classID domain.ID, n int) error {
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
 		err = s.Update(ctx, func(ctx context.Context, tx application.Tx) error {
@@ -453,7 +455,7 @@ func testTenancy(t *testing.T, h Harness) {
 		if err := tx.SaveEnrollment(ctx, e); err != nil {
 			return err
 		}
-		return tx.Enqueue(ctx, []application.Call{testCall(SiteA, a.ID(), 1)})
+		return tx.Enqueue(ctx, []application.Call{testCall(SiteA.String(), a.ID().String(), 1)})
 	})
 	require.NoError(t, h.Store.View(ctx, func(ctx context.Context, tx application.ReadTx) error {
 		_, err := tx.Appointment(ctx, SiteB, a.ID())
@@ -469,12 +471,12 @@ func testTenancy(t *testing.T, h Harness) {
 		assert.Empty(t, act)
 		return nil
 	}))
-	calls, err := h.Outbox.List(ctx, application.Filter{SiteID: SiteB})
+	calls, err := h.Outbox.List(ctx, application.Filter{SiteID: SiteB.String()})
 	require.NoError(t, err)
 	assert.Empty(t, calls, "another site's calls are not listed")
-	_, err = h.Outbox.Get(ctx, SiteB, ID("d0000000", 1))
+	_, err = h.Outbox.Get(ctx, SiteB.String(), ID("d0000000", 1).String())
 	assert.ErrorIs(t, err, application.ErrNotFound)
-	stats, err := h.Outbox.Stats(ctx, SiteB)
+	stats, err := h.Outbox.Stats(ctx, SiteB.String())
 	require.NoError(t, err)
 	assert.Zero(t, stats[application.StatePending])
 

@@ -193,9 +193,9 @@ func bench(ctx context.Context, cfg benchConfig, out, errOut io.Writer) error {
 
 	runCtx, stop := context.WithTimeout(ctx, cfg.duration)
 	defer stop()
-	sites := make([]string, cfg.sites)
+	sites := make([]domain.SiteID, cfg.sites)
 	for i := range sites {
-		sites[i] = uuid.NewString()
+		sites[i] = domain.MustSiteID(uuid.NewString())
 	}
 	start := time.Now()
 	hists := make([]*latencyHistogram, cfg.concurrency)
@@ -333,13 +333,13 @@ func (noopGateway) Cancel(_ context.Context, _, _ string, ids []string) ([]error
 type benchCaller struct {
 	app          *application.App
 	mix          []mixEntry
-	site         string
+	site         domain.SiteID
 	stats        *benchStats
 	hist         *latencyHistogram
 	rnd          *rand.Rand
-	appointments []string // scheduled, not canceled
-	enrollments  []string // active
-	class        string   // the class this caller enrolls in
+	appointments []domain.ID // scheduled, not canceled
+	enrollments  []domain.ID // active
+	class        domain.ID   // the class this caller enrolls in
 }
 
 func (c *benchCaller) pick() string {
@@ -368,7 +368,7 @@ func (c *benchCaller) run(ctx context.Context) error {
 		var full *domain.ClassFullError
 		switch {
 		case errors.As(err, &full):
-			c.class = "" // the next enroll opens a new class
+			c.class = domain.ID{} // the next enroll opens a new class
 			c.stats.refused.Add(1)
 		case err != nil:
 			return fmt.Errorf("%s: %w", name, err)
@@ -411,7 +411,7 @@ func (c *benchCaller) do(ctx context.Context, name string) (string, error) {
 		return c.enroll(ctx)
 	}
 	v, err := app.ScheduleAppointment.Handle(ctx, application.ScheduleAppointment{SiteID: c.site,
-		ContactID: uuid.NewString(), Title: "Haircut", StartsAt: start, EndsAt: start.Add(time.Hour)})
+		ContactID: domain.MustID(uuid.NewString()), Title: "Haircut", StartsAt: start, EndsAt: start.Add(time.Hour)})
 	if err == nil && len(c.appointments) < 10_000 {
 		c.appointments = append(c.appointments, v.ID)
 	}
@@ -419,7 +419,7 @@ func (c *benchCaller) do(ctx context.Context, name string) (string, error) {
 }
 
 func (c *benchCaller) enroll(ctx context.Context) (string, error) {
-	if c.class == "" {
+	if c.class.IsZero() {
 		start := time.Now().UTC().Add(72 * time.Hour).Truncate(time.Minute)
 		v, err := c.app.ScheduleClass.Handle(ctx, application.ScheduleClass{SiteID: c.site, Title: "Yoga",
 			StartsAt: start, EndsAt: start.Add(time.Hour), Capacity: 10_000})
@@ -428,14 +428,14 @@ func (c *benchCaller) enroll(ctx context.Context) (string, error) {
 		}
 		c.class, c.enrollments = v.ID, nil
 	}
-	v, err := c.app.Enroll.Handle(ctx, application.Enroll{SiteID: c.site, ClassID: c.class, ParticipantID: uuid.NewString()})
+	v, err := c.app.Enroll.Handle(ctx, application.Enroll{SiteID: c.site, ClassID: c.class, ParticipantID: domain.MustID(uuid.NewString())})
 	if err == nil && len(c.enrollments) < 10_000 {
 		c.enrollments = append(c.enrollments, v.ID)
 	}
 	return "enroll", err
 }
 
-func remove(ids []string, id string) []string {
+func remove(ids []domain.ID, id domain.ID) []domain.ID {
 	for i, x := range ids {
 		if x == id {
 			ids[i] = ids[len(ids)-1]

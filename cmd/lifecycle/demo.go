@@ -21,13 +21,13 @@ import (
 )
 
 // The demo's site and people, with readable IDs.
-const (
-	demoSite   = "5e000000-0000-4000-8000-0000000000de"
-	jane       = "c0000000-0000-4000-8000-000000000001"
-	apptCut    = "a0000000-0000-4000-8000-000000000001"
-	apptColour = "a0000000-0000-4000-8000-000000000002"
-	yoga       = "c1a55000-0000-4000-8000-000000000001"
-	pilates    = "c1a55000-0000-4000-8000-000000000002"
+var (
+	demoSite   = domain.MustSiteID("5e000000-0000-4000-8000-0000000000de")
+	jane       = domain.MustID("c0000000-0000-4000-8000-000000000001")
+	apptCut    = domain.MustID("a0000000-0000-4000-8000-000000000001")
+	apptColour = domain.MustID("a0000000-0000-4000-8000-000000000002")
+	yoga       = domain.MustID("c1a55000-0000-4000-8000-000000000001")
+	pilates    = domain.MustID("c1a55000-0000-4000-8000-000000000002")
 )
 
 // demoAutomations are what a site owner might have built on the triggers.
@@ -83,7 +83,7 @@ type demo struct {
 func newDemo(ctx context.Context, dbPath string, out io.Writer) (*demo, error) {
 	start := time.Now().UTC().Truncate(time.Hour).Add(time.Hour)
 	d := &demo{out: out, clock: fake.NewClock(start), start: start, ids: map[string]string{
-		demoSite: "the demo site", jane: "Jane", apptCut: "haircut", apptColour: "colouring", yoga: "yoga", pilates: "pilates",
+		demoSite.String(): "the demo site", jane.String(): "Jane", apptCut.String(): "haircut", apptColour.String(): "colouring", yoga.String(): "yoga", pilates.String(): "pilates",
 	}}
 	var err error
 	if d.db, err = sqlite.Open(ctx, dbPath, sqlite.WithClock(d.clock)); err != nil {
@@ -95,7 +95,7 @@ func newDemo(ctx context.Context, dbPath string, out io.Writer) (*demo, error) {
 		return nil, err
 	}
 	for _, a := range append(demoAutomations, courseAutomations...) {
-		if err := d.sim.AddAutomation(demoSite, a); err != nil {
+		if err := d.sim.AddAutomation(demoSite.String(), a); err != nil {
 			return nil, err
 		}
 	}
@@ -154,18 +154,21 @@ func (d *demo) play(ctx context.Context) error {
 	}
 
 	d.section("Scenario 2 (many-to-many): participants and classes; externalEntityId = a new enrollment ID")
-	for _, c := range []struct{ id, title string }{{yoga, "Morning yoga"}, {pilates, "Pilates"}} {
+	for _, c := range []struct {
+		id    domain.ID
+		title string
+	}{{yoga, "Morning yoga"}, {pilates, "Pilates"}} {
 		if _, err := d.app.ScheduleClass.Handle(ctx, application.ScheduleClass{
 			SiteID: demoSite, ID: c.id, Title: c.title, StartsAt: at(2, 0), EndsAt: at(2, 1), Capacity: 10}); err != nil {
 			return err
 		}
 	}
 	people := []string{"Ann", "Bob", "Cem"}
-	enrollments := map[string]string{}
+	enrollments := map[string]domain.ID{}
 	for i, name := range people {
-		p := fmt.Sprintf("9a000000-0000-4000-8000-%012d", i+1)
-		d.ids[p] = name
-		for _, c := range []string{yoga, pilates} {
+		p := domain.MustID(fmt.Sprintf("9a000000-0000-4000-8000-%012d", i+1))
+		d.ids[p.String()] = name
+		for _, c := range []domain.ID{yoga, pilates} {
 			if name == "Cem" && c == pilates {
 				continue
 			}
@@ -173,14 +176,14 @@ func (d *demo) play(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			enrollments[name+c] = e.ID
+			enrollments[name+c.String()] = e.ID
 		}
 	}
 	if err := d.deliver(ctx); err != nil {
 		return err
 	}
 	d.wait(time.Hour)
-	if _, err := d.app.Leave.Handle(ctx, application.Leave{SiteID: demoSite, EnrollmentID: enrollments["Bob"+yoga]}); err != nil {
+	if _, err := d.app.Leave.Handle(ctx, application.Leave{SiteID: demoSite, EnrollmentID: enrollments["Bob"+yoga.String()]}); err != nil {
 		return err
 	}
 	if err := d.deliver(ctx); err != nil {
@@ -205,7 +208,7 @@ func (d *demo) play(ctx context.Context) error {
 	for day := 0; day < 7; day++ {
 		d.sim.Advance(24 * time.Hour)
 	}
-	timeline := d.sim.Activations(demoSite, wixsim.ActivationRan, wixsim.ActivationCanceled)
+	timeline := d.sim.Activations(demoSite.String(), wixsim.ActivationRan, wixsim.ActivationCanceled)
 	sort.SliceStable(timeline, func(i, j int) bool { return timeline[i].SettledAt.Before(timeline[j].SettledAt) })
 	for _, a := range timeline {
 		line := fmt.Sprintf("%s  %-8s  %-42s for %s", a.SettledAt.Format("Mon 15:04"), a.State, a.Automation, d.name(a.ExternalEntityID))
@@ -214,13 +217,13 @@ func (d *demo) play(ctx context.Context) error {
 		}
 		fmt.Fprintln(d.out, line)
 	}
-	stats, err := d.db.Stats(ctx, demoSite)
+	stats, err := d.db.Stats(ctx, demoSite.String())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(d.out, "\nOutbox: %d delivered, %d pending, %d dead, %d expired. Wix saw %d requests.\n",
 		stats[application.StateDelivered], stats[application.StatePending], stats[application.StateDead],
-		stats[application.StateExpired], d.sim.RequestCount(demoSite))
+		stats[application.StateExpired], d.sim.RequestCount(demoSite.String()))
 	ranN, canceledN := 0, 0
 	for _, a := range timeline {
 		if a.State == wixsim.ActivationRan {
@@ -270,32 +273,32 @@ func (d *demo) printCommitted(c application.Committed) {
 func (d *demo) describe(ev domain.Event) string {
 	switch e := ev.(type) {
 	case appointment.Scheduled:
-		return fmt.Sprintf(" (%s for %s, %s)", d.name(e.AppointmentID), d.name(e.ContactID), e.Start.Format("Mon 15:04"))
+		return fmt.Sprintf(" (%s for %s, %s)", d.name(e.AppointmentID.String()), d.name(e.ContactID.String()), e.Start.Format("Mon 15:04"))
 	case appointment.Rescheduled:
-		return fmt.Sprintf(" (%s: %s -> %s)", d.name(e.AppointmentID), e.PreviousStart.Format("Mon 15:04"), e.Start.Format("Mon 15:04"))
+		return fmt.Sprintf(" (%s: %s -> %s)", d.name(e.AppointmentID.String()), e.PreviousStart.Format("Mon 15:04"), e.Start.Format("Mon 15:04"))
 	case appointment.Canceled:
-		return fmt.Sprintf(" (%s: %s)", d.name(e.AppointmentID), e.Reason)
+		return fmt.Sprintf(" (%s: %s)", d.name(e.AppointmentID.String()), e.Reason)
 	case enrollment.Enrolled:
-		d.ids[e.EnrollmentID] = d.name(e.ParticipantID) + "'s " + d.name(e.Class.ClassID) + " enrollment"
-		return fmt.Sprintf(" (%s)", d.name(e.EnrollmentID))
+		d.ids[e.EnrollmentID.String()] = d.name(e.ParticipantID.String()) + "'s " + d.name(e.Class.ClassID.String()) + " enrollment"
+		return fmt.Sprintf(" (%s)", d.name(e.EnrollmentID.String()))
 	case enrollment.Left:
-		return fmt.Sprintf(" (%s)", d.name(e.EnrollmentID))
+		return fmt.Sprintf(" (%s)", d.name(e.EnrollmentID.String()))
 	case enrollment.ClassCanceled:
-		return fmt.Sprintf(" (%s)", d.name(e.EnrollmentID))
+		return fmt.Sprintf(" (%s)", d.name(e.EnrollmentID.String()))
 	}
 	return ""
 }
 
 // deliver drains the outbox to the simulator and says how it went.
 func (d *demo) deliver(ctx context.Context) error {
-	requests := d.sim.RequestCount(demoSite)
-	ran := len(d.sim.Activations(demoSite, wixsim.ActivationRan))
+	requests := d.sim.RequestCount(demoSite.String())
+	ran := len(d.sim.Activations(demoSite.String(), wixsim.ActivationRan))
 	if err := d.relay.Drain(ctx); err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
-	msg := fmt.Sprintf("             relay  delivered in %d request(s) to Wix", d.sim.RequestCount(demoSite)-requests)
+	msg := fmt.Sprintf("             relay  delivered in %d request(s) to Wix", d.sim.RequestCount(demoSite.String())-requests)
 	var names []string
-	for _, a := range d.sim.Activations(demoSite, wixsim.ActivationRan)[ran:] {
+	for _, a := range d.sim.Activations(demoSite.String(), wixsim.ActivationRan)[ran:] {
 		names = append(names, a.Automation+" ("+d.name(a.ExternalEntityID)+")")
 	}
 	if len(names) > 0 {

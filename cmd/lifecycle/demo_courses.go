@@ -8,17 +8,20 @@ import (
 
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 	"github.com/bookable/lifecycle/domain/series"
 )
 
 // The course's and the series' readable IDs in the demo.
-const (
-	pottery = "c0a5e000-0000-4000-8000-000000000001"
-	physio  = "5e1e5000-0000-4000-8000-000000000001"
+var (
+	pottery = domain.MustID("c0a5e000-0000-4000-8000-000000000001")
+	physio  = domain.MustID("5e1e5000-0000-4000-8000-000000000001")
 )
 
-func potterySession(n int) string { return fmt.Sprintf("5e550000-0000-4000-8000-%012d", n) }
+func potterySession(n int) domain.ID {
+	return domain.MustID(fmt.Sprintf("5e550000-0000-4000-8000-%012d", n))
+}
 
 // courseAutomations are the site owner's automations on the triggers of
 // courses (a series' occurrences are appointments: they use the
@@ -43,21 +46,21 @@ func (d *demo) playCourses(ctx context.Context, at func(days, hours int) time.Ti
 	d.section("Courses (many-to-many, one level down): externalEntityId = the enrollment, or its seat in one session")
 	var sessions []application.NewCourseSession
 	for i := 1; i <= 3; i++ {
-		d.ids[potterySession(i)] = fmt.Sprintf("pottery session %d", i)
+		d.ids[potterySession(i).String()] = fmt.Sprintf("pottery session %d", i)
 		sessions = append(sessions, application.NewCourseSession{ID: potterySession(i), StartsAt: at(2*i-1, 8), EndsAt: at(2*i-1, 10)})
 	}
-	d.ids[pottery] = "pottery"
+	d.ids[pottery.String()] = "pottery"
 	if _, err := d.app.ScheduleCourse.Handle(ctx, application.ScheduleCourse{SiteID: demoSite, ID: pottery, Title: "Pottery",
 		Capacity: 10, Sessions: sessions}); err != nil {
 		return err
 	}
 	enrollments := map[string]application.CourseEnrollmentView{}
 	for i, name := range []string{"Ann", "Bob", "Cem"} {
-		p := fmt.Sprintf("9a000000-0000-4000-8000-%012d", i+1)
-		id := fmt.Sprintf("ce000000-0000-4000-8000-%012d", i+1) // the product's choice, so the demo can name it
-		d.ids[id] = name + "'s pottery enrollment"
+		p := domain.MustID(fmt.Sprintf("9a000000-0000-4000-8000-%012d", i+1))
+		id := domain.MustID(fmt.Sprintf("ce000000-0000-4000-8000-%012d", i+1)) // the product's choice, so the demo can name it
+		d.ids[id.String()] = name + "'s pottery enrollment"
 		for n := 1; n <= 3; n++ {
-			d.ids[courseenrollment.SessionEntityID(id, n)] = fmt.Sprintf("%s's seat in pottery session %d", name, n)
+			d.ids[courseenrollment.SessionEntityID(id, n).String()] = fmt.Sprintf("%s's seat in pottery session %d", name, n)
 		}
 		e, err := d.app.EnrollInCourse.Handle(ctx, application.EnrollInCourse{SiteID: demoSite, CourseID: pottery,
 			ParticipantID: p, EnrollmentID: id})
@@ -86,16 +89,16 @@ func (d *demo) playCourses(ctx context.Context, at func(days, hours int) time.Ti
 
 	d.section("A series (one-to-many, per occurrence): daily physio at 9:00 Berlin time; \"this and following\" from the 2nd")
 	first := time.Date(at(2, 0).Year(), at(2, 0).Month(), at(2, 0).Day(), 9, 0, 0, 0, d.berlin()).UTC()
-	d.ids[physio] = "physio"
+	d.ids[physio.String()] = "physio"
 	for n := 1; n <= 3; n++ {
-		d.ids[series.OccurrenceID(physio, n)] = fmt.Sprintf("physio #%d", n)
+		d.ids[series.OccurrenceID(physio, n).String()] = fmt.Sprintf("physio #%d", n)
 	}
 	s, err := d.app.ScheduleSeries.Handle(ctx, application.ScheduleSeries{SiteID: demoSite, ID: physio, ContactID: jane,
 		Title: "Physio", StartsAt: first, EndsAt: first.Add(45 * time.Minute), Every: "day", Count: 3})
 	if err != nil {
 		return err
 	}
-	if err := d.showLocal(ctx, s.Occurrences[0].AppointmentID); err != nil {
+	if err := d.showLocal(ctx, s.Occurrences[0].AppointmentID.String()); err != nil {
 		return err
 	}
 	if err := d.deliver(ctx); err != nil {
@@ -119,7 +122,7 @@ func (d *demo) berlin() *time.Location {
 
 // showLocal prints the local-time members of an entity's last reminder.
 func (d *demo) showLocal(ctx context.Context, entity string) error {
-	calls, err := d.db.List(ctx, application.Filter{SiteID: demoSite, Limit: 1000})
+	calls, err := d.db.List(ctx, application.Filter{SiteID: demoSite.String(), Limit: 1000})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+
+	"github.com/bookable/lifecycle/domain"
 )
 
 // flags is a command's flag set. It reports errors instead of exiting and
@@ -126,4 +128,30 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageError("--log-format %q: want text or json", l.format)
+}
+
+// siteFlag is a --site flag: the site ID is parsed when the flag is set (on
+// the command line or from its environment variable), once, and the command
+// passes the domain.SiteID on; it is the zero SiteID when the flag is not
+// given.
+type siteFlag struct{ id domain.SiteID }
+
+// String implements flag.Value.
+func (f *siteFlag) String() string { return f.id.String() }
+
+// Set implements flag.Value.
+func (f *siteFlag) Set(s string) error {
+	id, err := domain.ParseSiteID(s)
+	if err != nil {
+		return err
+	}
+	f.id = id
+	return nil
+}
+
+// siteVar defines the --site flag.
+func (fs *flags) siteVar(usage string) *siteFlag {
+	f := &siteFlag{}
+	fs.Var(f, "site", usage)
+	return f
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
 )
 
@@ -35,7 +36,7 @@ func TestDemo(t *testing.T) {
 		"ran       sms: class starts in 1 hour                for Cem's yoga enrollment",
 		"refused: cancel appointment",
 		"0 pending, 0 dead, 0 expired",
-		"cancel course_session_starting        externalEntityId " + courseenrollment.SessionEntityID("ce000000-0000-4000-8000-000000000001", 2) + " (Ann's seat in pottery session 2)",
+		"cancel course_session_starting        externalEntityId " + courseenrollment.SessionEntityID(domain.MustID("ce000000-0000-4000-8000-000000000001"), 2).String() + " (Ann's seat in pottery session 2)",
 		"canceled  sms: session starts in 2 hours             for Bob's seat in pottery session 3",
 		"ran       sms: session starts in 2 hours             for Cem's seat in pottery session 3",
 		`, 09:00", timeZone Europe/Berlin`, // the series' first occurrence, at 9:00 Berlin time
@@ -151,7 +152,7 @@ func TestOutboxOperations(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "delivered 63")
 
-	code, out, _ = run(t, nil, "outbox", "list", "--db", db, "--site", demoSite, "--limit", "3", "--json")
+	code, out, _ = run(t, nil, "outbox", "list", "--db", db, "--site", demoSite.String(), "--limit", "3", "--json")
 	require.Equal(t, 0, code)
 	assert.Equal(t, 3, strings.Count(out, `"triggerKey"`))
 
@@ -159,11 +160,31 @@ func TestOutboxOperations(t *testing.T) {
 	assert.Equal(t, 2, code, "show needs --site")
 	assert.Contains(t, errOut, "--site")
 
-	code, _, errOut = run(t, nil, "outbox", "show", "--db", db, "--site", demoSite, "01a21df1-0000-7000-8000-000000000000")
+	code, _, errOut = run(t, nil, "outbox", "show", "--db", db, "--site", demoSite.String(), "01a21df1-0000-7000-8000-000000000000")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "not found")
 
 	code, out, _ = run(t, nil, "outbox", "prune", "--db", db, "--older-than", "1h")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "pruned 0 calls", "the demo settled its calls on its own clock, which runs ahead of the wall clock")
+}
+
+// TestSiteFlagIsParsedWhenSet: --site (and its environment variable) is
+// parsed as the flag is set, so a bad site is a usage error before any
+// store opens, and the command passes a domain.SiteID on.
+func TestSiteFlagIsParsedWhenSet(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "x.db")
+	for _, args := range [][]string{
+		{"reconcile", "--db", db, "--site", "my-site"},
+		{"outbox", "list", "--db", db, "--site", "00000000-0000-0000-0000-000000000000"},
+	} {
+		code, out, errOut := run(t, nil, args...)
+		assert.Equal(t, 2, code, args)
+		assert.Contains(t, errOut, "site", args)
+		assert.Contains(t, errOut, "must", args, "the parse error says what a site must be")
+		assert.Empty(t, out, args)
+	}
+	code, _, errOut := run(t, map[string]string{"LIFECYCLE_RECONCILE_SITE": "nope"}, "reconcile", "--db", db)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "LIFECYCLE_RECONCILE_SITE")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/adapters/wixsim"
 	"github.com/bookable/lifecycle/application"
+	"github.com/bookable/lifecycle/domain"
 )
 
 func TestOpsCommandsNeedAnExistingDatabase(t *testing.T) {
@@ -23,7 +24,7 @@ func TestOpsCommandsNeedAnExistingDatabase(t *testing.T) {
 		{"outbox", "stats", "--db", typo},
 		{"outbox", "list", "--db", typo},
 		{"outbox", "prune", "--db", typo, "--older-than", "1h"},
-		{"outbox", "retry", "--db", typo, "--site", demoSite, demoSite},
+		{"outbox", "retry", "--db", typo, "--site", demoSite.String(), demoSite.String()},
 		{"migrate", "--status", "--db", typo},
 		{"relay", "--drain", "--db", typo, "--wix-app-id", "a"},
 	} {
@@ -78,7 +79,7 @@ func TestReadOnlyCommands(t *testing.T) {
 	t.Cleanup(func() { _ = os.Chmod(dir, 0o700); _ = os.Chmod(db, 0o600) })
 	for _, args := range [][]string{
 		{"outbox", "stats", "--db", db},
-		{"outbox", "list", "--db", db, "--site", demoSite, "--limit", "2"},
+		{"outbox", "list", "--db", db, "--site", demoSite.String(), "--limit", "2"},
 		{"migrate", "--status", "--db", db},
 	} {
 		code, out, errOut := run(t, nil, args...)
@@ -97,8 +98,8 @@ func queueAppointment(t *testing.T, path, site string) {
 	app, err := application.New(application.Config{Store: db})
 	require.NoError(t, err)
 	start := time.Now().Add(48 * time.Hour)
-	_, err = app.ScheduleAppointment.Handle(ctx, application.ScheduleAppointment{SiteID: site,
-		ContactID: "c0000000-0000-4000-8000-0000000000d1", StartsAt: start, EndsAt: start.Add(time.Hour)})
+	_, err = app.ScheduleAppointment.Handle(ctx, application.ScheduleAppointment{SiteID: domain.MustSiteID(site),
+		ContactID: domain.MustID("c0000000-0000-4000-8000-0000000000d1"), StartsAt: start, EndsAt: start.Add(time.Hour)})
 	require.NoError(t, err)
 }
 

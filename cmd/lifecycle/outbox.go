@@ -35,7 +35,7 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 	}
 	fs := newFlags("outbox "+op, outboxSynopsis, out)
 	dbPath := fs.String("db", "lifecycle.db", dbHelp)
-	site := fs.String("site", "", "site (Wix app instance) ID")
+	site := fs.siteVar("site (Wix app instance) ID")
 	state := fs.String("state", "", "only calls in this state: pending, delivered, dead, expired, discarded")
 	after := fs.Int64("after", 0, "only calls after this sequence number (paging)")
 	limit := fs.Int("limit", 50, "at most this many calls")
@@ -45,18 +45,11 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 	if err := parse(fs, args[1:], getenv); err != nil {
 		return err
 	}
-	if *site != "" {
-		parsed, err := domain.ParseSiteID(*site)
-		if err != nil {
-			return usageError("--site: %v", err)
-		}
-		*site = parsed
-	}
 	needID := op == "show" || op == "retry" || op == "discard"
 	switch {
 	case needID && fs.NArg() != 1:
 		return usageError("%s takes one call ID", op)
-	case needID && *site == "":
+	case needID && site.id.IsZero():
 		return usageError("%s needs --site: calls are scoped to their site", op)
 	case !needID && fs.NArg() > 0:
 		return usageError("unexpected arguments %v", fs.Args())
@@ -82,13 +75,13 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 
 	switch op {
 	case "list":
-		calls, err := db.List(ctx, application.Filter{SiteID: *site, State: stateFilter, After: *after, Limit: *limit})
+		calls, err := db.List(ctx, application.Filter{SiteID: site.id.String(), State: stateFilter, After: *after, Limit: *limit})
 		if err != nil {
 			return err
 		}
 		return p.calls(calls)
 	case "show":
-		d, err := db.Get(ctx, *site, fs.Arg(0))
+		d, err := db.Get(ctx, site.id.String(), fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -102,17 +95,21 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 		if err != nil {
 			return err
 		}
-		if _, err := app.RetryCall.Handle(ctx, application.RetryCall{SiteID: *site, CallID: fs.Arg(0)}); err != nil {
+		callID, err := domain.ParseID("callId", fs.Arg(0))
+		if err != nil {
+			return usageError("%v", err)
+		}
+		if _, err := app.RetryCall.Handle(ctx, application.RetryCall{SiteID: site.id, CallID: callID}); err != nil {
 			return err
 		}
 		return p.message("call %s is pending again", fs.Arg(0))
 	case "discard":
-		if err := db.Discard(ctx, *site, fs.Arg(0), now); err != nil {
+		if err := db.Discard(ctx, site.id.String(), fs.Arg(0), now); err != nil {
 			return err
 		}
 		return p.message("call %s is discarded", fs.Arg(0))
 	case "stats":
-		stats, err := db.Stats(ctx, *site)
+		stats, err := db.Stats(ctx, site.id.String())
 		if err != nil {
 			return err
 		}

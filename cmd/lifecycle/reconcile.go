@@ -27,7 +27,7 @@ queues nothing. A second run right after the first queues nothing.`
 func runReconcile(ctx context.Context, args []string, out, errOut io.Writer, getenv env) error {
 	fs := newFlags("reconcile", reconcileSynopsis, out)
 	dbPath := fs.String("db", "lifecycle.db", "SQLite database file")
-	site := fs.String("site", "", "only this site (Wix app instance) ID; default: every site")
+	site := fs.siteVar("only this site (Wix app instance) ID; default: every site")
 	dryRun := fs.Bool("dry-run", false, "print the repairs, queue nothing")
 	maxAge := fs.Duration("max-age", application.DefaultMaxAge, "a real-time event never delivered is sent only if it happened this recently")
 	catalogPath := fs.String("catalog", "", "catalog settings file (JSON: role -> {key, enabled}); default: the seed's triggers")
@@ -37,13 +37,6 @@ func runReconcile(ctx context.Context, args []string, out, errOut io.Writer, get
 	}
 	if fs.NArg() > 0 {
 		return usageError("unexpected arguments %v", fs.Args())
-	}
-	if *site != "" {
-		parsed, err := domain.ParseSiteID(*site)
-		if err != nil {
-			return usageError("--site: %v", err)
-		}
-		*site = parsed
 	}
 	if *maxAge <= 0 {
 		return usageError("--max-age must be positive, e.g. 24h")
@@ -68,7 +61,7 @@ func runReconcile(ctx context.Context, args []string, out, errOut io.Writer, get
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	header := false
 	enc := json.NewEncoder(out)
-	sum, err := app.Reconcile.Handle(ctx, application.Reconcile{SiteID: *site, DryRun: *dryRun, MaxAge: *maxAge},
+	sum, err := app.Reconcile.Handle(ctx, application.Reconcile{SiteID: site.id, DryRun: *dryRun, MaxAge: *maxAge},
 		func(r application.Repair) error {
 			if *asJSON {
 				return enc.Encode(struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/bookable/lifecycle/adapters/sqlite"
 	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/application/outbox"
+	"github.com/bookable/lifecycle/domain"
 )
 
 // givenRefusedBooking writes a database where an appointment was booked,
@@ -30,7 +31,7 @@ func givenRefusedBooking(t *testing.T) (string, []string) {
 	require.NoError(t, err)
 	start := time.Now().Add(72 * time.Hour).Truncate(time.Second)
 	a, err := app.ScheduleAppointment.Handle(ctx, application.ScheduleAppointment{SiteID: demoSite,
-		ContactID: "c0000000-0000-4000-8000-000000000001", StartsAt: start, EndsAt: start.Add(time.Hour)})
+		ContactID: domain.MustID("c0000000-0000-4000-8000-000000000001"), StartsAt: start, EndsAt: start.Add(time.Hour)})
 	require.NoError(t, err)
 	var reports []string
 	for range 2 {
@@ -50,11 +51,11 @@ func givenRefusedBooking(t *testing.T) (string, []string) {
 
 func TestRetryOfASupersededCallExitsOneWithTheReason(t *testing.T) {
 	db, reports := givenRefusedBooking(t)
-	code, _, errOut := run(t, nil, "outbox", "retry", "--db", db, "--site", demoSite, reports[0])
+	code, _, errOut := run(t, nil, "outbox", "retry", "--db", db, "--site", demoSite.String(), reports[0])
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "superseded by newer call")
 	assert.Contains(t, errOut, "reconcile")
-	code, out, _ := run(t, nil, "outbox", "stats", "--db", db, "--site", demoSite)
+	code, out, _ := run(t, nil, "outbox", "stats", "--db", db, "--site", demoSite.String())
 	require.Equal(t, 0, code)
 	assert.Contains(t, out, "superseded 2")
 }
@@ -76,18 +77,18 @@ func TestReconcileDryRunThenRunThenNothing(t *testing.T) {
 	require.NoError(t, err)
 	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
 	_, err = app.ScheduleAppointment.Handle(ctx, application.ScheduleAppointment{SiteID: demoSite,
-		ContactID: "c0000000-0000-4000-8000-000000000002", StartsAt: start, EndsAt: start.Add(time.Hour)})
+		ContactID: domain.MustID("c0000000-0000-4000-8000-000000000002"), StartsAt: start, EndsAt: start.Add(time.Hour)})
 	require.NoError(t, err)
-	list, err := store.List(ctx, application.Filter{SiteID: demoSite, State: application.StatePending, Limit: 100})
+	list, err := store.List(ctx, application.Filter{SiteID: demoSite.String(), State: application.StatePending, Limit: 100})
 	require.NoError(t, err)
 	for _, c := range list {
 		if c.Cause == "appointment:scheduled" {
-			require.NoError(t, store.Discard(ctx, demoSite, c.ID, time.Now())) // the operator gave up its calls
+			require.NoError(t, store.Discard(ctx, demoSite.String(), c.ID, time.Now())) // the operator gave up its calls
 		}
 	}
 	require.NoError(t, store.Close())
 
-	code, out, errOut = run(t, nil, "reconcile", "--db", db, "--site", demoSite, "--dry-run")
+	code, out, errOut = run(t, nil, "reconcile", "--db", db, "--site", demoSite.String(), "--dry-run")
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "SITE")
 	assert.Contains(t, out, "report")

@@ -70,22 +70,23 @@ type root = domain.Root[State]
 // Appointment is one booked appointment of one contact on one site.
 type Appointment struct {
 	root
-	machine               *domain.Machine[State]
-	id, siteID, contactID string
-	title                 string
-	start, end            time.Time
-	cancelReason          string
-	bookedAt, changedAt   time.Time
-	previousStart         time.Time
-	rescheduledAt         time.Time
+	machine             *domain.Machine[State]
+	id, contactID       domain.ID
+	siteID              domain.SiteID
+	title               string
+	start, end          time.Time
+	cancelReason        string
+	bookedAt, changedAt time.Time
+	previousStart       time.Time
+	rescheduledAt       time.Time
 }
 
 // New is what Schedule needs to book an appointment. Times are kept in UTC
 // at millisecond precision (see domain.Instant).
 type New struct {
-	ID        string // a UUID chosen by the caller (the externalEntityId at Wix)
-	SiteID    string
-	ContactID string // the Wix contact the automations address
+	ID        domain.ID // chosen by the caller (the externalEntityId at Wix)
+	SiteID    domain.SiteID
+	ContactID domain.ID // the Wix contact the automations address
 	Title     string
 	Start     time.Time
 	End       time.Time
@@ -94,19 +95,8 @@ type New struct {
 // Schedule books an appointment at time at. The start must lie after at and
 // the end after the start. It records Scheduled.
 func Schedule(n New, at time.Time) (*Appointment, error) {
-	site, err := domain.ParseSiteID(n.SiteID)
-	if err != nil {
-		return nil, err
-	}
-	id, err := domain.ParseID("id", n.ID)
-	if err != nil {
-		return nil, err
-	}
-	contact, err := domain.ParseID("contactId", n.ContactID)
-	if err != nil {
-		return nil, err
-	}
-	if err := domain.CheckText("title", n.Title, MaxTitleLen); err != nil {
+	if err := domain.First(n.SiteID.Require(), n.ID.Require("id"), n.ContactID.Require("contactId"),
+		domain.CheckText("title", n.Title, MaxTitleLen)); err != nil {
 		return nil, err
 	}
 	start, end := domain.Instant(n.Start), domain.Instant(n.End)
@@ -114,10 +104,10 @@ func Schedule(n New, at time.Time) (*Appointment, error) {
 		return nil, err
 	}
 	a := &Appointment{
-		id: id, siteID: site, contactID: contact, title: n.Title,
+		id: n.ID, siteID: n.SiteID, contactID: n.ContactID, title: n.Title,
 		start: start, end: end, bookedAt: domain.Instant(at), changedAt: domain.Instant(at),
 	}
-	a.drive(table.Start(id, StateScheduled), 0)
+	a.drive(table.Start(n.ID, StateScheduled), 0)
 	a.machine.Record(Scheduled{a.header(at)})
 	return a, nil
 }
@@ -229,13 +219,13 @@ func (a *Appointment) drive(m *domain.Machine[State], version int64) {
 }
 
 // ID returns the appointment's ID, also its externalEntityId at Wix.
-func (a *Appointment) ID() string { return a.id }
+func (a *Appointment) ID() domain.ID { return a.id }
 
 // SiteID returns the site (Wix app instance) the appointment belongs to.
-func (a *Appointment) SiteID() string { return a.siteID }
+func (a *Appointment) SiteID() domain.SiteID { return a.siteID }
 
 // ContactID returns the contact who booked.
-func (a *Appointment) ContactID() string { return a.contactID }
+func (a *Appointment) ContactID() domain.ID { return a.contactID }
 
 // Title returns the free-text title.
 func (a *Appointment) Title() string { return a.title }
@@ -283,7 +273,7 @@ type Snapshot struct {
 // Snapshot returns the aggregate's stored form.
 func (a *Appointment) Snapshot() Snapshot {
 	return Snapshot{
-		ID: a.id, SiteID: a.siteID, ContactID: a.contactID, Title: a.title,
+		ID: a.id.String(), SiteID: a.siteID.String(), ContactID: a.contactID.String(), Title: a.title,
 		Start: a.start, End: a.end, State: a.State().String(), CancelReason: a.cancelReason,
 		BookedAt: a.bookedAt, ChangedAt: a.changedAt, PreviousStart: a.previousStart, RescheduledAt: a.rescheduledAt,
 		Version: a.Version(),
@@ -295,12 +285,16 @@ func (a *Appointment) Snapshot() Snapshot {
 // records no event and applies no business rule about time. Zero times are
 // accepted: rows stored before lifecycle kept them have none.
 func Restore(s Snapshot) (*Appointment, error) {
-	m, err := table.Restore(s.ID, s.SiteID, s.State)
+	m, id, site, err := table.Restore(s.ID, s.SiteID, s.State)
+	if err != nil {
+		return nil, err
+	}
+	contact, err := domain.ParseID("contactId", s.ContactID)
 	if err != nil {
 		return nil, err
 	}
 	a := &Appointment{
-		id: s.ID, siteID: s.SiteID, contactID: s.ContactID, title: s.Title,
+		id: id, siteID: site, contactID: contact, title: s.Title,
 		start: s.Start.UTC(), end: s.End.UTC(), cancelReason: s.CancelReason,
 		bookedAt: s.BookedAt.UTC(), changedAt: s.ChangedAt.UTC(),
 		previousStart: s.PreviousStart.UTC(), rescheduledAt: s.RescheduledAt.UTC(),

@@ -15,9 +15,9 @@ import (
 
 var (
 	now   = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
-	site  = "5e000000-0000-4000-8000-000000000001"
-	apptI = "a0000000-0000-4000-8000-000000000001"
-	who   = "c0000000-0000-4000-8000-000000000001"
+	site  = domain.MustSiteID("5e000000-0000-4000-8000-000000000001")
+	apptI = domain.MustID("a0000000-0000-4000-8000-000000000001")
+	who   = domain.MustID("c0000000-0000-4000-8000-000000000001")
 )
 
 func scheduled(t *testing.T) *appointment.Appointment {
@@ -34,10 +34,9 @@ func TestScheduleValidates(t *testing.T) {
 		edit  func(n *appointment.New)
 		field string
 	}{
-		{"empty site", func(n *appointment.New) { n.SiteID = "" }, "siteId"},
-		{"site not a UUID", func(n *appointment.New) { n.SiteID = "site" }, "siteId"},
-		{"id not a UUID", func(n *appointment.New) { n.ID = "1" }, "id"},
-		{"contact not a UUID", func(n *appointment.New) { n.ContactID = "x" }, "contactId"},
+		{"no site", func(n *appointment.New) { n.SiteID = domain.SiteID{} }, "siteId"},
+		{"no id", func(n *appointment.New) { n.ID = domain.ID{} }, "id"},
+		{"no contact", func(n *appointment.New) { n.ContactID = domain.ID{} }, "contactId"},
 		{"start in the past", func(n *appointment.New) { n.Start = now.Add(-time.Minute) }, "startsAt"},
 		{"start now", func(n *appointment.New) { n.Start = now }, "startsAt"},
 		{"end before start", func(n *appointment.New) { n.End = now.Add(30 * time.Minute) }, "endsAt"},
@@ -104,7 +103,7 @@ func TestTransitionsFromEachState(t *testing.T) {
 				}
 				var tna *domain.TransitionNotAllowedError
 				require.True(t, errors.As(err, &tna), "got %v", err)
-				assert.Equal(t, domain.TransitionNotAllowedError{Aggregate: "appointment", ID: apptI, State: state, Event: name}, *tna)
+				assert.Equal(t, domain.TransitionNotAllowedError{Aggregate: "appointment", ID: apptI.String(), State: state, Event: name}, *tna)
 				assert.Equal(t, before, a.Snapshot(), "a refused command changes nothing")
 			})
 		}

@@ -1,14 +1,19 @@
 package appointment
 
-import "time"
+import (
+	"time"
+
+	"github.com/bookable/lifecycle/domain"
+)
 
 // Header is what every appointment event carries: the appointment as it is
 // after the event, and when the event happened.
 type Header struct {
-	AppointmentID, SiteID, ContactID string
-	Title                            string
-	Start, End                       time.Time
-	At                               time.Time
+	AppointmentID, ContactID domain.ID
+	SiteID                   domain.SiteID
+	Title                    string
+	Start, End               time.Time
+	At                       time.Time
 }
 
 // OccurredAt returns when the event happened.

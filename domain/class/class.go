@@ -72,7 +72,8 @@ type root = domain.Root[State]
 type Class struct {
 	root
 	machine       *domain.Machine[State]
-	id, siteID    string
+	id            domain.ID
+	siteID        domain.SiteID
 	title         string
 	start, end    time.Time
 	capacity      int
@@ -89,8 +90,8 @@ type Class struct {
 
 // New is what Schedule needs to create a class.
 type New struct {
-	ID       string
-	SiteID   string
+	ID       domain.ID
+	SiteID   domain.SiteID
 	Title    string
 	Start    time.Time
 	End      time.Time
@@ -100,15 +101,8 @@ type New struct {
 
 // Schedule creates a class at time at. It records Scheduled.
 func Schedule(n New, at time.Time) (*Class, error) {
-	site, err := domain.ParseSiteID(n.SiteID)
-	if err != nil {
-		return nil, err
-	}
-	id, err := domain.ParseID("id", n.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := domain.CheckText("title", n.Title, MaxTitleLen); err != nil {
+	if err := domain.First(n.SiteID.Require(), n.ID.Require("id"),
+		domain.CheckText("title", n.Title, MaxTitleLen)); err != nil {
 		return nil, err
 	}
 	start, end := domain.Instant(n.Start), domain.Instant(n.End)
@@ -122,11 +116,11 @@ func Schedule(n New, at time.Time) (*Class, error) {
 		return nil, domain.Invalid("capacity", fmt.Sprintf("must be at most %d", MaxCapacity))
 	}
 	c := &Class{
-		id: id, siteID: site, title: n.Title, start: start, end: end,
+		id: n.ID, siteID: n.SiteID, title: n.Title, start: start, end: end,
 		capacity: n.Capacity, waitlist: n.Waitlist,
 		scheduledAt: domain.Instant(at), changedAt: domain.Instant(at),
 	}
-	c.drive(table.Start(id, StateScheduled), 0)
+	c.drive(table.Start(n.ID, StateScheduled), 0)
 	c.machine.Record(Scheduled{c.header(at)})
 	return c, nil
 }
@@ -198,14 +192,14 @@ type Admission struct {
 // *domain.ClassFullError when it is full without waitlist.
 func (c *Class) Admit(at time.Time) (Admission, error) {
 	if !c.machine.Can(eventAdmit) {
-		return Admission{}, &domain.ClassNotOpenError{ClassID: c.id, State: c.State().String()}
+		return Admission{}, &domain.ClassNotOpenError{ClassID: c.id.String(), State: c.State().String()}
 	}
 	if !at.Before(c.start) {
-		return Admission{}, &domain.ClassNotOpenError{ClassID: c.id, State: c.State().String(), Started: true}
+		return Admission{}, &domain.ClassNotOpenError{ClassID: c.id.String(), State: c.State().String(), Started: true}
 	}
 	seated := c.seated < c.capacity
 	if !seated && !c.waitlist {
-		return Admission{}, &domain.ClassFullError{ClassID: c.id, Capacity: c.capacity}
+		return Admission{}, &domain.ClassFullError{ClassID: c.id.String(), Capacity: c.capacity}
 	}
 	if err := c.machine.Fire(eventAdmit); err != nil {
 		return Admission{}, err
@@ -241,7 +235,7 @@ func (c *Class) Release(seated bool) (seatFreed bool, err error) {
 // enrollment.Enrollment.Promote.
 func (c *Class) Promote() error {
 	if !c.machine.Can(eventAdmit) {
-		return &domain.ClassNotOpenError{ClassID: c.id, State: c.State().String()}
+		return &domain.ClassNotOpenError{ClassID: c.id.String(), State: c.State().String()}
 	}
 	if c.waiting == 0 || c.seated >= c.capacity {
 		return domain.Invalid("waitlist", "no waitlisted participant or no free seat")
@@ -266,10 +260,10 @@ func (c *Class) drive(m *domain.Machine[State], version int64) {
 }
 
 // ID returns the class ID.
-func (c *Class) ID() string { return c.id }
+func (c *Class) ID() domain.ID { return c.id }
 
 // SiteID returns the site the class belongs to.
-func (c *Class) SiteID() string { return c.siteID }
+func (c *Class) SiteID() domain.SiteID { return c.siteID }
 
 // Title returns the title.
 func (c *Class) Title() string { return c.title }
@@ -319,7 +313,7 @@ func (c *Class) Info() Info {
 
 // Info is what a participant's events say about their class.
 type Info struct {
-	ClassID    string
+	ClassID    domain.ID
 	Title      string
 	Start, End time.Time
 }
@@ -347,7 +341,7 @@ type Snapshot struct {
 // Snapshot returns the class's stored form.
 func (c *Class) Snapshot() Snapshot {
 	return Snapshot{
-		ID: c.id, SiteID: c.siteID, Title: c.title, Start: c.start, End: c.end,
+		ID: c.id.String(), SiteID: c.siteID.String(), Title: c.title, Start: c.start, End: c.end,
 		Capacity: c.capacity, Waitlist: c.waitlist, Enrolled: c.seated, Waitlisted: c.waiting,
 		Admissions: c.admissions, State: c.State().String(), CancelReason: c.cancelReason,
 		ScheduledAt: c.scheduledAt, ChangedAt: c.changedAt, PreviousStart: c.previousStart,
@@ -359,7 +353,7 @@ func (c *Class) Snapshot() Snapshot {
 // adapters only, never a constructor. Zero times are accepted: rows stored
 // before lifecycle kept them have none.
 func Restore(s Snapshot) (*Class, error) {
-	m, err := table.Restore(s.ID, s.SiteID, s.State)
+	m, id, site, err := table.Restore(s.ID, s.SiteID, s.State)
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +361,7 @@ func Restore(s Snapshot) (*Class, error) {
 		return nil, domain.Invalid("capacity", "stored seat counts are inconsistent")
 	}
 	c := &Class{
-		id: s.ID, siteID: s.SiteID, title: s.Title, start: s.Start.UTC(), end: s.End.UTC(),
+		id: id, siteID: site, title: s.Title, start: s.Start.UTC(), end: s.End.UTC(),
 		capacity: s.Capacity, waitlist: s.Waitlist, seated: s.Enrolled, waiting: s.Waitlisted,
 		admissions: s.Admissions, cancelReason: s.CancelReason,
 		scheduledAt: s.ScheduledAt.UTC(), changedAt: s.ChangedAt.UTC(),

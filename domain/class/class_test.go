@@ -15,8 +15,8 @@ import (
 
 var (
 	now     = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
-	site    = "5e000000-0000-4000-8000-000000000001"
-	classID = "c1a55000-0000-4000-8000-000000000001"
+	site    = domain.MustSiteID("5e000000-0000-4000-8000-000000000001")
+	classID = domain.MustID("c1a55000-0000-4000-8000-000000000001")
 	start   = now.Add(24 * time.Hour)
 	end     = start.Add(time.Hour)
 )
@@ -48,8 +48,8 @@ func TestScheduleValidates(t *testing.T) {
 		edit  func(n *class.New)
 		field string
 	}{
-		{"empty site", func(n *class.New) { n.SiteID = "" }, "siteId"},
-		{"id not a UUID", func(n *class.New) { n.ID = "nope" }, "id"},
+		{"no site", func(n *class.New) { n.SiteID = domain.SiteID{} }, "siteId"},
+		{"no id", func(n *class.New) { n.ID = domain.ID{} }, "id"},
 		{"title too long", func(n *class.New) { n.Title = strings.Repeat("x", class.MaxTitleLen+1) }, "title"},
 		{"start in the past", func(n *class.New) { n.Start = now.Add(-time.Minute) }, "startsAt"},
 		{"start now", func(n *class.New) { n.Start = now }, "startsAt"},
@@ -91,7 +91,7 @@ func TestAdmit(t *testing.T) {
 		_, err := c.Admit(now)
 		var full *domain.ClassFullError
 		require.True(t, errors.As(err, &full), "got %v", err)
-		assert.Equal(t, domain.ClassFullError{ClassID: classID, Capacity: 1}, *full)
+		assert.Equal(t, domain.ClassFullError{ClassID: classID.String(), Capacity: 1}, *full)
 		assert.ErrorIs(t, err, domain.ErrClassFull)
 		assert.Equal(t, 1, c.Enrolled(), "a refused admission takes no seat")
 		assert.Equal(t, 0, c.Waitlisted())
@@ -117,7 +117,7 @@ func TestAdmit(t *testing.T) {
 			_, err := c.Admit(at)
 			var notOpen *domain.ClassNotOpenError
 			require.True(t, errors.As(err, &notOpen), "got %v", err)
-			assert.Equal(t, domain.ClassNotOpenError{ClassID: classID, State: "scheduled", Started: true}, *notOpen)
+			assert.Equal(t, domain.ClassNotOpenError{ClassID: classID.String(), State: "scheduled", Started: true}, *notOpen)
 			assert.ErrorIs(t, err, domain.ErrClassNotOpen)
 			assert.False(t, c.IsOpen(at))
 		}
@@ -267,9 +267,9 @@ func TestCommandsFromEachState(t *testing.T) {
 					assert.NoError(t, err)
 					return
 				}
-				var want error = &domain.TransitionNotAllowedError{Aggregate: "class", ID: classID, State: state, Event: name}
+				var want error = &domain.TransitionNotAllowedError{Aggregate: "class", ID: classID.String(), State: state, Event: name}
 				if name == "admit" {
-					want = &domain.ClassNotOpenError{ClassID: classID, State: state}
+					want = &domain.ClassNotOpenError{ClassID: classID.String(), State: state}
 				}
 				assert.Equal(t, want, err)
 				assert.Equal(t, before, c.Snapshot(), "a refused command changes nothing")
@@ -294,7 +294,7 @@ func TestPromoteInAClosedClass(t *testing.T) {
 	_, err := c.Release(true)
 	require.NoError(t, err)
 	require.NoError(t, c.Cancel("", now))
-	assert.Equal(t, &domain.ClassNotOpenError{ClassID: classID, State: "canceled"}, c.Promote())
+	assert.Equal(t, &domain.ClassNotOpenError{ClassID: classID.String(), State: "canceled"}, c.Promote())
 }
 
 func TestRestore(t *testing.T) {

@@ -1,13 +1,18 @@
 package class
 
-import "time"
+import (
+	"time"
+
+	"github.com/bookable/lifecycle/domain"
+)
 
 // Header is what every class event carries.
 type Header struct {
-	ClassID, SiteID string
-	Title           string
-	Start, End      time.Time
-	At              time.Time
+	ClassID    domain.ID
+	SiteID     domain.SiteID
+	Title      string
+	Start, End time.Time
+	At         time.Time
 }
 
 // OccurredAt returns when the event happened.

@@ -84,7 +84,8 @@ type root = domain.Root[State]
 type Course struct {
 	root
 	machine      *domain.Machine[State]
-	id, siteID   string
+	id           domain.ID
+	siteID       domain.SiteID
 	title        string
 	capacity     int
 	seated       int
@@ -97,31 +98,24 @@ type Course struct {
 
 // New is what Schedule needs to create a course.
 type New struct {
-	ID       string
-	SiteID   string
+	ID       domain.ID
+	SiteID   domain.SiteID
 	Title    string
 	Capacity int          // seats, at least 1
 	Sessions []NewSession // the sessions known at creation; more can be added
 }
 
-// NewSession is a session to add: its ID (a UUID) and times.
+// NewSession is a session to add: its ID and times.
 type NewSession struct {
-	ID         string
+	ID         domain.ID
 	Start, End time.Time
 }
 
 // Schedule creates a course at time at, with its first sessions (which must
 // lie in the future). It records Scheduled.
 func Schedule(n New, at time.Time) (*Course, error) {
-	site, err := domain.ParseSiteID(n.SiteID)
-	if err != nil {
-		return nil, err
-	}
-	id, err := domain.ParseID("id", n.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := domain.CheckText("title", n.Title, MaxTitleLen); err != nil {
+	if err := domain.First(n.SiteID.Require(), n.ID.Require("id"),
+		domain.CheckText("title", n.Title, MaxTitleLen)); err != nil {
 		return nil, err
 	}
 	if n.Capacity < 1 {
@@ -130,9 +124,9 @@ func Schedule(n New, at time.Time) (*Course, error) {
 	if n.Capacity > MaxCapacity {
 		return nil, domain.Invalid("capacity", fmt.Sprintf("must be at most %d", MaxCapacity))
 	}
-	c := &Course{id: id, siteID: site, title: n.Title, capacity: n.Capacity,
+	c := &Course{id: n.ID, siteID: n.SiteID, title: n.Title, capacity: n.Capacity,
 		scheduledAt: domain.Instant(at), changedAt: domain.Instant(at)}
-	c.drive(table.Start(id, StateScheduled), 0)
+	c.drive(table.Start(n.ID, StateScheduled), 0)
 	for _, s := range n.Sessions {
 		if _, err := c.add(s, at); err != nil {
 			return nil, err
@@ -144,10 +138,10 @@ func Schedule(n New, at time.Time) (*Course, error) {
 
 // add validates and appends a new session.
 func (c *Course) add(n NewSession, at time.Time) (*Session, error) {
-	id, err := domain.ParseID("sessionId", n.ID)
-	if err != nil {
+	if err := n.ID.Require("sessionId"); err != nil {
 		return nil, err
 	}
+	id := n.ID
 	if c.Session(id) != nil {
 		return nil, domain.Invalid("sessionId", fmt.Sprintf("%s is already a session of course %s", id, c.id))
 	}
@@ -193,7 +187,7 @@ func (c *Course) AddSession(n NewSession, at time.Time) (*Session, error) {
 // changeable returns the session id of a scheduled course that may change
 // through event (the course's table) and sessionEvent (the session's), and
 // has not started at time at.
-func (c *Course) changeable(id, event, sessionEvent string, at time.Time) (*Session, error) {
+func (c *Course) changeable(id domain.ID, event, sessionEvent string, at time.Time) (*Session, error) {
 	if err := c.machine.Check(event); err != nil {
 		return nil, err
 	}
@@ -212,7 +206,7 @@ func (c *Course) changeable(id, event, sessionEvent string, at time.Time) (*Sess
 
 // RescheduleSession moves a scheduled session that has not started to a new
 // start and end in the future. It records SessionRescheduled.
-func (c *Course) RescheduleSession(id string, start, end, at time.Time) error {
+func (c *Course) RescheduleSession(id domain.ID, start, end, at time.Time) error {
 	s, err := c.changeable(id, eventRescheduleSession, sessionEventReschedule, at)
 	if err != nil {
 		return err
@@ -236,7 +230,7 @@ func (c *Course) RescheduleSession(id string, start, end, at time.Time) error {
 
 // CancelSession cancels one scheduled session that has not started, for
 // every participant. It records SessionCanceled.
-func (c *Course) CancelSession(id, reason string, at time.Time) error {
+func (c *Course) CancelSession(id domain.ID, reason string, at time.Time) error {
 	s, err := c.changeable(id, eventCancelSession, sessionEventCancel, at)
 	if err != nil {
 		return err
@@ -301,10 +295,10 @@ func (c *Course) Admit(at time.Time) (int64, error) {
 		return 0, err
 	}
 	if c.Started(at) {
-		return 0, &domain.CourseNotOpenError{CourseID: c.id}
+		return 0, &domain.CourseNotOpenError{CourseID: c.id.String()}
 	}
 	if c.seated >= c.capacity {
-		return 0, &domain.CourseFullError{CourseID: c.id, Capacity: c.capacity}
+		return 0, &domain.CourseFullError{CourseID: c.id.String(), Capacity: c.capacity}
 	}
 	if err := c.machine.Fire(eventAdmit); err != nil {
 		return 0, err
@@ -368,10 +362,10 @@ func (c *Course) drive(m *domain.Machine[State], version int64) {
 }
 
 // ID returns the course ID.
-func (c *Course) ID() string { return c.id }
+func (c *Course) ID() domain.ID { return c.id }
 
 // SiteID returns the site the course belongs to.
-func (c *Course) SiteID() string { return c.siteID }
+func (c *Course) SiteID() domain.SiteID { return c.siteID }
 
 // Title returns the title.
 func (c *Course) Title() string { return c.title }
@@ -396,7 +390,7 @@ func (c *Course) ChangedAt() time.Time { return c.changedAt }
 func (c *Course) Sessions() []*Session { return slices.Clone(c.sessions) }
 
 // Session returns the session id, or nil.
-func (c *Course) Session(id string) *Session {
+func (c *Course) Session(id domain.ID) *Session {
 	for _, s := range c.sessions {
 		if s.id == id {
 			return s
@@ -420,6 +414,6 @@ func (c *Course) Info() Info { return Info{CourseID: c.id, Title: c.title} }
 
 // Info is what a participant's events say about their course.
 type Info struct {
-	CourseID string
+	CourseID domain.ID
 	Title    string
 }

@@ -16,12 +16,14 @@ import (
 
 var (
 	now      = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
-	site     = "5e000000-0000-4000-8000-000000000001"
-	courseID = "c0a5e000-0000-4000-8000-000000000001"
+	site     = domain.MustSiteID("5e000000-0000-4000-8000-000000000001")
+	courseID = domain.MustID("c0a5e000-0000-4000-8000-000000000001")
 	week     = 7 * 24 * time.Hour
 )
 
-func sessionID(n int) string { return fmt.Sprintf("5e55000%d-0000-4000-8000-000000000000", n) }
+func sessionID(n int) domain.ID {
+	return domain.MustID(fmt.Sprintf("5e55000%d-0000-4000-8000-000000000000", n))
+}
 
 // weekly returns n sessions a week apart from a week after now, an hour each.
 func weekly(n int) []course.NewSession {
@@ -47,15 +49,15 @@ func TestScheduleValidates(t *testing.T) {
 		edit  func(n *course.New)
 		field string
 	}{
-		{"empty site", func(n *course.New) { n.SiteID = "" }, "siteId"},
-		{"id not a UUID", func(n *course.New) { n.ID = "nope" }, "id"},
+		{"no site", func(n *course.New) { n.SiteID = domain.SiteID{} }, "siteId"},
+		{"no id", func(n *course.New) { n.ID = domain.ID{} }, "id"},
 		{"title too long", func(n *course.New) { n.Title = strings.Repeat("x", course.MaxTitleLen+1) }, "title"},
 		{"no capacity", func(n *course.New) { n.Capacity = 0 }, "capacity"},
 		{"capacity above MaxCapacity", func(n *course.New) { n.Capacity = course.MaxCapacity + 1 }, "capacity"},
 		{"a session in the past", func(n *course.New) { n.Sessions[1].Start = now.Add(-time.Hour) }, "startsAt"},
 		{"a session ending at its start", func(n *course.New) { n.Sessions[0].End = n.Sessions[0].Start }, "endsAt"},
 		{"a session ID twice", func(n *course.New) { n.Sessions[1].ID = n.Sessions[0].ID }, "sessionId"},
-		{"a session ID not a UUID", func(n *course.New) { n.Sessions[0].ID = "s1" }, "sessionId"},
+		{"no session ID", func(n *course.New) { n.Sessions[0].ID = domain.ID{} }, "sessionId"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,9 +134,9 @@ func TestSessionRefusals(t *testing.T) {
 	before := c.Snapshot()
 
 	err := c.CancelSession(sessionID(1), "", now)
-	assert.Equal(t, &domain.TransitionNotAllowedError{Aggregate: "session", ID: sessionID(1), State: "canceled", Event: "cancel"}, err)
+	assert.Equal(t, &domain.TransitionNotAllowedError{Aggregate: "session", ID: sessionID(1).String(), State: "canceled", Event: "cancel"}, err)
 	err = c.RescheduleSession(sessionID(1), now.Add(week), now.Add(week+time.Hour), now)
-	assert.Equal(t, &domain.TransitionNotAllowedError{Aggregate: "session", ID: sessionID(1), State: "canceled", Event: "reschedule"}, err)
+	assert.Equal(t, &domain.TransitionNotAllowedError{Aggregate: "session", ID: sessionID(1).String(), State: "canceled", Event: "reschedule"}, err)
 
 	started := now.Add(2 * week)
 	assert.ErrorIs(t, c.CancelSession(sessionID(2), "", started), domain.ErrInvalid, "a session that started is not canceled")
@@ -150,7 +152,7 @@ func TestAtMostMaxSessions(t *testing.T) {
 	require.NoError(t, err)
 	for i := 1; i <= course.MaxSessions; i++ {
 		start := now.Add(time.Duration(i) * time.Hour)
-		_, err := c.AddSession(course.NewSession{ID: fmt.Sprintf("5e550000-0000-4000-8000-%012d", i), Start: start, End: start.Add(time.Minute)}, now)
+		_, err := c.AddSession(course.NewSession{ID: domain.MustID(fmt.Sprintf("5e550000-0000-4000-8000-%012d", i)), Start: start, End: start.Add(time.Minute)}, now)
 		require.NoError(t, err)
 	}
 	_, err = c.AddSession(course.NewSession{ID: sessionID(1), Start: now.Add(time.Hour), End: now.Add(2 * time.Hour)}, now)
@@ -167,7 +169,7 @@ func TestAdmitAndRelease(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []int64{1, 2}, []int64{p1, p2})
 	_, err = c.Admit(now)
-	assert.Equal(t, &domain.CourseFullError{CourseID: courseID, Capacity: 2}, err)
+	assert.Equal(t, &domain.CourseFullError{CourseID: courseID.String(), Capacity: 2}, err)
 	assert.ErrorIs(t, err, domain.ErrClassFull)
 	require.NoError(t, c.Release())
 	assert.Equal(t, 1, c.Enrolled())
@@ -175,7 +177,7 @@ func TestAdmitAndRelease(t *testing.T) {
 	first := now.Add(week)
 	assert.True(t, c.IsOpen(first.Add(-time.Millisecond)))
 	_, err = c.Admit(first)
-	assert.Equal(t, &domain.CourseNotOpenError{CourseID: courseID}, err, "a course takes nobody once its first session started")
+	assert.Equal(t, &domain.CourseNotOpenError{CourseID: courseID.String()}, err, "a course takes nobody once its first session started")
 	assert.ErrorIs(t, err, domain.ErrClassNotOpen)
 
 	// A canceled first session does not count as the course's start.
@@ -247,7 +249,7 @@ func TestCommandsFromEachState(t *testing.T) {
 					assert.NoError(t, err)
 					return
 				}
-				assert.Equal(t, &domain.TransitionNotAllowedError{Aggregate: "course", ID: courseID, State: state, Event: name}, err)
+				assert.Equal(t, &domain.TransitionNotAllowedError{Aggregate: "course", ID: courseID.String(), State: state, Event: name}, err)
 				assert.Equal(t, before, c.Snapshot(), "a refused command changes nothing")
 			})
 		}

@@ -1,12 +1,17 @@
 package course
 
-import "time"
+import (
+	"time"
+
+	"github.com/bookable/lifecycle/domain"
+)
 
 // Header is what every course event carries.
 type Header struct {
-	CourseID, SiteID string
-	Title            string
-	At               time.Time
+	CourseID domain.ID
+	SiteID   domain.SiteID
+	Title    string
+	At       time.Time
 }
 
 // OccurredAt returns when the event happened.

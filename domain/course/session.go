@@ -48,7 +48,7 @@ func SessionDiagram() string { return sessionTable.Mermaid(SessionStateScheduled
 // course changes it, and callers read it.
 type Session struct {
 	machine       *domain.Machine[SessionState]
-	id            string
+	id            domain.ID
 	number        int
 	start, end    time.Time
 	addedAt       time.Time
@@ -59,7 +59,7 @@ type Session struct {
 }
 
 // ID returns the session's ID.
-func (s *Session) ID() string { return s.id }
+func (s *Session) ID() domain.ID { return s.id }
 
 // Number returns the session's number in its course: 1 for the first added,
 // then 2, 3 ... in order of addition, never reused. With the enrollment it
@@ -98,7 +98,7 @@ func (s *Session) Info() SessionInfo {
 
 // SessionInfo is the view of a session that events carry.
 type SessionInfo struct {
-	SessionID  string
+	SessionID  domain.ID
 	Number     int
 	Start, End time.Time
 }
@@ -118,7 +118,7 @@ type SessionSnapshot struct {
 
 func (s *Session) snapshot() SessionSnapshot {
 	return SessionSnapshot{
-		ID: s.id, Number: s.number, Start: s.start, End: s.end, State: s.State().String(),
+		ID: s.id.String(), Number: s.number, Start: s.start, End: s.end, State: s.State().String(),
 		AddedAt: s.addedAt, PreviousStart: s.previousStart, RescheduledAt: s.rescheduledAt,
 		CanceledAt: s.canceledAt, CancelReason: s.cancelReason,
 	}

@@ -25,7 +25,7 @@ type Snapshot struct {
 // Snapshot returns the course's stored form.
 func (c *Course) Snapshot() Snapshot {
 	s := Snapshot{
-		ID: c.id, SiteID: c.siteID, Title: c.title, Capacity: c.capacity, Enrolled: c.seated,
+		ID: c.id.String(), SiteID: c.siteID.String(), Title: c.title, Capacity: c.capacity, Enrolled: c.seated,
 		Admissions: c.admissions, State: c.State().String(), CancelReason: c.cancelReason,
 		ScheduledAt: c.scheduledAt, ChangedAt: c.changedAt, Version: c.Version(),
 		Sessions: make([]SessionSnapshot, len(c.sessions)),
@@ -39,7 +39,7 @@ func (c *Course) Snapshot() Snapshot {
 // Restore rebuilds a course from its stored form. It is the door for store
 // adapters only, never a constructor.
 func Restore(s Snapshot) (*Course, error) {
-	m, err := table.Restore(s.ID, s.SiteID, s.State)
+	m, id, site, err := table.Restore(s.ID, s.SiteID, s.State)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func Restore(s Snapshot) (*Course, error) {
 		return nil, domain.Invalid("capacity", "stored seat counts are inconsistent")
 	}
 	c := &Course{
-		id: s.ID, siteID: s.SiteID, title: s.Title, capacity: s.Capacity, seated: s.Enrolled,
+		id: id, siteID: site, title: s.Title, capacity: s.Capacity, seated: s.Enrolled,
 		admissions: s.Admissions, cancelReason: s.CancelReason,
 		scheduledAt: s.ScheduledAt.UTC(), changedAt: s.ChangedAt.UTC(),
 	}

@@ -76,17 +76,18 @@ type root = domain.Root[State]
 // Enrollment is one participant's seat in one course.
 type Enrollment struct {
 	root
-	machine                             *domain.Machine[State]
-	id, siteID, courseID, participantID string
-	position                            int64
-	enrolledAt, endedAt                 time.Time
+	machine                     *domain.Machine[State]
+	id, courseID, participantID domain.ID
+	siteID                      domain.SiteID
+	position                    int64
+	enrolledAt, endedAt         time.Time
 }
 
 // New is what Enroll needs.
 type New struct {
-	ID            string // a fresh UUID: the externalEntityId at Wix
-	SiteID        string
-	ParticipantID string // the Wix contact who attends
+	ID            domain.ID // a fresh ID: the externalEntityId at Wix
+	SiteID        domain.SiteID
+	ParticipantID domain.ID // the Wix contact who attends
 }
 
 // Enroll admits a participant to c at time at. active is the participant's
@@ -94,23 +95,15 @@ type New struct {
 // refuses with *domain.AlreadyEnrolledError. The course refuses when it is
 // not open or full (see course.Course.Admit). It records Enrolled.
 func Enroll(c *course.Course, n New, active *Enrollment, at time.Time) (*Enrollment, error) {
-	site, err := domain.ParseSiteID(n.SiteID)
-	if err != nil {
+	if err := domain.First(n.SiteID.Require(), n.ID.Require("id"), n.ParticipantID.Require("participantId")); err != nil {
 		return nil, err
 	}
-	id, err := domain.ParseID("id", n.ID)
-	if err != nil {
-		return nil, err
-	}
-	participant, err := domain.ParseID("participantId", n.ParticipantID)
-	if err != nil {
-		return nil, err
-	}
+	site, id, participant := n.SiteID, n.ID, n.ParticipantID
 	if c.SiteID() != site {
 		return nil, domain.Invalid("courseId", "belongs to another site")
 	}
 	if active != nil && active.State().Active() {
-		return nil, &domain.AlreadyEnrolledError{CourseID: c.ID(), ParticipantID: participant, EnrollmentID: active.id}
+		return nil, &domain.AlreadyEnrolledError{CourseID: c.ID().String(), ParticipantID: participant.String(), EnrollmentID: active.id.String()}
 	}
 	position, err := c.Admit(at)
 	if err != nil {
@@ -189,16 +182,16 @@ func (e *Enrollment) drive(m *domain.Machine[State], version int64) {
 
 // ID returns the enrollment ID, also the externalEntityId of its
 // course-wide events at Wix.
-func (e *Enrollment) ID() string { return e.id }
+func (e *Enrollment) ID() domain.ID { return e.id }
 
 // SiteID returns the site.
-func (e *Enrollment) SiteID() string { return e.siteID }
+func (e *Enrollment) SiteID() domain.SiteID { return e.siteID }
 
 // CourseID returns the course.
-func (e *Enrollment) CourseID() string { return e.courseID }
+func (e *Enrollment) CourseID() domain.ID { return e.courseID }
 
 // ParticipantID returns the participant (a Wix contact ID).
-func (e *Enrollment) ParticipantID() string { return e.participantID }
+func (e *Enrollment) ParticipantID() domain.ID { return e.participantID }
 
 // Position returns the order of admission within the course.
 func (e *Enrollment) Position() int64 { return e.position }
@@ -246,7 +239,7 @@ func (s Snapshot) Active() bool {
 // Snapshot returns the enrollment's stored form.
 func (e *Enrollment) Snapshot() Snapshot {
 	return Snapshot{
-		ID: e.id, SiteID: e.siteID, CourseID: e.courseID, ParticipantID: e.participantID,
+		ID: e.id.String(), SiteID: e.siteID.String(), CourseID: e.courseID.String(), ParticipantID: e.participantID.String(),
 		LookupKey: LookupKey(e.id), Position: e.position, EnrolledAt: e.enrolledAt, EndedAt: e.endedAt,
 		State: e.State().String(), Version: e.Version(),
 	}
@@ -255,12 +248,20 @@ func (e *Enrollment) Snapshot() Snapshot {
 // Restore rebuilds an enrollment from its stored form. It is the door for
 // store adapters only, never a constructor.
 func Restore(s Snapshot) (*Enrollment, error) {
-	m, err := table.Restore(s.ID, s.SiteID, s.State)
+	m, id, site, err := table.Restore(s.ID, s.SiteID, s.State)
+	if err != nil {
+		return nil, err
+	}
+	courseID, err := domain.ParseID("courseId", s.CourseID)
+	if err != nil {
+		return nil, err
+	}
+	participant, err := domain.ParseID("participantId", s.ParticipantID)
 	if err != nil {
 		return nil, err
 	}
 	e := &Enrollment{
-		id: s.ID, siteID: s.SiteID, courseID: s.CourseID, participantID: s.ParticipantID,
+		id: id, siteID: site, courseID: courseID, participantID: participant,
 		position: s.Position, enrolledAt: s.EnrolledAt.UTC(), endedAt: s.EndedAt.UTC(),
 	}
 	e.drive(m, s.Version)

@@ -17,8 +17,8 @@ import (
 
 var (
 	now      = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
-	site     = "5e000000-0000-4000-8000-000000000001"
-	courseID = "c0a5e000-0000-4000-8000-000000000001"
+	site     = domain.MustSiteID("5e000000-0000-4000-8000-000000000001")
+	courseID = domain.MustID("c0a5e000-0000-4000-8000-000000000001")
 	week     = 7 * 24 * time.Hour
 )
 
@@ -29,7 +29,7 @@ func newCourse(t *testing.T, capacity int) *course.Course {
 	var sessions []course.NewSession
 	for i := 1; i <= 3; i++ {
 		start := now.Add(time.Duration(i) * week)
-		sessions = append(sessions, course.NewSession{ID: id("5e550000", i), Start: start, End: start.Add(time.Hour)})
+		sessions = append(sessions, course.NewSession{ID: domain.MustID(id("5e550000", i)), Start: start, End: start.Add(time.Hour)})
 	}
 	c, err := course.Schedule(course.New{ID: courseID, SiteID: site, Title: "Pottery", Capacity: capacity, Sessions: sessions}, now)
 	require.NoError(t, err)
@@ -38,7 +38,7 @@ func newCourse(t *testing.T, capacity int) *course.Course {
 
 func enroll(t *testing.T, c *course.Course, n int) *courseenrollment.Enrollment {
 	t.Helper()
-	e, err := courseenrollment.Enroll(c, courseenrollment.New{ID: id("e0000000", n), SiteID: site, ParticipantID: id("9a000000", n)}, nil, now)
+	e, err := courseenrollment.Enroll(c, courseenrollment.New{ID: domain.MustID(id("e0000000", n)), SiteID: site, ParticipantID: domain.MustID(id("9a000000", n))}, nil, now)
 	require.NoError(t, err)
 	return e
 }
@@ -50,20 +50,20 @@ func TestEnroll(t *testing.T) {
 	assert.Equal(t, int64(1), e.Position())
 	assert.Equal(t, 1, c.Enrolled())
 	assert.Equal(t, []domain.Event{courseenrollment.Enrolled{Header: courseenrollment.Header{EnrollmentID: e.ID(), SiteID: site,
-		ParticipantID: id("9a000000", 1), Course: course.Info{CourseID: courseID, Title: "Pottery"}, At: now}}}, e.Events())
+		ParticipantID: domain.MustID(id("9a000000", 1)), Course: course.Info{CourseID: courseID, Title: "Pottery"}, At: now}}}, e.Events())
 
-	_, err := courseenrollment.Enroll(c, courseenrollment.New{ID: id("e0000000", 9), SiteID: site, ParticipantID: id("9a000000", 1)}, e, now)
-	assert.Equal(t, &domain.AlreadyEnrolledError{CourseID: courseID, ParticipantID: id("9a000000", 1), EnrollmentID: e.ID()}, err)
+	_, err := courseenrollment.Enroll(c, courseenrollment.New{ID: domain.MustID(id("e0000000", 9)), SiteID: site, ParticipantID: domain.MustID(id("9a000000", 1))}, e, now)
+	assert.Equal(t, &domain.AlreadyEnrolledError{CourseID: courseID.String(), ParticipantID: id("9a000000", 1), EnrollmentID: e.ID().String()}, err)
 	assert.Contains(t, err.Error(), "in course")
 
 	enroll(t, c, 2)
-	_, err = courseenrollment.Enroll(c, courseenrollment.New{ID: id("e0000000", 3), SiteID: site, ParticipantID: id("9a000000", 3)}, nil, now)
+	_, err = courseenrollment.Enroll(c, courseenrollment.New{ID: domain.MustID(id("e0000000", 3)), SiteID: site, ParticipantID: domain.MustID(id("9a000000", 3))}, nil, now)
 	assert.ErrorIs(t, err, domain.ErrClassFull)
 
 	for _, bad := range []courseenrollment.New{
-		{ID: "x", SiteID: site, ParticipantID: id("9a000000", 4)},
-		{ID: id("e0000000", 4), SiteID: site, ParticipantID: "x"},
-		{ID: id("e0000000", 4), SiteID: "5e000000-0000-4000-8000-000000000002", ParticipantID: id("9a000000", 4)},
+		{ID: domain.ID{}, SiteID: site, ParticipantID: domain.MustID(id("9a000000", 4))},
+		{ID: domain.MustID(id("e0000000", 4)), SiteID: site, ParticipantID: domain.ID{}},
+		{ID: domain.MustID(id("e0000000", 4)), SiteID: domain.MustSiteID("5e000000-0000-4000-8000-000000000002"), ParticipantID: domain.MustID(id("9a000000", 4))},
 	} {
 		_, err := courseenrollment.Enroll(c, bad, nil, now)
 		assert.ErrorIs(t, err, domain.ErrInvalid, "%+v", bad)
@@ -108,7 +108,7 @@ func TestCommandsFromEachState(t *testing.T) {
 					assert.NoError(t, err)
 					return
 				}
-				assert.Equal(t, &domain.TransitionNotAllowedError{Aggregate: "course enrollment", ID: e.ID(), State: state, Event: name}, err)
+				assert.Equal(t, &domain.TransitionNotAllowedError{Aggregate: "course enrollment", ID: e.ID().String(), State: state, Event: name}, err)
 				assert.Equal(t, before, e.Snapshot(), "a refused command changes nothing")
 			})
 		}
@@ -118,7 +118,7 @@ func TestCommandsFromEachState(t *testing.T) {
 func TestAnotherCourseIsRefused(t *testing.T) {
 	c := newCourse(t, 3)
 	e := enroll(t, c, 1)
-	other, err := course.Schedule(course.New{ID: id("c0a5e000", 2), SiteID: site, Capacity: 1}, now)
+	other, err := course.Schedule(course.New{ID: domain.MustID(id("c0a5e000", 2)), SiteID: site, Capacity: 1}, now)
 	require.NoError(t, err)
 	assert.ErrorIs(t, e.Leave(other, now), domain.ErrInvalid)
 	assert.Equal(t, courseenrollment.StateEnrolled, e.State())
@@ -159,33 +159,33 @@ func TestSessionEntityIDs(t *testing.T) {
 	seen := map[string]string{}
 	for n := 1; n <= 50; n++ {
 		enr := id("e0000000", n)
-		key := courseenrollment.LookupKey(enr)
+		key := courseenrollment.LookupKey(domain.MustID(enr))
 		assert.Len(t, key, 24)
 		for session := 1; session <= 40; session++ {
-			x := courseenrollment.SessionEntityID(enr, session)
-			u, err := uuid.Parse(x)
+			x := courseenrollment.SessionEntityID(domain.MustID(enr), session)
+			u, err := uuid.Parse(x.String())
 			require.NoError(t, err, "a GUID, as Wix requires")
 			assert.Equal(t, uuid.Version(8), u.Version())
 			assert.Equal(t, uuid.RFC4122, u.Variant())
-			assert.NotEqual(t, enr, x)
+			assert.NotEqual(t, enr, x.String())
 			what := fmt.Sprintf("enrollment %d session %d", n, session)
-			other, dup := seen[x]
+			other, dup := seen[x.String()]
 			require.False(t, dup, "%s and %s share %s", what, other, x)
-			seen[x] = what
+			seen[x.String()] = what
 
-			gotKey, gotSession, ok := courseenrollment.ParseSessionEntityID(x)
+			gotKey, gotSession, ok := courseenrollment.ParseSessionEntityID(x.String())
 			require.True(t, ok)
 			assert.Equal(t, key, gotKey)
 			assert.Equal(t, session, gotSession)
 		}
 	}
-	assert.Equal(t, courseenrollment.SessionEntityID(id("e0000000", 1), 3), courseenrollment.SessionEntityID(strings.ToUpper(id("e0000000", 1)), 3),
+	assert.Equal(t, courseenrollment.SessionEntityID(domain.MustID(id("e0000000", 1)), 3), courseenrollment.SessionEntityID(domain.MustID(strings.ToUpper(id("e0000000", 1))), 3),
 		"derived from the canonical ID")
-	assert.Equal(t, courseenrollment.SessionEntityID(id("e0000000", 1), 3), courseenrollment.SessionEntityID(id("e0000000", 1), 3),
+	assert.Equal(t, courseenrollment.SessionEntityID(domain.MustID(id("e0000000", 1)), 3), courseenrollment.SessionEntityID(domain.MustID(id("e0000000", 1)), 3),
 		"deterministic")
 
 	for _, notOne := range []string{"", "nope", id("e0000000", 1), "01a21df1-0000-7000-8000-000000000000",
-		strings.TrimSuffix(courseenrollment.SessionEntityID(id("e0000000", 1), 1), "00000001") + "00000000"} {
+		strings.TrimSuffix(courseenrollment.SessionEntityID(domain.MustID(id("e0000000", 1)), 1).String(), "00000001") + "00000000"} {
 		_, _, ok := courseenrollment.ParseSessionEntityID(notOne)
 		assert.False(t, ok, notOne)
 	}

@@ -4,9 +4,10 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
-	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/bookable/lifecycle/domain"
 )
 
 // sessionNamespace is the namespace of session entity IDs: hashing an
@@ -33,21 +34,21 @@ const lookupKeyLen = 24
 // lifecycle mints (version 7) or an enrollment's own. And the ID says what
 // it names: a store finds the enrollment by the LookupKey it indexes, the
 // course's session by the number (ParseSessionEntityID).
-func SessionEntityID(enrollmentID string, sessionNumber int) string {
+func SessionEntityID(enrollmentID domain.ID, sessionNumber int) domain.ID {
 	var u uuid.UUID
 	copy(u[:12], prefix(enrollmentID))
 	binary.BigEndian.PutUint32(u[12:], uint32(sessionNumber))
-	return u.String()
+	return domain.MustID(u.String()) // never nil: the version and variant bits are set
 }
 
 // LookupKey returns what every session entity ID of the enrollment begins
 // with, as 24 lowercase hex digits (the first 12 bytes).
-func LookupKey(enrollmentID string) string { return hex.EncodeToString(prefix(enrollmentID)) }
+func LookupKey(enrollmentID domain.ID) string { return hex.EncodeToString(prefix(enrollmentID)) }
 
-func prefix(enrollmentID string) []byte {
+func prefix(enrollmentID domain.ID) []byte {
 	h := sha1.New()
 	h.Write(sessionNamespace[:])
-	h.Write([]byte(strings.ToLower(enrollmentID)))
+	h.Write([]byte(enrollmentID.String())) // canonical: lowercase
 	p := h.Sum(nil)[:12]
 	p[6] = p[6]&0x0f | 0x80 // version 8
 	p[8] = p[8]&0x3f | 0x80 // variant RFC 9562

@@ -3,15 +3,17 @@ package courseenrollment
 import (
 	"time"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/course"
 )
 
 // Header is what every course enrollment event carries: who, which course,
 // and when.
 type Header struct {
-	EnrollmentID, SiteID, ParticipantID string
-	Course                              course.Info
-	At                                  time.Time
+	EnrollmentID, ParticipantID domain.ID
+	SiteID                      domain.SiteID
+	Course                      course.Info
+	At                          time.Time
 }
 
 // OccurredAt returns when the event happened.

@@ -81,19 +81,20 @@ type root = domain.Root[State]
 // Enrollment is one participant's place in one class.
 type Enrollment struct {
 	root
-	machine                            *domain.Machine[State]
-	id, siteID, classID, participantID string
-	position                           int64
-	enrolledAt                         time.Time
-	seatedAt, endedAt                  time.Time
-	classMovedAt                       time.Time
+	machine                    *domain.Machine[State]
+	id, classID, participantID domain.ID
+	siteID                     domain.SiteID
+	position                   int64
+	enrolledAt                 time.Time
+	seatedAt, endedAt          time.Time
+	classMovedAt               time.Time
 }
 
 // New is what Enroll needs.
 type New struct {
-	ID            string // a fresh UUID: the externalEntityId at Wix
-	SiteID        string
-	ParticipantID string // the Wix contact who attends
+	ID            domain.ID // a fresh ID: the externalEntityId at Wix
+	SiteID        domain.SiteID
+	ParticipantID domain.ID // the Wix contact who attends
 }
 
 // Enroll admits a participant to cls at time at. active is the participant's
@@ -102,23 +103,15 @@ type New struct {
 // open or full (see class.Class.Admit). It records Enrolled, or Waitlisted
 // when the participant only got a waitlist place.
 func Enroll(cls *class.Class, n New, active *Enrollment, at time.Time) (*Enrollment, error) {
-	site, err := domain.ParseSiteID(n.SiteID)
-	if err != nil {
+	if err := domain.First(n.SiteID.Require(), n.ID.Require("id"), n.ParticipantID.Require("participantId")); err != nil {
 		return nil, err
 	}
-	id, err := domain.ParseID("id", n.ID)
-	if err != nil {
-		return nil, err
-	}
-	participant, err := domain.ParseID("participantId", n.ParticipantID)
-	if err != nil {
-		return nil, err
-	}
+	site, id, participant := n.SiteID, n.ID, n.ParticipantID
 	if cls.SiteID() != site {
 		return nil, domain.Invalid("classId", "belongs to another site")
 	}
 	if active != nil && active.State().Active() {
-		return nil, &domain.AlreadyEnrolledError{ClassID: cls.ID(), ParticipantID: participant, EnrollmentID: active.id}
+		return nil, &domain.AlreadyEnrolledError{ClassID: cls.ID().String(), ParticipantID: participant.String(), EnrollmentID: active.id.String()}
 	}
 	adm, err := cls.Admit(at)
 	if err != nil {
@@ -253,16 +246,16 @@ func (e *Enrollment) drive(m *domain.Machine[State], version int64) {
 }
 
 // ID returns the enrollment ID, also its externalEntityId at Wix.
-func (e *Enrollment) ID() string { return e.id }
+func (e *Enrollment) ID() domain.ID { return e.id }
 
 // SiteID returns the site.
-func (e *Enrollment) SiteID() string { return e.siteID }
+func (e *Enrollment) SiteID() domain.SiteID { return e.siteID }
 
 // ClassID returns the class.
-func (e *Enrollment) ClassID() string { return e.classID }
+func (e *Enrollment) ClassID() domain.ID { return e.classID }
 
 // ParticipantID returns the participant (a Wix contact ID).
-func (e *Enrollment) ParticipantID() string { return e.participantID }
+func (e *Enrollment) ParticipantID() domain.ID { return e.participantID }
 
 // Position returns the order of admission within the class; the lowest
 // waitlisted position is promoted first.
@@ -308,7 +301,7 @@ func (s Snapshot) Active() bool {
 // Snapshot returns the enrollment's stored form.
 func (e *Enrollment) Snapshot() Snapshot {
 	return Snapshot{
-		ID: e.id, SiteID: e.siteID, ClassID: e.classID, ParticipantID: e.participantID,
+		ID: e.id.String(), SiteID: e.siteID.String(), ClassID: e.classID.String(), ParticipantID: e.participantID.String(),
 		Position: e.position, EnrolledAt: e.enrolledAt, SeatedAt: e.seatedAt, EndedAt: e.endedAt,
 		ClassMovedAt: e.classMovedAt, State: e.State().String(), Version: e.Version(),
 	}
@@ -318,12 +311,20 @@ func (e *Enrollment) Snapshot() Snapshot {
 // store adapters only, never a constructor. Zero times are accepted: rows
 // stored before lifecycle kept them have none.
 func Restore(s Snapshot) (*Enrollment, error) {
-	m, err := table.Restore(s.ID, s.SiteID, s.State)
+	m, id, site, err := table.Restore(s.ID, s.SiteID, s.State)
+	if err != nil {
+		return nil, err
+	}
+	classID, err := domain.ParseID("classId", s.ClassID)
+	if err != nil {
+		return nil, err
+	}
+	participant, err := domain.ParseID("participantId", s.ParticipantID)
 	if err != nil {
 		return nil, err
 	}
 	e := &Enrollment{
-		id: s.ID, siteID: s.SiteID, classID: s.ClassID, participantID: s.ParticipantID,
+		id: id, siteID: site, classID: classID, participantID: participant,
 		position: s.Position, enrolledAt: s.EnrolledAt.UTC(),
 		seatedAt: s.SeatedAt.UTC(), endedAt: s.EndedAt.UTC(), classMovedAt: s.ClassMovedAt.UTC(),
 	}

@@ -17,14 +17,14 @@ import (
 
 var (
 	now  = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
-	site = "5e000000-0000-4000-8000-000000000001"
+	site = domain.MustSiteID("5e000000-0000-4000-8000-000000000001")
 )
 
-func id(n int) string  { return fmt.Sprintf("e0000000-0000-4000-8000-%012d", n) }
-func pid(n int) string { return fmt.Sprintf("9a000000-0000-4000-8000-%012d", n) }
+func id(n int) domain.ID  { return domain.MustID(fmt.Sprintf("e0000000-0000-4000-8000-%012d", n)) }
+func pid(n int) domain.ID { return domain.MustID(fmt.Sprintf("9a000000-0000-4000-8000-%012d", n)) }
 
 func newClass(t *testing.T, capacity int, waitlist bool) *class.Class {
-	c, err := class.Schedule(class.New{ID: "c1a55000-0000-4000-8000-000000000001", SiteID: site, Title: "Yoga",
+	c, err := class.Schedule(class.New{ID: domain.MustID("c1a55000-0000-4000-8000-000000000001"), SiteID: site, Title: "Yoga",
 		Start: now.Add(24 * time.Hour), End: now.Add(25 * time.Hour), Capacity: capacity, Waitlist: waitlist}, now)
 	require.NoError(t, err)
 	return c
@@ -72,7 +72,7 @@ func TestEnrollRefusesDuplicatesAndClosedClasses(t *testing.T) {
 	require.True(t, errors.As(err, &notOpen))
 	assert.Equal(t, "canceled", notOpen.State)
 
-	other := "5e000000-0000-4000-8000-000000000002"
+	other := domain.MustSiteID("5e000000-0000-4000-8000-000000000002")
 	_, err = enrollment.Enroll(newClass(t, 5, false), enrollment.New{ID: id(5), SiteID: other, ParticipantID: pid(5)}, nil, now)
 	assert.ErrorIs(t, err, domain.ErrInvalid, "a class of another site")
 }
@@ -120,13 +120,13 @@ func TestClassCancelAndComplete(t *testing.T) {
 }
 
 func TestClassValidation(t *testing.T) {
-	base := class.New{ID: "c1a55000-0000-4000-8000-000000000001", SiteID: site, Start: now.Add(time.Hour), End: now.Add(2 * time.Hour), Capacity: 1}
+	base := class.New{ID: domain.MustID("c1a55000-0000-4000-8000-000000000001"), SiteID: site, Start: now.Add(time.Hour), End: now.Add(2 * time.Hour), Capacity: 1}
 	for name, edit := range map[string]func(n *class.New){
 		"capacity": func(n *class.New) { n.Capacity = 0 },
 		"startsAt": func(n *class.New) { n.Start = now.Add(-time.Hour) },
 		"endsAt":   func(n *class.New) { n.End = n.Start },
-		"siteId":   func(n *class.New) { n.SiteID = "" },
-		"id":       func(n *class.New) { n.ID = "nope" },
+		"siteId":   func(n *class.New) { n.SiteID = domain.SiteID{} },
+		"id":       func(n *class.New) { n.ID = domain.ID{} },
 	} {
 		n := base
 		edit(&n)
@@ -157,7 +157,7 @@ func TestClassCompleteIsOneEventFromEitherActiveState(t *testing.T) {
 	err = gone.ClassCompleted(c, now.Add(25*time.Hour))
 	var tna *domain.TransitionNotAllowedError
 	require.True(t, errors.As(err, &tna), "got %v", err)
-	assert.Equal(t, domain.TransitionNotAllowedError{Aggregate: "enrollment", ID: id(3), State: "left", Event: "class_complete"}, *tna)
+	assert.Equal(t, domain.TransitionNotAllowedError{Aggregate: "enrollment", ID: id(3).String(), State: "left", Event: "class_complete"}, *tna)
 	err = seated.ClassCompleted(c, now.Add(25*time.Hour))
 	require.True(t, errors.As(err, &tna))
 	assert.Equal(t, "class_complete", tna.Event)

@@ -3,15 +3,17 @@ package enrollment
 import (
 	"time"
 
+	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/class"
 )
 
 // Header is what every enrollment event carries: who, which class (as it is
 // after the event) and when.
 type Header struct {
-	EnrollmentID, SiteID, ParticipantID string
-	Class                               class.Info
-	At                                  time.Time
+	EnrollmentID, ParticipantID domain.ID
+	SiteID                      domain.SiteID
+	Class                       class.Info
+	At                          time.Time
 }
 
 // OccurredAt returns when the event happened.

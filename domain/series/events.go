@@ -1,12 +1,17 @@
 package series
 
-import "time"
+import (
+	"time"
+
+	"github.com/bookable/lifecycle/domain"
+)
 
 // Header is what every series event carries.
 type Header struct {
-	SeriesID, SiteID, ContactID string
-	Title                       string
-	At                          time.Time
+	SeriesID, ContactID domain.ID
+	SiteID              domain.SiteID
+	Title               string
+	At                  time.Time
 }
 
 // OccurredAt returns when the event happened.

@@ -104,46 +104,37 @@ type root = domain.Root[State]
 // Series is a recurring appointment of one contact on one site.
 type Series struct {
 	root
-	machine               *domain.Machine[State]
-	id, siteID, contactID string
-	title                 string
-	first                 time.Time // the first occurrence's start, UTC
-	length                time.Duration
-	every                 Every
-	count                 int
-	zone                  domain.TimeZone
-	cutFrom               int // the first occurrence canceled by "this and following"; 0 if none
-	cancelReason          string
-	scheduledAt           time.Time
-	changedAt             time.Time
+	machine       *domain.Machine[State]
+	id, contactID domain.ID
+	siteID        domain.SiteID
+	title         string
+	first         time.Time // the first occurrence's start, UTC
+	length        time.Duration
+	every         Every
+	count         int
+	zone          domain.TimeZone
+	cutFrom       int // the first occurrence canceled by "this and following"; 0 if none
+	cancelReason  string
+	scheduledAt   time.Time
+	changedAt     time.Time
 }
 
 // New is what Schedule needs to create a series.
 type New struct {
-	ID, SiteID, ContactID string
-	Title                 string
-	Start, End            time.Time // of the first occurrence
-	Every                 Every
-	Count                 int             // occurrences, 1 to MaxOccurrences
-	Zone                  domain.TimeZone // the site's zone, whose wall clock the occurrences keep
+	ID, ContactID domain.ID
+	SiteID        domain.SiteID
+	Title         string
+	Start, End    time.Time // of the first occurrence
+	Every         Every
+	Count         int             // occurrences, 1 to MaxOccurrences
+	Zone          domain.TimeZone // the site's zone, whose wall clock the occurrences keep
 }
 
 // Schedule creates a series at time at. The first occurrence must lie in
 // the future. It records Scheduled; the application books its occurrences.
 func Schedule(n New, at time.Time) (*Series, error) {
-	site, err := domain.ParseSiteID(n.SiteID)
-	if err != nil {
-		return nil, err
-	}
-	id, err := domain.ParseID("id", n.ID)
-	if err != nil {
-		return nil, err
-	}
-	contact, err := domain.ParseID("contactId", n.ContactID)
-	if err != nil {
-		return nil, err
-	}
-	if err := domain.CheckText("title", n.Title, MaxTitleLen); err != nil {
+	if err := domain.First(n.SiteID.Require(), n.ID.Require("id"), n.ContactID.Require("contactId"),
+		domain.CheckText("title", n.Title, MaxTitleLen)); err != nil {
 		return nil, err
 	}
 	start, end := domain.Instant(n.Start), domain.Instant(n.End)
@@ -156,9 +147,9 @@ func Schedule(n New, at time.Time) (*Series, error) {
 	if n.Count < 1 || n.Count > MaxOccurrences {
 		return nil, domain.Invalid("count", fmt.Sprintf("must be 1 to %d", MaxOccurrences))
 	}
-	s := &Series{id: id, siteID: site, contactID: contact, title: n.Title, first: start, length: end.Sub(start),
+	s := &Series{id: n.ID, siteID: n.SiteID, contactID: n.ContactID, title: n.Title, first: start, length: end.Sub(start),
 		every: n.Every, count: n.Count, zone: n.Zone, scheduledAt: domain.Instant(at), changedAt: domain.Instant(at)}
-	s.drive(table.Start(id, StateScheduled), 0)
+	s.drive(table.Start(n.ID, StateScheduled), 0)
 	s.machine.Record(Scheduled{Header: s.header(at), Every: n.Every, Count: n.Count})
 	return s, nil
 }
@@ -168,7 +159,7 @@ func Schedule(n New, at time.Time) (*Series, error) {
 // occurrence's appointment has moved since).
 type Occurrence struct {
 	Number        int
-	AppointmentID string
+	AppointmentID domain.ID
 	Start, End    time.Time
 }
 
@@ -207,8 +198,8 @@ var occurrenceNamespace = uuid.MustParse("3e7d0c4b-5a1f-4b8e-8c2d-9f6a1e0b7c35")
 // OccurrenceID returns the ID of occurrence n's appointment: a UUID
 // (version 5) of the series ID and n, so that it needs no storage, a retried
 // create books the same appointments, and no two occurrences share one.
-func OccurrenceID(seriesID string, n int) string {
-	return uuid.NewSHA1(occurrenceNamespace, []byte(seriesID+"/"+strconv.Itoa(n))).String()
+func OccurrenceID(seriesID domain.ID, n int) domain.ID {
+	return domain.MustID(uuid.NewSHA1(occurrenceNamespace, []byte(seriesID.String()+"/"+strconv.Itoa(n))).String())
 }
 
 // CancelFollowing cuts the series before occurrence n: occurrences n and
@@ -261,13 +252,13 @@ func (s *Series) drive(m *domain.Machine[State], version int64) {
 }
 
 // ID returns the series ID.
-func (s *Series) ID() string { return s.id }
+func (s *Series) ID() domain.ID { return s.id }
 
 // SiteID returns the site.
-func (s *Series) SiteID() string { return s.siteID }
+func (s *Series) SiteID() domain.SiteID { return s.siteID }
 
 // ContactID returns the contact whose appointments these are.
-func (s *Series) ContactID() string { return s.contactID }
+func (s *Series) ContactID() domain.ID { return s.contactID }
 
 // Title returns the title every occurrence carries.
 func (s *Series) Title() string { return s.title }
@@ -314,7 +305,7 @@ type Snapshot struct {
 // Snapshot returns the series' stored form.
 func (s *Series) Snapshot() Snapshot {
 	return Snapshot{
-		ID: s.id, SiteID: s.siteID, ContactID: s.contactID, Title: s.title, FirstStart: s.first, Length: s.length,
+		ID: s.id.String(), SiteID: s.siteID.String(), ContactID: s.contactID.String(), Title: s.title, FirstStart: s.first, Length: s.length,
 		Every: s.every.String(), Count: s.count, TimeZone: s.zone.Name(), CutFrom: s.cutFrom, State: s.State().String(),
 		CancelReason: s.cancelReason, ScheduledAt: s.scheduledAt, ChangedAt: s.changedAt, Version: s.Version(),
 	}
@@ -322,7 +313,11 @@ func (s *Series) Snapshot() Snapshot {
 
 // Restore rebuilds a series from its stored form, for store adapters only.
 func Restore(s Snapshot) (*Series, error) {
-	m, err := table.Restore(s.ID, s.SiteID, s.State)
+	m, id, site, err := table.Restore(s.ID, s.SiteID, s.State)
+	if err != nil {
+		return nil, err
+	}
+	contact, err := domain.ParseID("contactId", s.ContactID)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +333,7 @@ func Restore(s Snapshot) (*Series, error) {
 		return nil, domain.Invalid("count", "stored occurrences are inconsistent")
 	}
 	x := &Series{
-		id: s.ID, siteID: s.SiteID, contactID: s.ContactID, title: s.Title, first: s.FirstStart.UTC(),
+		id: id, siteID: site, contactID: contact, title: s.Title, first: s.FirstStart.UTC(),
 		length: s.Length, every: every, count: s.Count, zone: zone, cutFrom: s.CutFrom, cancelReason: s.CancelReason,
 		scheduledAt: s.ScheduledAt.UTC(), changedAt: s.ChangedAt.UTC(),
 	}

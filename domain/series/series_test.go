@@ -16,9 +16,9 @@ import (
 
 var (
 	now      = time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
-	site     = "5e000000-0000-4000-8000-000000000001"
-	seriesID = "5e1e5000-0000-4000-8000-000000000001"
-	contact  = "c0000000-0000-4000-8000-000000000001"
+	site     = domain.MustSiteID("5e000000-0000-4000-8000-000000000001")
+	seriesID = domain.MustID("5e1e5000-0000-4000-8000-000000000001")
+	contact  = domain.MustID("c0000000-0000-4000-8000-000000000001")
 	// Tuesday 19 March 2030, 09:00 in Berlin (CET, UTC+1).
 	firstStart = time.Date(2030, 3, 19, 8, 0, 0, 0, time.UTC)
 )
@@ -46,9 +46,9 @@ func TestScheduleValidates(t *testing.T) {
 		edit  func(n *series.New)
 		field string
 	}{
-		{"empty site", func(n *series.New) { n.SiteID = "" }, "siteId"},
-		{"id not a UUID", func(n *series.New) { n.ID = "x" }, "id"},
-		{"contact not a UUID", func(n *series.New) { n.ContactID = "x" }, "contactId"},
+		{"no site", func(n *series.New) { n.SiteID = domain.SiteID{} }, "siteId"},
+		{"no id", func(n *series.New) { n.ID = domain.ID{} }, "id"},
+		{"no contact", func(n *series.New) { n.ContactID = domain.ID{} }, "contactId"},
 		{"title too long", func(n *series.New) { n.Title = strings.Repeat("x", series.MaxTitleLen+1) }, "title"},
 		{"first start in the past", func(n *series.New) { n.Start = now.Add(-time.Hour) }, "startsAt"},
 		{"end before start", func(n *series.New) { n.End = n.Start.Add(-time.Minute) }, "endsAt"},
@@ -104,14 +104,14 @@ func TestOccurrenceIDs(t *testing.T) {
 	s := newSeries(t, 10)
 	seen := map[string]bool{}
 	for _, o := range s.Occurrences() {
-		u, err := uuid.Parse(o.AppointmentID)
+		u, err := uuid.Parse(o.AppointmentID.String())
 		require.NoError(t, err)
 		assert.Equal(t, uuid.Version(5), u.Version())
-		assert.False(t, seen[o.AppointmentID])
-		seen[o.AppointmentID] = true
+		assert.False(t, seen[o.AppointmentID.String()])
+		seen[o.AppointmentID.String()] = true
 		assert.Equal(t, series.OccurrenceID(seriesID, o.Number), o.AppointmentID, "derived, not stored")
 	}
-	assert.NotEqual(t, series.OccurrenceID(seriesID, 1), series.OccurrenceID("5e1e5000-0000-4000-8000-000000000002", 1))
+	assert.NotEqual(t, series.OccurrenceID(seriesID, 1), series.OccurrenceID(domain.MustID("5e1e5000-0000-4000-8000-000000000002"), 1))
 	_, ok := s.Occurrence(11)
 	assert.False(t, ok)
 	_, ok = s.Occurrence(0)
@@ -160,7 +160,7 @@ func TestCommandsFromEachState(t *testing.T) {
 			s := newSeries(t, 3)
 			require.NoError(t, s.CancelAll("", now))
 			before := s.Snapshot()
-			assert.Equal(t, &domain.TransitionNotAllowedError{Aggregate: "series", ID: seriesID, State: "canceled", Event: name}, command(s))
+			assert.Equal(t, &domain.TransitionNotAllowedError{Aggregate: "series", ID: seriesID.String(), State: "canceled", Event: name}, command(s))
 			assert.Equal(t, before, s.Snapshot())
 		})
 	}

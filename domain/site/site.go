@@ -16,20 +16,20 @@ import (
 
 // Settings are one site's settings.
 type Settings struct {
-	siteID    string
+	siteID    domain.SiteID
 	zone      domain.TimeZone
 	changedAt time.Time
 	version   int64
 }
 
 // Defaults returns the settings of a site that never set any: UTC, version 0
-// (not stored). It is a *domain.ValidationError when siteID is not a site ID.
-func Defaults(siteID string) (*Settings, error) {
-	site, err := domain.ParseSiteID(siteID)
-	if err != nil {
+// (not stored). It is a *domain.ValidationError when siteID is the zero
+// SiteID.
+func Defaults(siteID domain.SiteID) (*Settings, error) {
+	if err := siteID.Require(); err != nil {
 		return nil, err
 	}
-	return &Settings{siteID: site}, nil
+	return &Settings{siteID: siteID}, nil
 }
 
 // SetTimeZone sets the site's time zone at time at. It reports whether the
@@ -43,7 +43,7 @@ func (s *Settings) SetTimeZone(z domain.TimeZone, at time.Time) bool {
 }
 
 // SiteID returns the site.
-func (s *Settings) SiteID() string { return s.siteID }
+func (s *Settings) SiteID() domain.SiteID { return s.siteID }
 
 // TimeZone returns the site's time zone (UTC unless set).
 func (s *Settings) TimeZone() domain.TimeZone { return s.zone }
@@ -68,7 +68,7 @@ type Snapshot struct {
 
 // Snapshot returns the stored form.
 func (s *Settings) Snapshot() Snapshot {
-	return Snapshot{SiteID: s.siteID, TimeZone: s.zone.Name(), ChangedAt: s.changedAt, Version: s.version}
+	return Snapshot{SiteID: s.siteID.String(), TimeZone: s.zone.Name(), ChangedAt: s.changedAt, Version: s.version}
 }
 
 // Restore rebuilds settings from their stored form, for store adapters

@@ -11,7 +11,7 @@ import (
 	"github.com/bookable/lifecycle/domain/site"
 )
 
-const siteID = "5e000000-0000-4000-8000-000000000001"
+var siteID = domain.MustSiteID("5e000000-0000-4000-8000-000000000001")
 
 var now = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
 
@@ -21,7 +21,7 @@ func TestDefaultsAreUTC(t *testing.T) {
 	assert.Equal(t, "UTC", s.TimeZone().Name())
 	assert.Equal(t, int64(0), s.Version())
 	assert.True(t, s.ChangedAt().IsZero())
-	_, err = site.Defaults("")
+	_, err = site.Defaults(domain.SiteID{})
 	assert.ErrorIs(t, err, domain.ErrInvalid)
 }
 
@@ -51,12 +51,12 @@ func TestRestore(t *testing.T) {
 	got, err := site.Restore(s.Snapshot())
 	require.NoError(t, err)
 	assert.Equal(t, s.Snapshot(), got.Snapshot())
-	assert.Equal(t, site.Snapshot{SiteID: siteID, TimeZone: "Europe/Berlin", ChangedAt: now, Version: 3}, got.Snapshot())
+	assert.Equal(t, site.Snapshot{SiteID: siteID.String(), TimeZone: "Europe/Berlin", ChangedAt: now, Version: 3}, got.Snapshot())
 
 	for _, bad := range []site.Snapshot{
 		{SiteID: "nope", TimeZone: "UTC"},
-		{SiteID: siteID, TimeZone: "Mars/Olympus"},
-		{SiteID: siteID},
+		{SiteID: siteID.String(), TimeZone: "Mars/Olympus"},
+		{SiteID: siteID.String()},
 	} {
 		_, err := site.Restore(bad)
 		assert.ErrorIs(t, err, domain.ErrInvalid, "%+v", bad)
