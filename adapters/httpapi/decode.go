@@ -251,14 +251,17 @@ func (c *checker) path(r *http.Request, field string) domain.ID {
 	return c.id(field, r.PathValue(field), true)
 }
 
-// site checks the site path parameter. Its errors name the parameter
-// ("site"), as every other path error does.
+// site parses the site path parameter, once, into the domain.SiteID that
+// the application takes as it is. Its errors name the parameter ("site"),
+// as every other path error does.
 func (c *checker) site(r *http.Request) domain.SiteID {
-	id := c.path(r, "site")
-	if id.IsZero() {
+	site, err := domain.ParseSiteID(r.PathValue("site"))
+	var val *domain.ValidationError
+	if errors.As(err, &val) {
+		c.add("site", val.Reason)
 		return domain.SiteID{}
 	}
-	return domain.MustSiteID(id.String()) // a valid UUID is a valid site ID
+	return site
 }
 
 // str returns *s, or "" when it is absent.
