@@ -213,6 +213,10 @@ func (s *Store) unqueue(r *record) {
 	s.pending[r.call.OrderingKey] = q
 }
 
+// Resign implements outbox.Outbox. Relays on a memory store share the work:
+// there is no store lease to end.
+func (s *Store) Resign(ctx context.Context, relay string) error { return ctx.Err() }
+
 // NextDue returns the earliest time a head may be claimed.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if err := ctx.Err(); err != nil {

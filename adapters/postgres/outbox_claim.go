@@ -131,6 +131,15 @@ func (s *Store) Renew(ctx context.Context, relay string, held []outbox.Call, now
 // due time and the end of its key's lease).
 const qNextDue = `SELECT ready_at, leased_until FROM outbox_heads WHERE seq IS NOT NULL ORDER BY ready_at`
 
+// Resign implements outbox.Outbox. Relays on PostgreSQL share the work, each
+// key held by one of them: there is no store lease to end.
+func (s *Store) Resign(ctx context.Context, relay string) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
 // NextDue implements outbox.Outbox.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if s.isClosed() {

@@ -242,6 +242,23 @@ func (db *DB) Renew(ctx context.Context, relay string, held []outbox.Call, now t
 	return out, nil
 }
 
+// qResignRelayLease ends the relay lease of its holder. The token stays:
+// the next relay takes a new one, which frees the keys of this one.
+const qResignRelayLease = `UPDATE outbox_relay SET until = 0 WHERE id = 1 AND holder = ?`
+
+// Resign implements outbox.Outbox: the relay lease ends at once if relay
+// holds it.
+func (db *DB) Resign(ctx context.Context, relay string) error {
+	err := db.w.do(ctx, func(ctx context.Context, c *writeConn) error {
+		_, err := c.ExecContext(context.Background(), qResignRelayLease, relay)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: resign the relay lease of %s: %w", relay, err)
+	}
+	return nil
+}
+
 // qNextDue walks the heads by ready_at; NextDue stops at the first one not
 // held by the active relay.
 const qNextDue = `SELECT h.ready_at, h.lease_token = ?1 OR EXISTS (SELECT 1 FROM outbox_leases AS l

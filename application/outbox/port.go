@@ -37,6 +37,16 @@ type Outbox interface {
 	// NextDue returns the earliest time a head may be claimed, so that the
 	// relay can sleep until then. ok is false when nothing is pending.
 	NextDue(ctx context.Context) (at time.Time, ok bool, err error)
+	// Resign ends the store's relay lease when relay holds it, so that a
+	// relay standing by (*StandbyError) takes over at once instead of when
+	// the lease would have run out: a restart or a deploy does not hold
+	// deliveries up for a lease. A relay calls it when it stops, after every
+	// call it held was settled or handed back (an abandoned request's keys
+	// were held for LeaseMargin first, see relay), so ending the lease frees
+	// nothing that a lease running out would not. A relay that no longer
+	// holds the lease changes nothing; adapters whose relays share the work
+	// have no store lease and do nothing.
+	Resign(ctx context.Context, relay string) error
 
 	// List returns calls matching f, by Seq. Order holds within an ordering
 	// key; across keys, a call committed later may have a lower Seq in

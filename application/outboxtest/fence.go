@@ -14,6 +14,7 @@ var fenceCases = []testCase{
 	{"a settle with a lease that ended changes nothing but history", testStaleSettle},
 	{"renew extends a lease that is still the call's, and only that", testRenew},
 	{"a second relay waits or shares, as the store admits", testSecondRelay},
+	{"a relay that resigns lets another take over at once", testResign},
 	{"a key whose in-flight call was discarded waits for that lease", testDiscardInFlight},
 	{"handing a call back ends its lease", testHandBack},
 }
@@ -97,6 +98,25 @@ func testSecondRelay(x *suite) {
 	}
 	require.NoError(x.t, err)
 	assert.Equal(x.t, []string{callID(2)}, ids(got), "relays share the work, never the same key")
+}
+
+// testResign: a relay that stops gives the store up at once; only the
+// holder can.
+func testResign(x *suite) {
+	x.enqueue(report(SiteA, 1, 1), report(SiteA, 2, 2))
+	first := x.claimAs(relay1, T0, 1)
+	require.Len(x.t, first, 1)
+	require.NoError(x.t, x.o.Resign(bg, relay2), "a relay that holds nothing may resign")
+	if x.f.SingleRelay {
+		_, err := x.o.Claim(bg, outbox.ClaimRequest{Relay: relay2, Now: T0, Limit: 10, Lease: lease})
+		assert.ErrorIs(x.t, err, outbox.ErrStandby, "another relay's resignation does not end relay 1's lease")
+	}
+	x.settle(delivered(first[0], T0))
+	require.NoError(x.t, x.o.Resign(bg, relay1))
+	assert.Equal(x.t, []string{callID(2)}, ids(x.claimAs(relay2, T0, 10)), "relay 2 takes over before relay 1's lease would have run out")
+	at, ok, err := x.o.NextDue(bg)
+	require.NoError(x.t, err)
+	assert.False(x.t, ok && !at.After(T0), "nothing else is due: %v", at)
 }
 
 func testDiscardInFlight(x *suite) {

@@ -198,6 +198,16 @@ func New(cfg Config) (*Relay, error) {
 	return r, nil
 }
 
+// resign gives up the store's relay lease (outbox.Outbox.Resign). A failure
+// is logged: the lease then runs out as it would after a crash.
+func (r *Relay) resign(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := r.cfg.Outbox.Resign(rctx, r.id); err != nil {
+		r.log.Error("relay: resign the store's relay lease", "err", err)
+	}
+}
+
 func orDefault[T int | time.Duration](v, def T) T {
 	if v == 0 {
 		return def
@@ -240,6 +250,10 @@ func (r *Relay) loop(ctx context.Context, drain bool) error {
 	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(r.cfg.StopGrace, cancelSend) })
 	defer stopGrace()
 
+	// Whatever ends the loop, every call it held has been settled or
+	// handed back by then: the store's relay lease is let go, so that a
+	// relay standing by (a restart, the next deploy) takes over at once.
+	defer r.resign(ctx)
 	s := &run{
 		r:          r,
 		drain:      drain,
