@@ -148,13 +148,68 @@ func insertCalls(c *writeConn, calls []outbox.Call) error {
 	if err := offerHeads(c, heads); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
+	crowded, err := crowdedPairs(c, calls)
+	if err != nil {
+		return fmt.Errorf("sqlite: enqueue: %w", err)
+	}
 	for i, call := range calls {
+		if !crowded[pair{call.OrderingKey, call.TriggerKey}] {
+			continue // the call is its pair's only one that a call could supersede
+		}
 		call.Seq = seqs[i]
 		if err := supersedeOlder(c, call, call.CreatedAt); err != nil {
 			return fmt.Errorf("sqlite: enqueue call %s: supersede: %w", call.ID, err)
 		}
 	}
 	return nil
+}
+
+// pair is a call's (ordering key, trigger key): its ordering key names its
+// site and entity, so this is the pair supersession is about.
+type pair struct{ key, trigger string }
+
+// qCrowdedPairs finds, among the keys of a JSON array, the pairs that hold
+// more than one call in a state a newer call may supersede (the older
+// states of outbox.SupersedeRules, not restated). The calls just inserted
+// count: a pair whose only such call is the new one has nothing to
+// supersede, which is every pair of a new booking, so that one statement
+// per batch spares a supersede statement per call.
+var qCrowdedPairs = func() string {
+	seen := map[outbox.State]bool{}
+	var states []string
+	for _, r := range outbox.SupersedeRules() {
+		if !seen[r.Older] {
+			seen[r.Older] = true
+			states = append(states, "'"+string(r.Older)+"'")
+		}
+	}
+	return `SELECT ordering_key, trigger_key FROM outbox WHERE ordering_key IN (SELECT value FROM json_each(?))
+		AND state IN (` + strings.Join(states, ", ") + `) GROUP BY ordering_key, trigger_key HAVING count(*) > 1`
+}()
+
+// crowdedPairs returns the pairs of calls (inserted already) that have an
+// older call their new ones may supersede.
+func crowdedPairs(c *writeConn, calls []outbox.Call) (map[pair]bool, error) {
+	keys := make([]string, 0, len(calls))
+	seen := make(map[string]bool, len(calls))
+	for _, call := range calls {
+		if !seen[call.OrderingKey] {
+			seen[call.OrderingKey] = true
+			keys = append(keys, call.OrderingKey)
+		}
+	}
+	arg, err := json.Marshal(keys)
+	if err != nil {
+		return nil, err
+	}
+	out := map[pair]bool{}
+	err = queryEach(c, qCrowdedPairs, []any{string(arg)}, func(r *sql.Rows) error {
+		var p pair
+		err := r.Scan(&p.key, &p.trigger)
+		out[p] = true
+		return err
+	})
+	return out, err
 }
 
 // findConflict names the call of a chunk whose INSERT failed on a unique
