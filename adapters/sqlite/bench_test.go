@@ -14,10 +14,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -583,7 +585,7 @@ func prebuilt(b *testing.B, n int) string {
 			}
 			sb.WriteString(`(?, ?, ?, 'Haircut', ?, ?, 'scheduled', 1)`)
 			at := start + int64(done+i)*60_000
-			args = append(args, benchSite, uuid.NewString(), uuid.NewString(), at, at+3_600_000)
+			args = append(args, benchSite, prebuiltID(done+i).String(), uuid.NewString(), at, at+3_600_000)
 		}
 		if _, err := tx.Exec(sb.String(), args...); err != nil {
 			b.Fatal(err)
@@ -596,6 +598,71 @@ func prebuilt(b *testing.B, n int) string {
 	bigDBs.paths[n] = path
 	return path
 }
+
+// prebuiltNamespace names the IDs of prebuilt appointments.
+var prebuiltNamespace = uuid.MustParse("6b1d2c3e-4f50-4a61-8b72-9c83d4e5f601")
+
+// prebuiltID is the ID of prebuilt appointment i: a UUID (version 5) of i,
+// so that a benchmark can pick existing rows at random, and as random in
+// the primary key's order as the UUIDs products mint.
+func prebuiltID(i int) domain.ID {
+	return domain.MustID(uuid.NewSHA1(prebuiltNamespace, []byte(strconv.Itoa(i))).String())
+}
+
+// rescheduleRandomOn reschedules appointments picked at random among the
+// stored ones, with callers at once (1, or 64 as the parallel benchmark):
+// the read of an existing row, its update, the cancel and report it queues
+// and their supersession, on a large or a small database.
+func rescheduleRandomOn(b *testing.B, stored, callers int) {
+	path := prebuilt(b, stored)
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	app := newApp(b, db)
+	site := domain.MustSiteID(benchSite)
+	var seed atomic.Uint64
+	reschedule := func(rnd *rand.Rand) error {
+		start := time.Now().Add(72*time.Hour + time.Duration(rnd.IntN(10_000))*time.Minute).Truncate(time.Minute)
+		_, err := app.RescheduleAppointment.Handle(context.Background(), application.RescheduleAppointment{
+			SiteID: site, ID: prebuiltID(rnd.IntN(stored)), StartsAt: start, EndsAt: start.Add(time.Hour)})
+		return err
+	}
+	if callers == 1 {
+		rnd := rand.New(rand.NewPCG(1, 2))
+		for b.Loop() {
+			if err := reschedule(rnd); err != nil {
+				b.Fatal(err)
+			}
+		}
+	} else {
+		b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
+		b.RunParallel(func(pb *testing.PB) {
+			rnd := rand.New(rand.NewPCG(seed.Add(1), 2))
+			for pb.Next() {
+				if err := reschedule(rnd); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
+}
+
+// BenchmarkRescheduleRandomLargeDB reschedules random appointments among
+// 1,000,000 stored, one caller; compare with ...SmallDB (1,000 stored).
+func BenchmarkRescheduleRandomLargeDB(b *testing.B) { rescheduleRandomOn(b, 1_000_000, 1) }
+
+// BenchmarkRescheduleRandomSmallDB: as LargeDB, 1,000 stored.
+func BenchmarkRescheduleRandomSmallDB(b *testing.B) { rescheduleRandomOn(b, 1_000, 1) }
+
+// BenchmarkRescheduleRandomLargeDBParallel: as LargeDB, 64 callers.
+func BenchmarkRescheduleRandomLargeDBParallel(b *testing.B) { rescheduleRandomOn(b, 1_000_000, 64) }
+
+// BenchmarkRescheduleRandomSmallDBParallel: as SmallDB, 64 callers.
+func BenchmarkRescheduleRandomSmallDBParallel(b *testing.B) { rescheduleRandomOn(b, 1_000, 64) }
 
 // scheduleOn runs BenchmarkScheduleAppointment on a prebuilt database.
 func scheduleOn(b *testing.B, stored int) {
