@@ -609,18 +609,23 @@ func prebuiltID(i int) domain.ID {
 	return domain.MustID(uuid.NewSHA1(prebuiltNamespace, []byte(strconv.Itoa(i))).String())
 }
 
+// appOnPrebuilt returns an App on the prebuilt database of stored
+// appointments, closed after the benchmark.
+func appOnPrebuilt(b *testing.B, stored int) *application.App {
+	db, err := sqlite.Open(context.Background(), prebuilt(b, stored))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return newApp(b, db)
+}
+
 // rescheduleRandomOn reschedules appointments picked at random among the
 // stored ones, with callers at once (1, or 64 as the parallel benchmark):
 // the read of an existing row, its update, the cancel and report it queues
 // and their supersession, on a large or a small database.
 func rescheduleRandomOn(b *testing.B, stored, callers int) {
-	path := prebuilt(b, stored)
-	db, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	app := newApp(b, db)
+	app := appOnPrebuilt(b, stored)
 	site := domain.MustSiteID(benchSite)
 	var seed atomic.Uint64
 	reschedule := func(rnd *rand.Rand) error {
@@ -666,13 +671,7 @@ func BenchmarkRescheduleRandomSmallDBParallel(b *testing.B) { rescheduleRandomOn
 
 // scheduleOn runs BenchmarkScheduleAppointment on a prebuilt database.
 func scheduleOn(b *testing.B, stored int) {
-	path := prebuilt(b, stored)
-	db, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	app := newApp(b, db)
+	app := appOnPrebuilt(b, stored)
 	cmd := scheduleCmd()
 	ctx := context.Background()
 	for b.Loop() {
