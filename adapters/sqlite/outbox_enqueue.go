@@ -148,7 +148,11 @@ func insertCalls(c *writeConn, calls []outbox.Call) error {
 	if err := offerHeads(c, heads); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	crowded, err := crowdedPairs(c, calls)
+	keys := make([]string, 0, len(left))
+	for k := range left {
+		keys = append(keys, k)
+	}
+	crowded, err := crowdedPairs(c, keys)
 	if err != nil {
 		return fmt.Errorf("sqlite: enqueue: %w", err)
 	}
@@ -187,17 +191,9 @@ var qCrowdedPairs = func() string {
 		AND state IN (` + strings.Join(states, ", ") + `) GROUP BY ordering_key, trigger_key HAVING count(*) > 1`
 }()
 
-// crowdedPairs returns the pairs of calls (inserted already) that have an
-// older call their new ones may supersede.
-func crowdedPairs(c *writeConn, calls []outbox.Call) (map[pair]bool, error) {
-	keys := make([]string, 0, len(calls))
-	seen := make(map[string]bool, len(calls))
-	for _, call := range calls {
-		if !seen[call.OrderingKey] {
-			seen[call.OrderingKey] = true
-			keys = append(keys, call.OrderingKey)
-		}
-	}
+// crowdedPairs returns the pairs of keys whose calls (inserted already)
+// have an older call their new ones may supersede.
+func crowdedPairs(c *writeConn, keys []string) (map[pair]bool, error) {
 	arg, err := json.Marshal(keys)
 	if err != nil {
 		return nil, err
