@@ -220,18 +220,21 @@ func (m *model) check(rt *rapid.T) {
 	// a head.
 	var wrongHeads, heads, pendingKeys int
 	require.NoError(rt, m.raw.QueryRowContext(ctx, `SELECT count(*) FROM outbox_heads AS h WHERE h.seq IS NOT
-		(SELECT min(o.seq) FROM outbox AS o WHERE o.ordering_key = h.ordering_key AND o.state = 'pending')`).
+		(SELECT min(o.seq) FROM outbox AS o WHERE o.ordering_key = h.ordering_key AND o.state = 'pending'
+		AND NOT EXISTS (SELECT 1 FROM outbox_delivered WHERE call_seq = o.seq))`).
 		Scan(&wrongHeads))
 	require.Zero(rt, wrongHeads, "heads that are not the lowest pending call of their key")
 	// A head that says no call waits behind it (schema version 4) must be
 	// right, or the next call of its key would never be sent.
 	var blind int
 	require.NoError(rt, m.raw.QueryRowContext(ctx, `SELECT count(*) FROM outbox_heads AS h WHERE h.more = 0 AND
-		EXISTS (SELECT 1 FROM outbox AS o WHERE o.ordering_key = h.ordering_key AND o.seq > h.seq AND o.state = 'pending')`).
+		EXISTS (SELECT 1 FROM outbox AS o WHERE o.ordering_key = h.ordering_key AND o.seq > h.seq AND o.state = 'pending'
+		AND NOT EXISTS (SELECT 1 FROM outbox_delivered WHERE call_seq = o.seq))`).
 		Scan(&blind))
 	require.Zero(rt, blind, "heads with more = 0 and a pending call behind them")
 	require.NoError(rt, m.raw.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM outbox_heads),
-		(SELECT count(DISTINCT ordering_key) FROM outbox WHERE state = 'pending')`).Scan(&heads, &pendingKeys))
+		(SELECT count(DISTINCT ordering_key) FROM outbox WHERE state = 'pending'
+			AND NOT EXISTS (SELECT 1 FROM outbox_delivered WHERE call_seq = outbox.seq))`).Scan(&heads, &pendingKeys))
 	require.Equal(rt, pendingKeys, heads, "one head per key with pending calls")
 	for _, site := range append([]string{""}, modelSites...) {
 		want, err := m.mem.Stats(ctx, site)

@@ -83,10 +83,12 @@ const (
 		ORDER BY h.seq LIMIT ?3) RETURNING seq`
 	// qFreeKeys forgets the key leases of older tokens.
 	qFreeKeys = `DELETE FROM outbox_leases WHERE token <> ?`
-	// qClaimedCalls reads the claimed calls (a JSON array of seqs) that are
-	// still pending.
-	qClaimedCalls = `SELECT ` + callCols + ` FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'pending'`
 )
+
+// qClaimedCalls reads the claimed calls (a JSON array of seqs) that are
+// still pending.
+var qClaimedCalls = `SELECT ` + callCols + ` FROM ` + callsFrom + ` WHERE outbox.seq IN (SELECT value FROM json_each(?))
+	AND state = 'pending' AND call_seq IS NULL`
 
 // Claim implements outbox.Outbox. The lease runs in the writer, so a claim
 // never waits behind commands for a lock, and it writes only the relay's
@@ -161,8 +163,8 @@ func (db *DB) Claim(ctx context.Context, req outbox.ClaimRequest) ([]outbox.Call
 
 // qReleaseUnread ends the key leases of token ?1 held for calls (a JSON
 // array of seqs) that are no longer pending.
-const qReleaseUnread = `DELETE FROM outbox_leases WHERE token = ?1 AND seq IN (SELECT value FROM json_each(?2))
-	AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.seq = outbox_leases.seq AND outbox.state = 'pending')`
+var qReleaseUnread = `DELETE FROM outbox_leases WHERE token = ?1 AND seq IN (SELECT value FROM json_each(?2))
+	AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.seq = outbox_leases.seq AND ` + pendingCall("outbox") + `)`
 
 // releaseUnread ends the key leases of the leased seqs that the claim did
 // not read.
@@ -188,7 +190,7 @@ func (db *DB) releaseUnread(ctx context.Context, token int64, leased []int64, re
 }
 
 // qPendingOf returns which of the seqs (a JSON array) are pending calls.
-const qPendingOf = `SELECT id FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'pending'`
+var qPendingOf = `SELECT id FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) AND ` + pendingCall("outbox")
 
 // Renew implements outbox.Outbox: while relay holds the lease it claimed
 // held with, and that lease has not run out, the lease is extended to

@@ -36,20 +36,20 @@ var enqueueSQL = func() []string {
 // question goes to outbox_by_key. The calls offered are already inserted,
 // so of several offers of one key only the earliest passes. more is 1 when
 // the caller knows of a later call of the key.
-const (
+var (
 	offerSelect = `INSERT INTO outbox_heads (seq, ordering_key, ready_at, more)
 		SELECT v.column1, v.column2, v.column3, v.column4 FROM (VALUES `
 	offerWhere = ` AS v WHERE NOT EXISTS (SELECT 1 FROM outbox AS o
-		WHERE o.ordering_key = v.column2 AND o.seq < v.column1 AND o.state = 'pending')`
+		WHERE o.ordering_key = v.column2 AND o.seq < v.column1 AND ` + pendingCall("o") + `)`
 )
 
 // markSelect and markWhere wrap the same VALUES list into the other half of
 // an offer: the head of each key whose offer failed learns that a call now
 // waits behind it. That head is the key's lowest pending call, which is
 // earlier than the call offered.
-const (
+var (
 	markSelect = `UPDATE outbox_heads SET more = 1 WHERE more = 0 AND seq IN (SELECT (SELECT o.seq FROM outbox AS o
-		WHERE o.ordering_key = v.column2 AND o.seq < v.column1 AND o.state = 'pending' ORDER BY o.seq LIMIT 1)
+		WHERE o.ordering_key = v.column2 AND o.seq < v.column1 AND ` + pendingCall("o") + ` ORDER BY o.seq LIMIT 1)
 		FROM (VALUES `
 	markWhere = ` AS v)`
 )
@@ -188,7 +188,8 @@ var qCrowdedPairs = func() string {
 		}
 	}
 	return `SELECT ordering_key, trigger_key FROM outbox WHERE ordering_key IN (SELECT value FROM json_each(?))
-		AND state IN (` + strings.Join(states, ", ") + `) GROUP BY ordering_key, trigger_key HAVING count(*) > 1`
+		AND state IN (` + strings.Join(states, ", ") + `) AND (state <> 'pending' OR ` + notDelivered("outbox") + `)
+		GROUP BY ordering_key, trigger_key HAVING count(*) > 1`
 }()
 
 // crowdedPairs returns the pairs of keys whose calls (inserted already)
@@ -245,7 +246,7 @@ var supersedeSQL = func() map[outbox.Kind]string {
 	for kind, values := range cases {
 		out[kind] = `UPDATE outbox SET state = 'superseded', superseded_by = ?1, settled_at = ?2
 			WHERE ordering_key = ?3 AND trigger_key = ?4 AND seq < ?5 AND (state, kind) IN (VALUES ` +
-			strings.Join(values, ", ") + `) RETURNING seq, id`
+			strings.Join(values, ", ") + `) AND (state <> 'pending' OR ` + notDelivered("outbox") + `) RETURNING seq, id`
 	}
 	return out
 }()
@@ -319,15 +320,16 @@ func resetHead(c *writeConn, key string) error {
 	return err
 }
 
-const (
+var (
 	// qHeadOfKey finds the pending call of a key with the lowest seq.
-	qHeadOfKey = `SELECT seq, next_attempt_at FROM outbox WHERE ordering_key = ? AND state = 'pending' ORDER BY seq LIMIT 1`
+	qHeadOfKey = `SELECT seq, next_attempt_at FROM outbox WHERE ordering_key = ? AND ` + pendingCall("outbox") + `
+		ORDER BY seq LIMIT 1`
 	// qDropHeadsOfKey deletes the heads of a key's calls.
 	qDropHeadsOfKey = `DELETE FROM outbox_heads WHERE seq IN (SELECT seq FROM outbox WHERE ordering_key = ?1)
 		RETURNING seq, ready_at, lease_token`
 	// qMaybeSent marks a claimed head that left pending: it may have been
 	// sent.
-	qMaybeSent = `UPDATE outbox SET maybe_sent = 1 WHERE seq = ? AND state <> 'pending'`
+	qMaybeSent = `UPDATE outbox SET maybe_sent = 1 WHERE seq = ? AND NOT (` + pendingCall("outbox") + `)`
 	// qLeaseKey keeps key ?1 leased with token ?2 for call ?3, which left
 	// pending while it was claimed.
 	qLeaseKey = `INSERT INTO outbox_leases (ordering_key, token, seq) VALUES (?, ?, ?)
@@ -335,7 +337,7 @@ const (
 	// qInsertHead makes call ?1 the head of key ?2, due at ?3, claimed with
 	// token ?4, and says whether calls of the key wait behind it.
 	qInsertHead = `INSERT INTO outbox_heads (seq, ordering_key, ready_at, lease_token, more) VALUES (?1, ?2, ?3, ?4,
-		EXISTS (SELECT 1 FROM outbox AS m WHERE m.ordering_key = ?2 AND m.seq > ?1 AND m.state = 'pending'))`
+		EXISTS (SELECT 1 FROM outbox AS m WHERE m.ordering_key = ?2 AND m.seq > ?1 AND ` + pendingCall("m") + `))`
 )
 
 // seqsJSON encodes seqs as a JSON array for json_each.

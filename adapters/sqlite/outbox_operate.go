@@ -14,7 +14,7 @@ import (
 
 // findCall reads a call of a site for an operator operation, or ErrNotFound.
 func findCall(c *writeConn, siteID, id string) (outbox.Call, error) {
-	call, err := scanCall(c.QueryRowContext(context.Background(), `SELECT `+callCols+` FROM outbox
+	call, err := scanCall(c.QueryRowContext(context.Background(), `SELECT `+callCols+` FROM `+callsFrom+`
 		WHERE site_id = ? AND id = ?`, siteID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return call, fmt.Errorf("call %s: %w", id, application.ErrNotFound)
@@ -91,9 +91,12 @@ const pruneChunk = 1000
 // index outbox_settled, which the query must repeat to use it.
 var (
 	prunedStates = stateList(outbox.PrunableStates())
-	qPruneChunk  = `SELECT ` + callCols + ` FROM outbox WHERE seq IN (SELECT seq FROM outbox
-		WHERE state IN ` + prunedStates + ` AND settled_at < ? LIMIT ?) ORDER BY seq`
+	qPruneChunk  = `SELECT ` + callCols + ` FROM ` + callsFrom + ` WHERE outbox.seq IN (
+		SELECT seq FROM (SELECT seq FROM outbox WHERE state IN ` + prunedStates + ` AND settled_at < ?1 LIMIT ?2)
+		UNION ALL SELECT call_seq FROM (SELECT call_seq FROM outbox_delivered WHERE delivered_at < ?1
+			ORDER BY call_seq LIMIT ?2)) ORDER BY outbox.seq`
 	qPruneDelete = `DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))`
+	qPruneMarks  = `DELETE FROM outbox_delivered WHERE call_seq IN (SELECT value FROM json_each(?))`
 )
 
 // Prune implements outbox.Outbox: it deletes delivered, discarded and
@@ -162,6 +165,9 @@ func pruneChunkOnce(c *writeConn, before time.Time) (int, error) {
 		return 0, err
 	}
 	if _, err := c.ExecContext(context.Background(), qPruneDelete, seqJSON); err != nil {
+		return 0, err
+	}
+	if _, err := c.ExecContext(context.Background(), qPruneMarks, seqJSON); err != nil {
 		return 0, err
 	}
 	return len(calls), nil

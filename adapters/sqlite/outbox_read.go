@@ -23,16 +23,21 @@ func (db *DB) List(ctx context.Context, f outbox.Filter) ([]outbox.Call, error) 
 	if f.SiteID != "" {
 		where, args = append(where, "site_id = ?"), append(args, f.SiteID)
 	}
-	if f.State != "" {
+	switch f.State {
+	case "":
+	case outbox.StateDelivered:
+		where = append(where, "(state = 'delivered' OR (state = 'pending' AND call_seq IS NOT NULL))")
+	default:
 		where, args = append(where, "state = ?"), append(args, string(f.State))
-		if f.State != outbox.StateDelivered {
-			// The condition of outbox_open, written out so that SQLite uses it.
-			where = append(where, openCalls)
+		// The condition of outbox_open, written out so that SQLite uses it.
+		where = append(where, openCalls)
+		if f.State == outbox.StatePending {
+			where = append(where, "call_seq IS NULL")
 		}
 	}
-	where, args = append(where, "seq > ?"), append(args, f.After, limit)
-	rows, err := db.read.QueryContext(ctx, `SELECT `+callCols+` FROM outbox WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY seq LIMIT ?`, args...)
+	where, args = append(where, "outbox.seq > ?"), append(args, f.After, limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+callCols+` FROM `+callsFrom+` WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY outbox.seq LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list calls: %w", err)
 	}
@@ -59,7 +64,7 @@ func (db *DB) Get(ctx context.Context, siteID, id string) (outbox.Detail, error)
 		return outbox.Detail{}, fmt.Errorf("sqlite: get call %s: %w", id, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	c, err := scanCall(tx.QueryRowContext(ctx, `SELECT `+callCols+` FROM outbox WHERE site_id = ? AND id = ?`, siteID, id))
+	c, err := scanCall(tx.QueryRowContext(ctx, `SELECT `+callCols+` FROM `+callsFrom+` WHERE site_id = ? AND id = ?`, siteID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return outbox.Detail{}, fmt.Errorf("call %s: %w", id, application.ErrNotFound)
 	}
@@ -93,7 +98,8 @@ func (db *DB) Get(ctx context.Context, siteID, id string) (outbox.Detail, error)
 		// A delivery is logged only when something came after it; the last
 		// entry is otherwise the call's own state and time.
 		var unlogged bool
-		if err := tx.QueryRowContext(ctx, `SELECT delivery_unlogged FROM outbox WHERE seq = ?`, c.Seq).
+		if err := tx.QueryRowContext(ctx, `SELECT delivery_unlogged OR NOT `+notDelivered("outbox")+`
+			FROM outbox WHERE seq = ?`, c.Seq).
 			Scan(&unlogged); err != nil {
 			return outbox.Detail{}, fmt.Errorf("sqlite: get call %s: %w", id, err)
 		}
@@ -110,15 +116,20 @@ func (db *DB) Get(ctx context.Context, siteID, id string) (outbox.Detail, error)
 const openCalls = `state <> 'delivered'`
 
 // Stats implements outbox.Outbox: every state is present, zero or not.
-// Delivered calls, the bulk of the table, are not in outbox_open: they are
-// counted as all the calls less the others, both counts read from an index
-// alone.
+// Calls delivered before schema version 12, the bulk of an old table, are
+// not in outbox_open: they are counted as all the calls less the others,
+// both counts read from an index alone. A call delivered since is pending
+// in its row, hence in outbox_open, and has a mark: the marks are counted
+// and moved from pending to delivered.
 func (db *DB) Stats(ctx context.Context, siteID string) (map[outbox.State]int, error) {
 	open, total := `SELECT state, count(*) FROM outbox WHERE `+openCalls+` GROUP BY state`, `SELECT count(*) FROM outbox`
+	marked := `SELECT count(*) FROM outbox_delivered`
 	var args []any
 	if siteID != "" {
 		open = `SELECT state, count(*) FROM outbox WHERE site_id = ? AND ` + openCalls + ` GROUP BY state`
 		total, args = `SELECT count(*) FROM outbox WHERE site_id = ?`, []any{siteID}
+		marked = `SELECT count(*) FROM outbox WHERE site_id = ? AND state = 'pending' AND ` + openCalls + `
+			AND NOT ` + notDelivered("outbox")
 	}
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -129,8 +140,11 @@ func (db *DB) Stats(ctx context.Context, siteID string) (map[outbox.State]int, e
 	for _, st := range outbox.States() {
 		out[st] = 0
 	}
-	var all int
+	var all, marks int
 	if err := tx.QueryRowContext(ctx, total, args...).Scan(&all); err != nil {
+		return nil, fmt.Errorf("sqlite: outbox stats: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, marked, args...).Scan(&marks); err != nil {
 		return nil, fmt.Errorf("sqlite: outbox stats: %w", err)
 	}
 	rows, err := tx.QueryContext(ctx, open, args...)
@@ -151,13 +165,14 @@ func (db *DB) Stats(ctx context.Context, siteID string) (map[outbox.State]int, e
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: outbox stats: %w", err)
 	}
-	out[outbox.StateDelivered] = delivered
+	out[outbox.StatePending] -= marks
+	out[outbox.StateDelivered] = delivered + marks
 	return out, nil
 }
 
 const (
 	// qCallsOfKeys reads the calls of ordering keys (a JSON array).
-	qCallsOfKeys = `SELECT ` + callCols + ` FROM outbox WHERE ordering_key IN (SELECT value FROM json_each(?))`
+	qCallsOfKeys = `SELECT ` + callCols + ` FROM ` + callsFrom + ` WHERE ordering_key IN (SELECT value FROM json_each(?))`
 	// qBeliefsOf reads the compacted beliefs of a site's entities.
 	qBeliefsOf = `SELECT ` + beliefCols + ` FROM outbox_beliefs
 		WHERE site_id = ? AND external_entity_id IN (SELECT value FROM json_each(?))`

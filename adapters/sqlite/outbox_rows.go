@@ -21,9 +21,64 @@ import (
 // claim, settle, operate and read. Every rule of a call's life comes from
 // application/outbox; these files store.
 
-const callCols = `seq, id, site_id, ordering_key, kind, trigger_key, external_entity_id, payload, scheduled_at,
-	cause, state, attempts, next_attempt_at, last_error_status, last_error_code, last_error_message, created_at,
-	settled_at, superseded_by, maybe_sent`
+// A delivery writes a mark (outbox_delivered, schema version 12) instead of
+// updating its call's row: the row keeps state 'pending', and the mark says
+// when the call was delivered and whether that counted an attempt. Every
+// read of calls joins the marks (callsFrom) and reads a marked call as
+// delivered (callCols); every statement that looks for pending calls adds
+// notDelivered. The rare writes to a delivered call (an outcome that comes
+// after its delivery) first fold its mark into its row (foldMark), so that
+// they find it as earlier versions wrote it.
+
+// callsFrom is the FROM of a read of calls: each row with its delivery
+// mark, if any. The mark's columns have names of their own, so a query's
+// unqualified columns stay the row's.
+const callsFrom = `outbox LEFT JOIN outbox_delivered ON call_seq = outbox.seq`
+
+// callCols are the columns scanCall reads, from callsFrom: a marked call is
+// delivered at its mark's time, with its mark's attempt counted.
+const callCols = `outbox.seq, id, site_id, ordering_key, kind, trigger_key, external_entity_id, payload, scheduled_at,
+	cause, ` + callState + `, attempts + coalesce(attempted, 0), next_attempt_at, last_error_status, last_error_code,
+	last_error_message, created_at, coalesce(delivered_at, settled_at), superseded_by, maybe_sent`
+
+// callState is a call's state, read from callsFrom.
+const callState = `CASE WHEN call_seq IS NOT NULL AND state = 'pending' THEN 'delivered' ELSE state END`
+
+// notDelivered is the condition that the call of alias has no delivery
+// mark; with alias.state = 'pending' it says that the call is pending.
+func notDelivered(alias string) string {
+	return `NOT EXISTS (SELECT 1 FROM outbox_delivered WHERE call_seq = ` + alias + `.seq)`
+}
+
+// pendingCall is the condition that the call of alias is pending.
+func pendingCall(alias string) string {
+	return alias + `.state = 'pending' AND ` + notDelivered(alias)
+}
+
+const (
+	// qFoldMark writes the delivery mark of call ?1 into its row, as a
+	// delivery did before schema version 12 (delivery_unlogged: its history
+	// shows the delivery from the row); qDropMark then deletes the mark.
+	qFoldMark = `UPDATE outbox SET state = 'delivered', settled_at = d.delivered_at, attempts = attempts + d.attempted,
+		delivery_unlogged = 1 FROM outbox_delivered AS d WHERE d.call_seq = outbox.seq AND outbox.id = ?1
+		AND outbox.state = 'pending' RETURNING outbox.seq`
+	qDropMark = `DELETE FROM outbox_delivered WHERE call_seq = ?`
+)
+
+// foldMark makes a delivered call's row say so itself, if its delivery is
+// a mark; a call without a mark is left as it is.
+func foldMark(c *writeConn, id string) error {
+	var seq int64
+	err := c.QueryRowContext(context.Background(), qFoldMark, id).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fold the delivery of call %s: %w", id, err)
+	}
+	_, err = c.ExecContext(context.Background(), qDropMark, seq)
+	return err
+}
 
 func scanCall(row interface{ Scan(...any) error }) (outbox.Call, error) {
 	var (

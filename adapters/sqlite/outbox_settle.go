@@ -88,18 +88,27 @@ const fenced = ` AND ?10 <> 0 AND ?10 = ?11 AND EXISTS (SELECT 1 FROM outbox_hea
 
 // The statements of a bulk settle. Their ?9 is a JSON array of the call IDs
 // or seqs concerned, or a JSON object of ordering keys.
-const (
+var (
 	// qSettleGroup applies one outcome to those of calls (IDs) that are
 	// pending and fenced; qSettleGroupBySeq to those of calls given as
 	// [seq, id] pairs that still have that seq. A seq finds the row by
 	// rowid, in the order the calls were enqueued; an ID searches the
 	// random positions of the id index.
 	qSettleGroup = `UPDATE outbox SET ` + settleSet + ` WHERE id IN (SELECT value FROM json_each(?9))
-		AND +state = 'pending'` + fenced + ` RETURNING id, seq, ordering_key, trigger_key`
+		AND +state = 'pending' AND ` + notDelivered("outbox") + fenced + ` RETURNING id, seq, ordering_key, trigger_key`
 	qSettleGroupBySeq = `UPDATE outbox SET ` + settleSet + `
 		FROM (SELECT value ->> 0 AS s, value ->> 1 AS i FROM json_each(?9)) AS j
-		WHERE outbox.seq = j.s AND outbox.id = j.i AND +outbox.state = 'pending'` + fenced + `
+		WHERE outbox.seq = j.s AND outbox.id = j.i AND +outbox.state = 'pending' AND ` + notDelivered("outbox") + fenced + `
 		RETURNING id, seq, ordering_key, trigger_key`
+	// qDeliverBySeq marks the calls given as [seq, id] pairs (?9) that are
+	// pending and fenced delivered at ?1, with an attempt if ?2: one append
+	// to outbox_delivered each, the row untouched (outbox_rows.go).
+	qDeliverBySeq = `INSERT INTO outbox_delivered (call_seq, delivered_at, attempted)
+		SELECT outbox.seq, ?1, ?2 FROM (SELECT value ->> 0 AS s, value ->> 1 AS i FROM json_each(?9)) AS j, outbox
+		WHERE outbox.seq = j.s AND outbox.id = j.i AND +outbox.state = 'pending' AND ` + notDelivered("outbox") + fenced + `
+		RETURNING call_seq`
+	// qSeqsOfIDs finds the seqs of calls (a JSON array of IDs).
+	qSeqsOfIDs = `SELECT seq, id FROM outbox WHERE id IN (SELECT value FROM json_each(?))`
 	// qSettleHistory records one outcome of calls in their history.
 	qSettleHistory = `INSERT INTO outbox_attempts (call_id, at, state, error_status, error_code, error_message)
 		SELECT value, ?, ?, ?, ?, ? FROM json_each(?)`
@@ -111,9 +120,9 @@ const (
 	// whose settled head had calls behind it or stayed pending.
 	qNewHeads = `INSERT INTO outbox_heads (seq, ordering_key, ready_at, more)
 		SELECT o.seq, o.ordering_key, o.next_attempt_at, EXISTS (SELECT 1 FROM outbox AS m
-			WHERE m.ordering_key = o.ordering_key AND m.seq > o.seq AND m.state = 'pending')
+			WHERE m.ordering_key = o.ordering_key AND m.seq > o.seq AND ` + pendingCall("m") + `)
 		FROM json_each(?) AS k JOIN outbox AS o ON o.seq = (SELECT h.seq FROM outbox AS h
-			WHERE h.ordering_key = k.key AND h.seq >= k.value AND h.state = 'pending' ORDER BY h.seq LIMIT 1)`
+			WHERE h.ordering_key = k.key AND h.seq >= k.value AND ` + pendingCall("h") + ` ORDER BY h.seq LIMIT 1)`
 	// qNewerOfPair finds the first call of a pair after a seq.
 	qNewerOfPair = `SELECT id FROM outbox WHERE ordering_key = ? AND trigger_key = ? AND seq > ? ORDER BY seq LIMIT 1`
 	// qSupersedeOne supersedes one call that an outcome left dead or expired.
@@ -263,6 +272,17 @@ func settleBulk(c *writeConn, groups []*settleGroup, token int64) error {
 			}
 			return nil
 		}
+		if sh.state == string(outbox.StateDelivered) && !sh.hasErr {
+			if err := deliverGroup(c, g, token, found, &seqs); err != nil {
+				return fmt.Errorf("settle: %w", err)
+			}
+			for _, id := range g.ids {
+				if !found[id] {
+					rest = append(rest, other{id, sh})
+				}
+			}
+			continue // a delivery's entry comes from its mark
+		}
 		args := []any{sh.attempted, sh.state, sh.next, sh.settled, sh.hasErr, status, code, message}
 		if g.pairs != "" {
 			if err := queryEach(c, qSettleGroupBySeq, append(args, g.pairs, sh.token, token), collect); err != nil {
@@ -309,6 +329,60 @@ func settleBulk(c *writeConn, groups []*settleGroup, token int64) error {
 		}
 	}
 	return nil
+}
+
+// deliverGroup marks the fenced pending calls of a group of deliveries
+// delivered (qDeliverBySeq): by the seqs the outcomes give, then, for those
+// the seqs missed, by the seqs their IDs have now. It sets found[id] for
+// each call marked and appends its seq to seqs.
+func deliverGroup(c *writeConn, g *settleGroup, token int64, found map[string]bool, seqs *[]int64) error {
+	sh := g.shape
+	mark := func(pairs string, idOf map[int64]string) error {
+		return queryEach(c, qDeliverBySeq, []any{sh.settled, sh.attempted, 8: pairs, 9: sh.token, 10: token},
+			func(r *sql.Rows) error {
+				var seq int64
+				if err := r.Scan(&seq); err != nil {
+					return err
+				}
+				found[idOf[seq]] = true
+				*seqs = append(*seqs, seq)
+				return nil
+			})
+	}
+	idOf := make(map[int64]string, len(g.ids))
+	if g.pairs != "" {
+		for i, seq := range g.seqs {
+			if seq > 0 {
+				idOf[seq] = g.ids[i]
+			}
+		}
+		if err := mark(g.pairs, idOf); err != nil {
+			return err
+		}
+	}
+	if len(found) == len(g.ids) {
+		return nil
+	}
+	missed, err := g.idsWhere(found, false)
+	if err != nil {
+		return err
+	}
+	var pairs [][2]any
+	clear(idOf)
+	if err := queryEach(c, qSeqsOfIDs, []any{missed}, func(r *sql.Rows) error {
+		var seq int64
+		var id string
+		err := r.Scan(&seq, &id)
+		pairs, idOf[seq] = append(pairs, [2]any{seq, id}), id
+		return err
+	}); err != nil || len(pairs) == 0 {
+		return err
+	}
+	b, err := json.Marshal(pairs)
+	if err != nil {
+		return err
+	}
+	return mark(string(b), idOf)
 }
 
 // settleHeads removes the heads among the settled calls seqs and makes the
@@ -394,6 +468,9 @@ func settleOther(c *writeConn, id string, sh settleShape, token int64) error {
 		key, state   string
 		unlogged     bool
 	)
+	if err := foldMark(c, id); err != nil {
+		return err
+	}
 	err := c.QueryRowContext(context.Background(), qOtherCall, id).Scan(&seq, &key, &state, &settled, &unlogged)
 	if errors.Is(err, sql.ErrNoRows) {
 		return application.ErrNotFound

@@ -62,18 +62,29 @@ func TestQueryPlans(t *testing.T) {
 		{"next due: heads by ready time", qNextDue, []string{"SCAN h USING INDEX outbox_heads_by_ready",
 			"SEARCH l USING PRIMARY KEY (ordering_key=?)"}},
 		{"prune: a chunk", qPruneChunk, []string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)",
-			"SEARCH outbox USING COVERING INDEX outbox_settled (state=? AND settled_at<?)"}},
+			"SEARCH outbox USING COVERING INDEX outbox_settled (state=? AND settled_at<?)", "SCAN outbox_delivered"}},
+		{"prune: delete marks", qPruneMarks, []string{"SEARCH outbox_delivered USING INTEGER PRIMARY KEY (rowid=?)"}},
 		{"prune: delete", qPruneDelete, []string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)",
 			"SEARCH outbox_attempts USING COVERING INDEX outbox_attempts_by_call (call_id=?)"}},
 		{"prune: a compacted belief", qReadBelief,
 			[]string{"SEARCH outbox_beliefs USING PRIMARY KEY (site_id=? AND external_entity_id=? AND trigger_key=?)"}},
 		{"history of a call", `SELECT at FROM outbox_attempts WHERE call_id = ? ORDER BY id`,
 			[]string{"SEARCH outbox_attempts USING INDEX outbox_attempts_by_call (call_id=?)"}},
-		{"list by site and state", `SELECT ` + callCols + ` FROM outbox WHERE site_id = ? AND state = ? AND ` + openCalls +
-			` AND seq > ? ORDER BY seq LIMIT ?`,
-			[]string{"SEARCH outbox USING INDEX outbox_open (site_id=? AND state=? AND seq>?)"}},
-		{"list a site's delivered calls", `SELECT ` + callCols + ` FROM outbox WHERE site_id = ? AND state = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		{"list by site and state", `SELECT ` + callCols + ` FROM ` + callsFrom + ` WHERE site_id = ? AND state = ? AND ` +
+			openCalls + ` AND call_seq IS NULL AND outbox.seq > ? ORDER BY outbox.seq LIMIT ?`,
+			[]string{"SEARCH outbox USING INDEX outbox_open (site_id=? AND state=? AND seq>?)",
+				"SEARCH outbox_delivered USING INTEGER PRIMARY KEY (rowid=?)"}},
+		{"list a site's delivered calls", `SELECT ` + callCols + ` FROM ` + callsFrom + ` WHERE site_id = ?
+			AND (state = 'delivered' OR (state = 'pending' AND call_seq IS NOT NULL)) AND outbox.seq > ? ORDER BY outbox.seq LIMIT ?`,
 			[]string{"SEARCH outbox USING INDEX outbox_by_site (site_id=? AND seq>?)"}},
+		{"bulk settle: deliveries by seq", qDeliverBySeq, []string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)",
+			"SEARCH outbox_delivered USING INTEGER PRIMARY KEY (rowid=?)"}},
+		{"bulk settle: seqs of calls", qSeqsOfIDs, []string{"SEARCH outbox USING COVERING INDEX sqlite_autoindex_outbox_1 (id=?)"}},
+		{"fold a delivery mark", qFoldMark, []string{"SEARCH outbox USING INDEX sqlite_autoindex_outbox_1 (id=?)",
+			"SEARCH d USING INTEGER PRIMARY KEY (rowid=?)"}},
+		{"stats: a site's marked calls", `SELECT count(*) FROM outbox WHERE site_id = ? AND state = 'pending' AND ` +
+			openCalls + ` AND NOT ` + notDelivered("outbox"),
+			[]string{"SEARCH outbox USING COVERING INDEX outbox_open (site_id=? AND state=?)"}},
 		{"stats: a site's calls", `SELECT count(*) FROM outbox WHERE site_id = ?`,
 			[]string{"SEARCH outbox USING COVERING INDEX outbox_by_site (site_id=?)"}},
 		{"stats: a site's open calls", `SELECT state, count(*) FROM outbox WHERE site_id = ? AND ` + openCalls + ` GROUP BY state`,
@@ -106,7 +117,8 @@ func TestQueryPlans(t *testing.T) {
 // explain returns the EXPLAIN QUERY PLAN details of query, one per line.
 func explain(t *testing.T, db *DB, query string) string {
 	t.Helper()
-	n := strings.Count(query, "?")
+	// Enough arguments for every ? and for numbered ones up to ?11.
+	n := max(strings.Count(query, "?"), 11)
 	args := make([]any, n)
 	for i := range args {
 		args[i] = 1
