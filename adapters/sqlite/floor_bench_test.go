@@ -41,15 +41,15 @@ func openFloor(b *testing.B) (*sqlite.DB, *sql.DB) {
 }
 
 // The statements of the drain floor: lease up to 100 due heads, read their
-// calls, mark them delivered as a settle does, and delete their heads.
+// calls, mark them delivered as a settle does (one row each in
+// outbox_delivered, schema version 12), and delete their heads.
 const (
 	floorLease = `UPDATE outbox_heads SET leased_until = ?2 WHERE seq IN (SELECT seq FROM outbox_heads
 		WHERE +ready_at <= ?1 AND leased_until <= ?1 ORDER BY seq LIMIT 100) RETURNING seq`
 	floorRead = `SELECT seq, id, site_id, ordering_key, kind, trigger_key, external_entity_id, payload,
 		scheduled_at, cause, state, attempts, next_attempt_at, last_error_status, last_error_code,
 		last_error_message, created_at, settled_at FROM outbox WHERE seq IN (SELECT value FROM json_each(?))`
-	floorMark = `UPDATE outbox SET attempts = attempts + 1, lease_until = 0, state = 'delivered',
-		settled_at = ?1, delivery_unlogged = 1 WHERE seq IN (SELECT value FROM json_each(?2)) AND +state = 'pending'`
+	floorMark  = `INSERT INTO outbox_delivered (call_seq, delivered_at, attempted) SELECT value, ?1, 1 FROM json_each(?2)`
 	floorHeads = `DELETE FROM outbox_heads WHERE seq IN (SELECT value FROM json_each(?))`
 )
 
