@@ -22,13 +22,14 @@ import (
 // ended) is history only and leaves the key to whoever holds it now.
 //
 // Outcomes that share everything but their call (a request's delivered
-// calls) are applied together: one UPDATE sets their calls and one INSERT
-// writes their history; then the heads of the settled calls are recomputed
-// in two statements (qSettleGroup, qSettleHistory, qSettleHeads,
-// qNewHeads). A delivery writes no history row: Get shows it from the
-// call's state and settled_at (delivery_unlogged). The rest (calls no longer
-// pending, stale outcomes, dead or expired calls a newer call supersedes)
-// are rare and applied one by one.
+// calls) are applied together: one statement marks deliveries delivered
+// (qDeliverBySeq: a mark each, the rows untouched, outbox_rows.go), one
+// UPDATE sets the calls of other outcomes and one INSERT writes their
+// history; then the heads of the settled calls are recomputed in two
+// statements (qSettleHeads, qNewHeads). A delivery writes no history row:
+// Get shows it from its mark. The rest (calls no longer pending, stale
+// outcomes, dead or expired calls a newer call supersedes) are rare and
+// applied one by one.
 func (db *DB) Settle(ctx context.Context, outcomes []outbox.Outcome) error {
 	for _, o := range outcomes {
 		if _, ok := outbox.OutcomeEvent(o.State); !ok {
