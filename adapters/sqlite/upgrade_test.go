@@ -100,6 +100,19 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	d, err = db.Get(ctx, site.String(), "c3")
 	require.NoError(t, err)
 	assert.Equal(t, []application.Attempt{{At: t0.Add(3 * time.Minute), State: application.StateDelivered}}, d.History)
+	// c1 was delivered by version 1 (its row says so), c3 since version 12
+	// (a mark): both count, list and prune as delivered.
+	stats, err = db.Stats(ctx, site.String())
+	require.NoError(t, err)
+	assert.Equal(t, 2, stats[application.StateDelivered])
+	assert.Equal(t, 1, stats[application.StatePending])
+	delivered, err := db.List(ctx, outbox.Filter{SiteID: site.String(), State: application.StateDelivered})
+	require.NoError(t, err)
+	require.Len(t, delivered, 2)
+	assert.Equal(t, []string{"c1", "c3"}, []string{delivered[0].ID, delivered[1].ID})
+	pruned, err := db.Prune(ctx, t0.Add(time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, 2, pruned, "the delivery of version 1 and the mark of version 12")
 
 	require.NoError(t, db.Retry(ctx, site.String(), "c2", t0.Add(4*time.Minute)))
 	d, err = db.Get(ctx, site.String(), "c2")
