@@ -103,10 +103,14 @@ var (
 		RETURNING id, seq, ordering_key, trigger_key`
 	// qDeliverBySeq marks the calls given as [seq, id] pairs (?9) that are
 	// pending and fenced delivered at ?1, with an attempt if ?2: one append
-	// to outbox_delivered each, the row untouched (outbox_rows.go).
+	// to outbox_delivered each, the row untouched (outbox_rows.go). A
+	// marked call is never a head (its head goes in the transaction that
+	// marks it), so the fence alone keeps a call from being marked twice;
+	// not reading outbox_delivered here spares SQLite copying the SELECT
+	// into a temporary table before the INSERT.
 	qDeliverBySeq = `INSERT INTO outbox_delivered (call_seq, delivered_at, attempted)
 		SELECT outbox.seq, ?1, ?2 FROM (SELECT value ->> 0 AS s, value ->> 1 AS i FROM json_each(?9)) AS j, outbox
-		WHERE outbox.seq = j.s AND outbox.id = j.i AND +outbox.state = 'pending' AND ` + notDelivered("outbox") + fenced + `
+		WHERE outbox.seq = j.s AND outbox.id = j.i AND +outbox.state = 'pending'` + fenced + `
 		RETURNING call_seq`
 	// qSeqsOfIDs finds the seqs of calls (a JSON array of IDs).
 	qSeqsOfIDs = `SELECT seq, id FROM outbox WHERE id IN (SELECT value FROM json_each(?))`

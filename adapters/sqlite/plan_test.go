@@ -78,7 +78,7 @@ func TestQueryPlans(t *testing.T) {
 			AND (state = 'delivered' OR (state = 'pending' AND call_seq IS NOT NULL)) AND outbox.seq > ? ORDER BY outbox.seq LIMIT ?`,
 			[]string{"SEARCH outbox USING INDEX outbox_by_site (site_id=? AND seq>?)"}},
 		{"bulk settle: deliveries by seq", qDeliverBySeq, []string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)",
-			"SEARCH outbox_delivered USING INTEGER PRIMARY KEY (rowid=?)"}},
+			"SEARCH h EXISTS USING INTEGER PRIMARY KEY (rowid=?)"}},
 		{"bulk settle: seqs of calls", qSeqsOfIDs, []string{"SEARCH outbox USING COVERING INDEX sqlite_autoindex_outbox_1 (id=?)"}},
 		{"fold a delivery mark", qFoldMark, []string{"SEARCH outbox USING INDEX sqlite_autoindex_outbox_1 (id=?)",
 			"SEARCH d USING INTEGER PRIMARY KEY (rowid=?)"}},
