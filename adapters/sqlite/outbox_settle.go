@@ -88,7 +88,10 @@ const fenced = ` AND ?10 <> 0 AND ?10 = ?11 AND EXISTS (SELECT 1 FROM outbox_hea
 	WHERE h.seq = outbox.seq AND h.lease_token = ?10)`
 
 // The statements of a bulk settle. Their ?9 is a JSON array of the call IDs
-// or seqs concerned, or a JSON object of ordering keys.
+// or seqs concerned, or a JSON object of ordering keys. Those the fence
+// guards (qSettleGroup, qSettleGroupBySeq, qDeliverBySeq) need not rule out
+// a delivered call: a call the fence admits is its key's head, and a marked
+// call never is (its head goes in the transaction that marks it).
 var (
 	// qSettleGroup applies one outcome to those of calls (IDs) that are
 	// pending and fenced; qSettleGroupBySeq to those of calls given as
@@ -96,18 +99,17 @@ var (
 	// rowid, in the order the calls were enqueued; an ID searches the
 	// random positions of the id index.
 	qSettleGroup = `UPDATE outbox SET ` + settleSet + ` WHERE id IN (SELECT value FROM json_each(?9))
-		AND +state = 'pending' AND ` + notDelivered("outbox") + fenced + ` RETURNING id, seq, ordering_key, trigger_key`
+		AND +state = 'pending'` + fenced + ` RETURNING id, seq, ordering_key, trigger_key`
 	qSettleGroupBySeq = `UPDATE outbox SET ` + settleSet + `
 		FROM (SELECT value ->> 0 AS s, value ->> 1 AS i FROM json_each(?9)) AS j
-		WHERE outbox.seq = j.s AND outbox.id = j.i AND +outbox.state = 'pending' AND ` + notDelivered("outbox") + fenced + `
+		WHERE outbox.seq = j.s AND outbox.id = j.i AND +outbox.state = 'pending'` + fenced + `
 		RETURNING id, seq, ordering_key, trigger_key`
 	// qDeliverBySeq marks the calls given as [seq, id] pairs (?9) that are
 	// pending and fenced delivered at ?1, with an attempt if ?2: one append
-	// to outbox_delivered each, the row untouched (outbox_rows.go). A
-	// marked call is never a head (its head goes in the transaction that
-	// marks it), so the fence alone keeps a call from being marked twice;
-	// not reading outbox_delivered here spares SQLite copying the SELECT
-	// into a temporary table before the INSERT.
+	// to outbox_delivered each, the row untouched (outbox_rows.go). The
+	// fence alone keeps a call from being marked twice; not reading
+	// outbox_delivered here also spares SQLite copying the SELECT into a
+	// temporary table before the INSERT.
 	qDeliverBySeq = `INSERT INTO outbox_delivered (call_seq, delivered_at, attempted)
 		SELECT outbox.seq, ?1, ?2 FROM (SELECT value ->> 0 AS s, value ->> 1 AS i FROM json_each(?9)) AS j, outbox
 		WHERE outbox.seq = j.s AND outbox.id = j.i AND +outbox.state = 'pending'` + fenced + `
