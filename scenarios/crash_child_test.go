@@ -136,7 +136,7 @@ func runCrashChild(t *testing.T, env crashChildEnv) {
 		binary.LittleEndian.PutUint64(seed[8:], uint64(env.run))
 		binary.LittleEndian.PutUint64(seed[16:], uint64(i))
 		src := rand.NewChaCha8(seed)
-		w := &crashWorker{app: app, log: log, known: known, rng: rand.New(src), ids: src, n: &n}
+		w := &crashWorker{app: app, log: log, known: known, rng: rand.New(src), ids: src, n: &n, run: env.run, worker: i}
 		go func() {
 			for {
 				if err := w.step(ctx); err != nil {
@@ -244,13 +244,15 @@ func (k *crashKnown) pick(rng *rand.Rand, list *[]crashTarget) (crashTarget, boo
 
 // crashWorker runs random commands, logging each before and after.
 type crashWorker struct {
-	app   *application.App
-	log   *crashLog
-	known *crashKnown
-	rng   *rand.Rand
-	ids   io.Reader
-	n     *atomic.Int64
-	spans int64 // span calls so far: each start is a second later than the last
+	app    *application.App
+	log    *crashLog
+	known  *crashKnown
+	rng    *rand.Rand
+	ids    io.Reader
+	n      *atomic.Int64
+	run    int   // the child's number, from the parent
+	worker int   // the worker's number in its child
+	spans  int64 // starts drawn so far
 }
 
 // crashDo runs a command and returns the state and version of its aggregate.
@@ -388,9 +390,26 @@ func (w *crashWorker) scheduleClass() (crashRecord, crashDo) {
 // count of two calls per reschedule does not model).
 func (w *crashWorker) span() (time.Time, time.Time) {
 	w.spans++
-	start := time.Now().UTC().Truncate(time.Second).
-		Add(time.Duration(24+w.rng.IntN(59*24))*time.Hour + time.Duration(w.spans)*time.Second)
+	start := time.Now().UTC().Truncate(time.Hour).
+		Add(time.Duration(24+w.rng.IntN(59*24))*time.Hour + w.within())
 	return start, start.Add(time.Hour)
+}
+
+// crashSpansPerSlot is how many starts one worker of one child draws before
+// its offsets within the hour repeat.
+const crashSpansPerSlot = 20_000
+
+// within returns the offset within the hour of the worker's next start: a
+// millisecond unique to this child (run), this worker and this draw, so that
+// no start is ever drawn twice in a test, even across kills (a counter alone
+// restarts with each child), as long as there are fewer than 90 children
+// and each worker draws fewer than crashSpansPerSlot starts. A reschedule to
+// the start an appointment already has queues no call (decision 16), which
+// the checker's count of calls per reschedule does not expect.
+func (w *crashWorker) within() time.Duration {
+	const slots = int64(time.Hour/time.Millisecond) / crashSpansPerSlot
+	slot := (int64(w.run)*crashWorkers + int64(w.worker)) % slots
+	return time.Duration(slot*crashSpansPerSlot+w.spans%crashSpansPerSlot) * time.Millisecond
 }
 
 func (w *crashWorker) newID() string {
