@@ -164,6 +164,12 @@ func TestOutboxOperations(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "not found")
 
+	for _, op := range []string{"show", "discard"} {
+		code, _, errOut = run(t, nil, "outbox", op, "--db", db, "--site", demoSite.String(), "not-a-call-id")
+		assert.Equal(t, 2, code, "%s: a malformed call ID is a usage error, refused before the store is asked", op)
+		assert.Contains(t, errOut, "callId", op)
+	}
+
 	code, out, _ = run(t, nil, "outbox", "prune", "--db", db, "--older-than", "1h")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "pruned 0 calls", "the demo settled its calls on its own clock, which runs ahead of the wall clock")

@@ -54,6 +54,14 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 	case !needID && fs.NArg() > 0:
 		return usageError("unexpected arguments %v", fs.Args())
 	}
+	var callID domain.ID
+	if needID {
+		id, err := domain.ParseID("callId", fs.Arg(0))
+		if err != nil {
+			return usageError("%v", err)
+		}
+		callID = id
+	}
 	var stateFilter application.CallState
 	if *state != "" {
 		s, err := outbox.ParseState(*state)
@@ -81,7 +89,7 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 		}
 		return p.calls(calls)
 	case "show":
-		d, err := db.Get(ctx, site.id.String(), fs.Arg(0))
+		d, err := db.Get(ctx, site.id.String(), callID.String())
 		if err != nil {
 			return err
 		}
@@ -95,19 +103,15 @@ func runOutbox(ctx context.Context, args []string, out, errOut io.Writer, getenv
 		if err != nil {
 			return err
 		}
-		callID, err := domain.ParseID("callId", fs.Arg(0))
-		if err != nil {
-			return usageError("%v", err)
-		}
 		if _, err := app.RetryCall.Handle(ctx, application.RetryCall{SiteID: site.id, CallID: callID}); err != nil {
 			return err
 		}
-		return p.message("call %s is pending again", fs.Arg(0))
+		return p.message("call %s is pending again", callID)
 	case "discard":
-		if err := db.Discard(ctx, site.id.String(), fs.Arg(0), now); err != nil {
+		if err := db.Discard(ctx, site.id.String(), callID.String(), now); err != nil {
 			return err
 		}
-		return p.message("call %s is discarded", fs.Arg(0))
+		return p.message("call %s is discarded", callID)
 	case "stats":
 		stats, err := db.Stats(ctx, site.id.String())
 		if err != nil {
