@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/bookable/lifecycle/adapters/overlay"
+	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/domain"
 	"github.com/bookable/lifecycle/domain/course"
 	"github.com/bookable/lifecycle/domain/courseenrollment"
@@ -113,13 +115,43 @@ func (t *stageTx) SiteSettings(ctx context.Context, siteID domain.SiteID) (*site
 	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	if s, ok := t.settings[aggKey{siteID.String(), siteID.String()}]; ok {
+	id := siteID.String()
+	if s, ok := t.settings[aggKey{id, id}]; ok {
 		return site.Restore(s)
+	}
+	if t.staged {
+		if c, ok := t.db.settings.get(id); ok {
+			t.checkSettings(id, c.version())
+			if c.absent {
+				return nil, notFound(sql.ErrNoRows, "settings of site", id)
+			}
+			return site.Restore(c.snap)
+		}
 	}
 	if err := t.reader(ctx); err != nil {
 		return nil, err
 	}
-	return t.readTx.SiteSettings(ctx, siteID)
+	s, err := t.readTx.SiteSettings(ctx, siteID)
+	if t.staged {
+		switch {
+		case err == nil:
+			t.db.settings.put(id, cachedSettings{snap: s.Snapshot()})
+		case errors.Is(err, application.ErrNotFound):
+			t.db.settings.put(id, cachedSettings{absent: true})
+		}
+	}
+	return s, err
+}
+
+// checkSettings records that the function took the settings of site at
+// version (0: none) from the cache, once per site.
+func (t *stageTx) checkSettings(siteID string, version int64) {
+	for _, op := range t.checks {
+		if k, ok := op.(settingsCheck); ok && k.siteID == siteID {
+			return
+		}
+	}
+	t.checks = append(t.checks, settingsCheck{siteID: siteID, version: version, cache: t.db.settings})
 }
 
 // CourseEnrollmentsAfter implements application.Pages on the snapshot, as
@@ -190,7 +222,7 @@ func (t *stageTx) SaveSiteSettings(ctx context.Context, x *site.Settings) error 
 	}
 	s := x.Snapshot()
 	return stage(t, &t.settings, aggKey{s.SiteID, s.SiteID}, s, func(s *site.Snapshot) *int64 { return &s.Version },
-		"settings of site", x, settingsWrite(s))
+		"settings of site", x, settingsWrite{snap: s, cache: t.db.settings})
 }
 
 // The statements of the writes.
@@ -263,11 +295,16 @@ func (w seriesWrite) apply(c *writeConn) error {
 	return saved(err, "series", s.ID, s.Version)
 }
 
-// settingsWrite inserts (version 0) or updates a site's settings.
-type settingsWrite site.Snapshot
+// settingsWrite inserts (version 0) or updates a site's settings, which
+// then leave the cache.
+type settingsWrite struct {
+	snap  site.Snapshot
+	cache *settingsCache
+}
 
 func (w settingsWrite) apply(c *writeConn) error {
-	s := site.Snapshot(w)
+	s := w.snap
+	w.cache.forget(s.SiteID)
 	var err error
 	if s.Version == 0 {
 		_, err = c.ExecContext(context.Background(), qInsertSiteSettings, s.SiteID, s.TimeZone, toMS(s.ChangedAt))

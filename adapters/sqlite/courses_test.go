@@ -58,6 +58,7 @@ func TestCourseQueryPlans(t *testing.T) {
 			"SEARCH course_enrollments USING INDEX course_enrollments_active_by_position (site_id=? AND course_id=?)"},
 		{"course enrollments after", qCourseEnrollmentsAfter, "SEARCH course_enrollments USING PRIMARY KEY (site_id=? AND id>?)"},
 		{"load series", qSeries, "SEARCH series USING PRIMARY KEY (site_id=? AND id=?)"},
+		{"check cached settings", qSettingsVersion, "SEARCH site_settings USING PRIMARY KEY (site_id=?)"},
 		{"site settings", qSiteSettings, "SEARCH site_settings USING PRIMARY KEY (site_id=?)"},
 	}
 	for _, tt := range tests {

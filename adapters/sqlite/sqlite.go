@@ -60,6 +60,9 @@ type DB struct {
 	afterLease func()
 	w          *writer
 	migrated   []Migration // what this Open applied
+	// settings holds the site settings staged Updates read
+	// (settings_cache.go).
+	settings *settingsCache
 }
 
 type config struct {
@@ -141,7 +144,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: open %q: need a plain file path (an in-memory database cannot be shared by the write and read connections)", path)
 	}
-	db := &DB{path: path, cfg: cfg}
+	db := &DB{path: path, cfg: cfg, settings: newSettingsCache()}
 	if err := prepareFile(path, cfg.existing); err != nil {
 		return nil, err
 	}

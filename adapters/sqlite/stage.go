@@ -46,7 +46,12 @@ type stageTx struct {
 	settings          map[aggKey]site.Snapshot
 	keys              map[aggKey]application.IdempotencyRecord // idempotency records saved (idempotency.go)
 	ops               []writeOp
-	undo              []versionUndo
+	// staged is set for a function run on the caller's goroutine: its
+	// site settings may come from DB.settings, and checks holds the
+	// settingsCheck of each it took from there, applied before ops.
+	staged bool
+	checks []writeOp
+	undo   []versionUndo
 }
 
 // aggKey names an aggregate: its site and ID.

@@ -76,7 +76,7 @@ func (db *DB) Update(ctx context.Context, fn func(ctx context.Context, tx applic
 // a changed or existing aggregate when applied.
 func (db *DB) updateStaged(ctx context.Context, fn func(ctx context.Context, tx application.Tx) error) (conflict bool, err error) {
 	var read *sql.Tx
-	t := &stageTx{db: db, open: func(ctx context.Context) (querier, error) {
+	t := &stageTx{db: db, staged: true, open: func(ctx context.Context) (querier, error) {
 		tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 		if err != nil {
 			return nil, err
@@ -96,10 +96,14 @@ func (db *DB) updateStaged(ctx context.Context, fn func(ctx context.Context, tx 
 		t.rollbackVersions()
 		return false, err
 	}
-	if len(t.ops) == 0 {
+	if len(t.ops) == 0 && len(t.checks) == 0 {
 		return false, nil // nothing to write: the snapshot was committed, hence durable
 	}
-	if err := db.w.apply(ctx, t.ops); err != nil {
+	ops := t.ops
+	if len(t.checks) > 0 {
+		ops = append(append(make([]writeOp, 0, len(t.checks)+len(t.ops)), t.checks...), t.ops...)
+	}
+	if err := db.w.apply(ctx, ops); err != nil {
 		t.rollbackVersions()
 		return errors.Is(err, application.ErrConflict), err
 	}
