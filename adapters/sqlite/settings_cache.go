@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/bookable/lifecycle/application"
 	"github.com/bookable/lifecycle/domain/site"
 )
 
@@ -100,5 +101,6 @@ func (k settingsCheck) apply(c *writeConn) error {
 		return nil
 	}
 	k.cache.forget(k.siteID)
-	return saved(errStale, "command read the settings of site", k.siteID, k.version)
+	return fmt.Errorf("sqlite: the settings of site %s a command read (version %d) are no longer current: %w",
+		k.siteID, k.version, application.ErrConflict)
 }
