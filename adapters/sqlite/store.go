@@ -32,7 +32,8 @@ var errTxDone = errors.New("sqlite: transaction used after its function returned
 // fn runs on the caller's goroutine, not in the writer: its reads see one
 // consistent snapshot of the database (a read transaction begun at its first
 // read) together with its own saves, and its saves and enqueues are only
-// recorded. When fn returns nil, the writer applies the recorded writes in
+// recorded. Site settings are the exception: they may come from a cache,
+// and the writer checks them at commit (settings_cache.go). When fn returns nil, the writer applies the recorded writes in
 // the next group commit, with the usual optimistic checks: an update of an
 // aggregate whose version moved since the snapshot, or an insert of an ID
 // that exists, is a conflict. A conflict is not returned at once: fn runs a
