@@ -178,7 +178,13 @@ type pair struct{ key, trigger string }
 // count: a pair whose only such call is the new one has nothing to
 // supersede, which is every pair of a new booking, so that one statement
 // per batch spares a supersede statement per call.
-var qCrowdedPairs = func() string {
+var qCrowdedPairs = crowdedPairsOf(`ordering_key IN (SELECT value FROM json_each(?))`)
+
+// qCrowdedPairsOfKey is qCrowdedPairs for one key, given as itself: the
+// enqueue of a single command, which spares the JSON.
+var qCrowdedPairsOfKey = crowdedPairsOf(`ordering_key = ?`)
+
+func crowdedPairsOf(keys string) string {
 	seen := map[outbox.State]bool{}
 	var states []string
 	for _, r := range outbox.SupersedeRules() {
@@ -187,20 +193,26 @@ var qCrowdedPairs = func() string {
 			states = append(states, "'"+string(r.Older)+"'")
 		}
 	}
-	return `SELECT ordering_key, trigger_key FROM outbox WHERE ordering_key IN (SELECT value FROM json_each(?))
+	return `SELECT ordering_key, trigger_key FROM outbox WHERE ` + keys + `
 		AND state IN (` + strings.Join(states, ", ") + `) AND (state <> 'pending' OR ` + notDelivered("outbox") + `)
 		GROUP BY ordering_key, trigger_key HAVING count(*) > 1`
-}()
+}
 
 // crowdedPairs returns the pairs of keys whose calls (inserted already)
 // have an older call their new ones may supersede.
 func crowdedPairs(c *writeConn, keys []string) (map[pair]bool, error) {
-	arg, err := json.Marshal(keys)
-	if err != nil {
-		return nil, err
+	q, args := qCrowdedPairsOfKey, []any{nil}
+	if len(keys) == 1 {
+		args[0] = keys[0]
+	} else {
+		arg, err := json.Marshal(keys)
+		if err != nil {
+			return nil, err
+		}
+		q, args[0] = qCrowdedPairs, string(arg)
 	}
 	out := map[pair]bool{}
-	err = queryEach(c, qCrowdedPairs, []any{string(arg)}, func(r *sql.Rows) error {
+	err := queryEach(c, q, args, func(r *sql.Rows) error {
 		var p pair
 		err := r.Scan(&p.key, &p.trigger)
 		out[p] = true
