@@ -212,6 +212,36 @@ func settleGroups(outcomes []outbox.Outcome) ([]*settleGroup, error) {
 	return groups, nil
 }
 
+// uniqueSeqs fills idOf with the seq each outcome of the group gives and
+// returns g.pairs, leaving out the outcomes whose seq another outcome gives
+// too: a mark returns only its seq, which then could not tell which call it
+// marked (at most one of them is right; the rest look for their calls by
+// ID).
+func (g *settleGroup) uniqueSeqs(idOf map[int64]string) (string, error) {
+	n, given := map[int64]int{}, 0
+	for _, seq := range g.seqs {
+		if seq > 0 {
+			n[seq]++
+			given++
+		}
+	}
+	var pairs []any
+	for i, seq := range g.seqs {
+		if seq > 0 && n[seq] == 1 {
+			idOf[seq] = g.ids[i]
+			pairs = append(pairs, [2]any{seq, g.ids[i]})
+		}
+	}
+	if len(pairs) == given {
+		return g.pairs, nil // no seq given twice
+	}
+	if len(pairs) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(pairs)
+	return string(b), err
+}
+
 // idsWhere returns, as a JSON array, the group's IDs whose found[id] is
 // want: the group's own array when that is all of them.
 func (g *settleGroup) idsWhere(found map[string]bool, want bool) (string, error) {
@@ -358,13 +388,14 @@ func deliverGroup(c *writeConn, g *settleGroup, token int64, found map[string]bo
 	}
 	idOf := make(map[int64]string, len(g.ids))
 	if g.pairs != "" {
-		for i, seq := range g.seqs {
-			if seq > 0 {
-				idOf[seq] = g.ids[i]
-			}
-		}
-		if err := mark(g.pairs, idOf); err != nil {
+		pairs, err := g.uniqueSeqs(idOf)
+		if err != nil {
 			return err
+		}
+		if pairs != "" {
+			if err := mark(pairs, idOf); err != nil {
+				return err
+			}
 		}
 	}
 	if len(found) == len(g.ids) {

@@ -15,6 +15,7 @@ var claimCases = []testCase{
 	{"settle delivered advances the key", testSettleDelivered},
 	{"settle retry keeps the key waiting", testSettleRetry},
 	{"an outcome's Seq is only a hint", testSettleSeqHint},
+	{"two outcomes of one settle that give one seq", testSettleOneSeqTwice},
 	{"dead call keeps its error and the key goes on", testSettleDead},
 	{"expired call is not sent", testSettleExpired},
 	{"an outcome state a relay may not report is refused", testSettleBadState},
@@ -66,6 +67,26 @@ func testSettleDelivered(x *suite) {
 	assert.Equal(x.t, callID(2), next[0].ID, "the key goes on with its next call")
 	assert.Equal(x.t, outbox.KindCancel, next[0].Kind)
 	assert.Empty(x.t, next[0].Payload)
+}
+
+// testSettleOneSeqTwice: in one Settle, one outcome gives its call's seq
+// and another outcome gives that same seq for a different call; both calls
+// are delivered, each once (found by the model test of the SQLite adapter,
+// which told the two apart by the seq alone).
+func testSettleOneSeqTwice(x *suite) {
+	x.enqueue(report(SiteA, 1, 1), report(SiteA, 2, 2))
+	got := x.claim(T0, 10)
+	require.Len(x.t, got, 2)
+	at := T0.Add(time.Second)
+	right, wrong := delivered(got[0], at), delivered(got[1], at)
+	right.Seq, wrong.Seq = got[0].Seq, got[0].Seq
+	x.settle(right, wrong)
+	for _, c := range got {
+		d := x.get(SiteA, c.ID)
+		assert.Equal(x.t, outbox.StateDelivered, d.State, c.ID)
+		assert.Equal(x.t, 1, d.Attempts, c.ID)
+	}
+	assert.Empty(x.t, x.claim(at, 10), "nothing is left to send")
 }
 
 func testSettleSeqHint(x *suite) {
