@@ -133,18 +133,25 @@ func (t *stageTx) SiteSettings(ctx context.Context, siteID domain.SiteID) (*site
 	}
 	s, err := t.readTx.SiteSettings(ctx, siteID)
 	if t.staged {
+		// The snapshot may be older than the writer's state too: checked
+		// the same way.
+		c, read := cachedSettings{absent: true}, false
 		switch {
 		case err == nil:
-			t.db.settings.put(id, cachedSettings{snap: s.Snapshot()})
+			c, read = cachedSettings{snap: s.Snapshot()}, true
 		case errors.Is(err, application.ErrNotFound):
-			t.db.settings.put(id, cachedSettings{absent: true})
+			read = true
+		}
+		if read {
+			t.db.settings.put(id, c)
+			t.checkSettings(id, c.version())
 		}
 	}
 	return s, err
 }
 
-// checkSettings records that the function took the settings of site at
-// version (0: none) from the cache, once per site.
+// checkSettings records that the function read the settings of site at
+// version (0: none), from the cache or its snapshot, once per site.
 func (t *stageTx) checkSettings(siteID string, version int64) {
 	for _, op := range t.checks {
 		if k, ok := op.(settingsCheck); ok && k.siteID == siteID {

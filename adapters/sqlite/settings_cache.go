@@ -16,15 +16,16 @@ import (
 // on a read connection, about a sixth of the CPU of a command with 64
 // callers. settingsCache keeps what staged Updates read, so that most of
 // them read no snapshot at all. Nothing depends on the cache being right: a
-// staged Update that took a site's settings from it adds a settingsCheck to
-// its writes, which the writer applies in the same transaction as the rest:
-// a version that moved since (another process, or another write of this
-// batch, saved the settings) is a conflict, and the Update runs again in the
-// writer, where its reads are current. So a command never commits with
-// settings older than the ones it commits against, which a snapshot read
-// alone did not promise either. Settings a process saves leave the cache
-// when the writer applies the save; settings another process saves are
-// found stale by the first check that meets them.
+// staged Update that read a site's settings (from the cache or from its
+// snapshot, which may be older than the writer's state too) adds a
+// settingsCheck to its writes, which the writer applies in the same
+// transaction as the rest: a version that moved since (another process, or
+// another write of this batch, saved the settings) is a conflict, and the
+// Update runs again in the writer, where its reads are current. So a
+// command never commits with settings older than the ones it commits
+// against. Settings a process saves leave the cache when the writer applies
+// the save; settings another process saves are found stale by the first
+// check that meets them.
 
 // settingsCacheMax bounds the sites the cache holds; a full cache is
 // emptied and fills again from the reads that follow.

@@ -65,9 +65,10 @@ func saveZone(t *testing.T, db *DB, name string) {
 
 // TestSettingsCacheIsCheckedByTheWriter: a staged Update takes the site's
 // settings from the cache after the first read, and the writer's check
-// turns settings that another process changed since into one more run, in
-// the writer, with the new settings; settings saved by this process leave
-// the cache at once.
+// turns settings that another process changed since (since the cache was
+// filled, or since the command's snapshot) into one more run, in the
+// writer, with the new settings; settings saved by this process leave the
+// cache at once.
 func TestSettingsCacheIsCheckedByTheWriter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lifecycle.db")
 	ctx := context.Background()
@@ -123,4 +124,21 @@ func TestSettingsCacheIsCheckedByTheWriter(t *testing.T) {
 		return nil
 	}))
 	assert.Equal(t, []string{"Asia/Tokyo", "America/New_York"}, seen, "the stale read ran again in the writer")
+
+	// A snapshot read is checked too: another process saves the settings
+	// after this command read them from its snapshot and before it commits.
+	a.settings.forget(cacheSite.String())
+	seen = nil
+	require.NoError(t, a.Update(ctx, func(ctx context.Context, tx application.Tx) error {
+		s, err := tx.SiteSettings(ctx, cacheSite)
+		if err != nil {
+			return err
+		}
+		seen = append(seen, s.TimeZone().Name())
+		if len(seen) == 1 {
+			saveZone(t, b, "Australia/Sydney")
+		}
+		return nil
+	}))
+	assert.Equal(t, []string{"America/New_York", "Australia/Sydney"}, seen, "the snapshot's settings were older than the writer's")
 }
