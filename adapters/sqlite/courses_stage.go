@@ -153,8 +153,8 @@ func (t *stageTx) SiteSettings(ctx context.Context, siteID domain.SiteID) (*site
 // checkSettings records that the function read the settings of site at
 // version (0: none), from the cache or its snapshot, once per site.
 func (t *stageTx) checkSettings(siteID string, version int64) {
-	for _, op := range t.checks {
-		if k, ok := op.(settingsCheck); ok && k.siteID == siteID {
+	for _, k := range t.checks {
+		if k.siteID == siteID {
 			return
 		}
 	}

@@ -143,9 +143,12 @@ type settleGroup struct {
 	ids   []string
 	json  string
 	// pairs holds [seq, id] for the outcomes that give a Seq, as JSON;
-	// empty when none does.
+	// empty when none does. A seq that two outcomes give is left out
+	// (at most one of them is right; each is found by its ID): a
+	// delivery's mark returns only its seq, which must name one call.
 	pairs string
-	seqs  []int64 // each outcome's Seq, as ids
+	idOf  map[int64]string // the call each seq in pairs names
+	seqs  []int64          // each outcome's Seq, as ids
 }
 
 // settleShape is an outcome without its call.
@@ -196,10 +199,16 @@ func settleGroups(outcomes []outbox.Outcome) ([]*settleGroup, error) {
 			return nil, err
 		}
 		g.json = string(b)
+		given := map[int64]int{}
+		for _, seq := range g.seqs {
+			given[seq]++
+		}
 		var pairs []any
+		g.idOf = make(map[int64]string, len(g.seqs))
 		for i, seq := range g.seqs {
-			if seq > 0 {
+			if seq > 0 && given[seq] == 1 {
 				pairs = append(pairs, [2]any{seq, g.ids[i]})
+				g.idOf[seq] = g.ids[i]
 			}
 		}
 		if len(pairs) > 0 {
@@ -210,36 +219,6 @@ func settleGroups(outcomes []outbox.Outcome) ([]*settleGroup, error) {
 		}
 	}
 	return groups, nil
-}
-
-// uniqueSeqs fills idOf with the seq each outcome of the group gives and
-// returns g.pairs, leaving out the outcomes whose seq another outcome gives
-// too: a mark returns only its seq, which then could not tell which call it
-// marked (at most one of them is right; the rest look for their calls by
-// ID).
-func (g *settleGroup) uniqueSeqs(idOf map[int64]string) (string, error) {
-	n, given := map[int64]int{}, 0
-	for _, seq := range g.seqs {
-		if seq > 0 {
-			n[seq]++
-			given++
-		}
-	}
-	var pairs []any
-	for i, seq := range g.seqs {
-		if seq > 0 && n[seq] == 1 {
-			idOf[seq] = g.ids[i]
-			pairs = append(pairs, [2]any{seq, g.ids[i]})
-		}
-	}
-	if len(pairs) == given {
-		return g.pairs, nil // no seq given twice
-	}
-	if len(pairs) == 0 {
-		return "", nil
-	}
-	b, err := json.Marshal(pairs)
-	return string(b), err
 }
 
 // idsWhere returns, as a JSON array, the group's IDs whose found[id] is
@@ -386,16 +365,9 @@ func deliverGroup(c *writeConn, g *settleGroup, token int64, found map[string]bo
 				return nil
 			})
 	}
-	idOf := make(map[int64]string, len(g.ids))
 	if g.pairs != "" {
-		pairs, err := g.uniqueSeqs(idOf)
-		if err != nil {
+		if err := mark(g.pairs, g.idOf); err != nil {
 			return err
-		}
-		if pairs != "" {
-			if err := mark(pairs, idOf); err != nil {
-				return err
-			}
 		}
 	}
 	if len(found) == len(g.ids) {
@@ -406,7 +378,7 @@ func deliverGroup(c *writeConn, g *settleGroup, token int64, found map[string]bo
 		return err
 	}
 	var pairs [][2]any
-	clear(idOf)
+	idOf := make(map[int64]string, len(g.ids)-len(found))
 	if err := queryEach(c, qSeqsOfIDs, []any{missed}, func(r *sql.Rows) error {
 		var seq int64
 		var id string

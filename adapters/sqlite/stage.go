@@ -50,7 +50,7 @@ type stageTx struct {
 	// site settings may come from DB.settings, and checks holds the
 	// settingsCheck of each it took from there, applied before ops.
 	staged bool
-	checks []writeOp
+	checks []settingsCheck
 	undo   []versionUndo
 }
 

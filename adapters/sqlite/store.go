@@ -102,7 +102,11 @@ func (db *DB) updateStaged(ctx context.Context, fn func(ctx context.Context, tx 
 	}
 	ops := t.ops
 	if len(t.checks) > 0 {
-		ops = append(append(make([]writeOp, 0, len(t.checks)+len(t.ops)), t.checks...), t.ops...)
+		ops = make([]writeOp, 0, len(t.checks)+len(t.ops))
+		for _, k := range t.checks {
+			ops = append(ops, k)
+		}
+		ops = append(ops, t.ops...)
 	}
 	if err := db.w.apply(ctx, ops); err != nil {
 		t.rollbackVersions()
