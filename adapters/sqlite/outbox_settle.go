@@ -94,24 +94,26 @@ const fenced = ` AND ?10 <> 0 AND ?10 = ?11 AND EXISTS (SELECT 1 FROM outbox_hea
 // call never is (its head goes in the transaction that marks it).
 var (
 	// qSettleGroup applies one outcome to those of calls (IDs) that are
-	// pending and fenced; qSettleGroupBySeq to those of calls given as
-	// [seq, id] pairs that still have that seq. A seq finds the row by
+	// pending and fenced; qSettleGroupBySeq to those of calls given as a
+	// JSON object of seq to ID that still have that seq (an object, not
+	// [seq, id] pairs: SQLite then parses the argument once, not each
+	// pair again to extract its two members). A seq finds the row by
 	// rowid, in the order the calls were enqueued; an ID searches the
 	// random positions of the id index.
 	qSettleGroup = `UPDATE outbox SET ` + settleSet + ` WHERE id IN (SELECT value FROM json_each(?9))
 		AND +state = 'pending'` + fenced + ` RETURNING id, seq, ordering_key, trigger_key`
 	qSettleGroupBySeq = `UPDATE outbox SET ` + settleSet + `
-		FROM (SELECT value ->> 0 AS s, value ->> 1 AS i FROM json_each(?9)) AS j
+		FROM (SELECT CAST(key AS INTEGER) AS s, value AS i FROM json_each(?9)) AS j
 		WHERE outbox.seq = j.s AND outbox.id = j.i AND +outbox.state = 'pending'` + fenced + `
 		RETURNING id, seq, ordering_key, trigger_key`
-	// qDeliverBySeq marks the calls given as [seq, id] pairs (?9) that are
+	// qDeliverBySeq marks the calls given as a JSON object of seq to ID (?9) that are
 	// pending and fenced delivered at ?1, with an attempt if ?2: one append
 	// to outbox_delivered each, the row untouched (outbox_rows.go). The
 	// fence alone keeps a call from being marked twice; not reading
 	// outbox_delivered here also spares SQLite copying the SELECT into a
 	// temporary table before the INSERT.
 	qDeliverBySeq = `INSERT INTO outbox_delivered (call_seq, delivered_at, attempted)
-		SELECT outbox.seq, ?1, ?2 FROM (SELECT value ->> 0 AS s, value ->> 1 AS i FROM json_each(?9)) AS j, outbox
+		SELECT outbox.seq, ?1, ?2 FROM (SELECT CAST(key AS INTEGER) AS s, value AS i FROM json_each(?9)) AS j, outbox
 		WHERE outbox.seq = j.s AND outbox.id = j.i AND +outbox.state = 'pending'` + fenced + `
 		RETURNING call_seq`
 	// qSeqsOfIDs finds the seqs of calls (a JSON array of IDs).
@@ -142,8 +144,8 @@ type settleGroup struct {
 	shape settleShape
 	ids   []string
 	json  string
-	// pairs holds [seq, id] for the outcomes that give a Seq, as JSON;
-	// empty when none does. A seq that two outcomes give is left out
+	// pairs maps seq to ID for the outcomes that give a Seq, as a JSON
+	// object; empty when none does. A seq that two outcomes give is left out
 	// (at most one of them is right; each is found by its ID): a
 	// delivery's mark returns only its seq, which must name one call.
 	pairs string
@@ -203,16 +205,14 @@ func settleGroups(outcomes []outbox.Outcome) ([]*settleGroup, error) {
 		for _, seq := range g.seqs {
 			given[seq]++
 		}
-		var pairs []any
 		g.idOf = make(map[int64]string, len(g.seqs))
 		for i, seq := range g.seqs {
 			if seq > 0 && given[seq] == 1 {
-				pairs = append(pairs, [2]any{seq, g.ids[i]})
 				g.idOf[seq] = g.ids[i]
 			}
 		}
-		if len(pairs) > 0 {
-			if b, err = json.Marshal(pairs); err != nil {
+		if len(g.idOf) > 0 {
+			if b, err = json.Marshal(g.idOf); err != nil {
 				return nil, err
 			}
 			g.pairs = string(b)
@@ -377,18 +377,17 @@ func deliverGroup(c *writeConn, g *settleGroup, token int64, found map[string]bo
 	if err != nil {
 		return err
 	}
-	var pairs [][2]any
 	idOf := make(map[int64]string, len(g.ids)-len(found))
 	if err := queryEach(c, qSeqsOfIDs, []any{missed}, func(r *sql.Rows) error {
 		var seq int64
 		var id string
 		err := r.Scan(&seq, &id)
-		pairs, idOf[seq] = append(pairs, [2]any{seq, id}), id
+		idOf[seq] = id
 		return err
-	}); err != nil || len(pairs) == 0 {
+	}); err != nil || len(idOf) == 0 {
 		return err
 	}
-	b, err := json.Marshal(pairs)
+	b, err := json.Marshal(idOf)
 	if err != nil {
 		return err
 	}
